@@ -1,0 +1,35 @@
+"""Numbered errors. Messages name the offending value, never note text."""
+
+from __future__ import annotations
+
+
+class Errors:
+    """Message templates, numbered like spaCy's errors."""
+
+    E001 = "Input file {path} is not valid UTF-8 text (byte {position}); convert it to UTF-8 first."
+    E002 = "Input file {path} looks binary (it contains NUL bytes); a plain-text note is expected."
+    E003 = "Note has {length} characters, over the limit of {limit}; raise max_chars to allow it."
+    E004 = "Expected a note as str, got {type_name}."
+    E005 = "Unknown code system {system!r}; known systems: {known}."
+    E006 = "Code {code!r} was not found in code system {system}."
+    E007 = "Knowledge base at {path} is missing or incomplete: {detail}."
+    E008 = "Checksum mismatch for {path}: expected {expected}, got {actual}; the file was changed or truncated."
+    E009 = "Could not parse {path} as {fmt}: {detail}."
+    E010 = "File {path} does not exist."
+    E011 = "Unknown setting {value!r} for {name}; expected one of {allowed}."
+    E012 = "Model at {path} is missing or incomplete: {detail}."
+    E013 = "Could not load NER package {name!r}: {detail}."
+    E014 = "Invalid value for {name}: {detail}."
+    E015 = "Record {record} is invalid: {detail}."
+
+
+class MedcodeError(Exception):
+    """Base class for errors raised by medcode_nlp."""
+
+
+class InputError(MedcodeError, ValueError):
+    """The user gave input the library cannot use."""
+
+
+class IntegrityError(MedcodeError):
+    """An artifact on disk does not match its recorded checksum or is incomplete."""

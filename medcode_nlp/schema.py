@@ -1,0 +1,122 @@
+"""The result records of a coding run and their versioned JSON form."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from medcode_nlp.about import SCHEMA_VERSION
+
+
+@dataclass(slots=True)
+class Evidence:
+    """A character span of the note; ``text == note[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A code proposed for one entity."""
+
+    code: str
+    system: str
+    description: str
+    score: float
+    billable: bool
+    alias: str = ""  # the knowledge-base name that matched
+    alias_kind: str = ""
+
+
+@dataclass(slots=True)
+class Entity:
+    """A mention found in the note."""
+
+    text: str
+    start: int
+    end: int
+    label: str
+    section: str | None = None
+    assertion: str = "present"
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CodeSuggestion:
+    """A document-level code with its confidence and evidence."""
+
+    code: str
+    system: str
+    description: str
+    score: float
+    billable: bool
+    evidence: list[Evidence] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ExcludedCode:
+    """A code that was considered and dropped, with the reason."""
+
+    code: str
+    system: str
+    reason: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CodingResult:
+    """Everything medcode_nlp found in one note."""
+
+    entities: list[Entity] = field(default_factory=list)
+    codes: list[CodeSuggestion] = field(default_factory=list)
+    excluded: list[ExcludedCode] = field(default_factory=list)
+    versions: dict[str, Any] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, keys ordered as in the published schema."""
+        data = asdict(self)
+        return {
+            "schema_version": data["schema_version"],
+            "versions": data["versions"],
+            "entities": data["entities"],
+            "codes": data["codes"],
+            "excluded": data["excluded"],
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Serialize to JSON (schema version ``SCHEMA_VERSION``)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CodingResult:
+        """Rebuild a result from :meth:`to_dict` output."""
+        entities = [
+            Entity(**{**e, "candidates": [Candidate(**c) for c in e.get("candidates", [])]})
+            for e in data.get("entities", [])
+        ]
+        codes = [
+            CodeSuggestion(**{**c, "evidence": [Evidence(**v) for v in c.get("evidence", [])]})
+            for c in data.get("codes", [])
+        ]
+        excluded = [
+            ExcludedCode(**{**x, "evidence": [Evidence(**v) for v in x.get("evidence", [])]})
+            for x in data.get("excluded", [])
+        ]
+        return cls(
+            entities=entities,
+            codes=codes,
+            excluded=excluded,
+            versions=dict(data.get("versions", {})),
+            schema_version=str(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CodingResult:
+        """Parse JSON written by :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
