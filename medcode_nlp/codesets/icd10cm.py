@@ -1,0 +1,81 @@
+"""ICD-10-CM FY2026 tabular list, read from the PyPI package ``simple-icd-10-cm``."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from types import ModuleType
+
+from medcode_nlp.codesets.base import Alias, CodeEntry
+
+SYSTEM = "icd10cm"
+PACKAGE = "simple-icd-10-cm"
+_NOS = re.compile(r"\s*\bNOS\b\s*", re.IGNORECASE)
+_NOTE_CODE = re.compile(r"\(([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z-]{1,4})?)\)")
+
+
+def _module() -> ModuleType:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+def source_version() -> str:
+    """Version of the installed ``simple-icd-10-cm`` package."""
+    return metadata.version(PACKAGE)
+
+
+def head_term(description: str) -> str | None:
+    """The part of a title before ``, unspecified``-style qualifiers, if it is shorter."""
+    head = description.split(",", 1)[0].strip()
+    if head and head != description and len(head.split()) <= 6:
+        return head
+    return None
+
+
+def referenced_codes(note: str) -> list[str]:
+    """Codes cited in parentheses inside a tabular note, e.g. ``(E08.-)`` -> ``E08.-``."""
+    return _NOTE_CODE.findall(note)
+
+
+def iter_icd10cm() -> Iterator[CodeEntry]:
+    """Yield every ICD-10-CM category, subcategory and code (7th characters included)."""
+    cm = _module()
+    for code in cm.get_all_codes(with_dots=True):
+        if cm.is_chapter_or_block(code):
+            continue
+        description = cm.get_description(code)
+        parent = cm.get_parent(code)
+        if parent and cm.is_chapter_or_block(parent):
+            parent = None
+        aliases = [Alias(description, "description")]
+        head = head_term(description)
+        if head:
+            aliases.append(Alias(head, "head"))
+        for term in cm.get_inclusion_term(code):
+            cleaned = _NOS.sub(" ", term).strip(" ,")
+            if cleaned and cleaned.lower() != description.lower():
+                aliases.append(Alias(cleaned, "inclusion"))
+        seventh = cm.get_seven_chr_def(code) or {}
+        yield CodeEntry(
+            code=code,
+            system=SYSTEM,
+            description=description,
+            billable=cm.is_leaf(code),
+            parent=parent or None,
+            aliases=aliases,
+            excludes1=list(cm.get_excludes1(code)),
+            excludes2=list(cm.get_excludes2(code)),
+            code_first=[n for n in [cm.get_code_first(code)] if n],
+            use_additional=[n for n in [cm.get_use_additional_code(code)] if n],
+            seventh_characters={str(k): str(v) for k, v in seventh.items()},
+        )
+
+
+def load_icd10cm() -> list[CodeEntry]:
+    """All ICD-10-CM entries as a list."""
+    return list(iter_icd10cm())

@@ -1,0 +1,376 @@
+"""CodeKnowledgeBase: every code of every loaded code system, with its aliases, on disk.
+
+The artifact is a directory holding ``kb.sqlite`` (codes, aliases, notes), one candidate
+index per code system (see :mod:`medcode_nlp.candidates`), ``manifest.json`` (format,
+sources, versions, counts) and ``checksums.sha256`` verified on every load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from medcode_nlp.about import __version__
+from medcode_nlp.codesets.base import SYSTEMS, Alias, CodeEntry, IndexTerm
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.integrity import verify_directory, write_checksums
+
+logger = logging.getLogger(__name__)
+
+KB_FORMAT = 1
+DB_FILE = "kb.sqlite"
+MANIFEST_FILE = "manifest.json"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS codes (
+    system TEXT NOT NULL, code TEXT NOT NULL, code_key TEXT NOT NULL,
+    description TEXT NOT NULL, billable INTEGER NOT NULL, parent TEXT,
+    notes TEXT NOT NULL, PRIMARY KEY (system, code));
+CREATE INDEX IF NOT EXISTS codes_key ON codes (system, code_key);
+CREATE INDEX IF NOT EXISTS codes_parent ON codes (system, parent);
+CREATE TABLE IF NOT EXISTS aliases (
+    id INTEGER PRIMARY KEY, system TEXT NOT NULL, code TEXT NOT NULL,
+    text TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS aliases_code ON aliases (system, code);
+"""
+_NOTE_FIELDS = (
+    "excludes1",
+    "excludes2",
+    "code_first",
+    "use_additional",
+    "seventh_characters",
+    "extra",
+)
+
+
+def code_key(code: str) -> str:
+    """Lookup form of a code: upper case, no dots, no spaces."""
+    return code.strip().upper().replace(".", "")
+
+
+class CodeKnowledgeBase:
+    """Read access to a knowledge-base directory, plus the operations that change it."""
+
+    def __init__(self, path: Path, *, verify: bool = True) -> None:
+        self.path = Path(path)
+        manifest_path = self.path / MANIFEST_FILE
+        if not (self.path / DB_FILE).is_file() or not manifest_path.is_file():
+            raise InputError(
+                Errors.E007.format(path=self.path, detail=f"{DB_FILE} or {MANIFEST_FILE} missing")
+            )
+        if verify:
+            verify_directory(self.path)
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False
+        )
+        self.get = lru_cache(maxsize=200_000)(self._get)
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def systems(self) -> list[str]:
+        """Code systems present in this knowledge base."""
+        return sorted(self.manifest.get("systems", {}))
+
+    @property
+    def version(self) -> str:
+        """Short identifier of the code-set versions, for result records."""
+        parts = [f"{s}:{info.get('version', '?')}" for s, info in self.systems_info().items()]
+        return ";".join(parts)
+
+    def systems_info(self) -> dict[str, dict[str, Any]]:
+        """Per-system counts, source and version from the manifest."""
+        return dict(self.manifest.get("systems", {}))
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _get(self, system: str, code: str) -> CodeEntry | None:
+        rows = self._query(
+            "SELECT code, description, billable, parent, notes FROM codes "
+            "WHERE system = ? AND code_key = ?",
+            (system, code_key(code)),
+        )
+        if not rows:
+            return None
+        found, description, billable, parent, notes = rows[0]
+        aliases = [
+            Alias(text, kind)
+            for text, kind in self._query(
+                "SELECT text, kind FROM aliases WHERE system = ? AND code = ? ORDER BY id",
+                (system, found),
+            )
+        ]
+        return CodeEntry(
+            code=found,
+            system=system,
+            description=description,
+            billable=bool(billable),
+            parent=parent,
+            aliases=aliases,
+            **json.loads(notes),
+        )
+
+    def find(self, code: str, systems: Iterable[str] | None = None) -> list[CodeEntry]:
+        """Entries with this code in any of ``systems`` (all by default)."""
+        found = []
+        for system in systems or self.systems:
+            entry = self.get(system, code)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def children(self, system: str, code: str) -> list[str]:
+        """Direct children of a code."""
+        rows = self._query(
+            "SELECT code FROM codes WHERE system = ? AND parent = ? ORDER BY code",
+            (system, code),
+        )
+        return [row[0] for row in rows]
+
+    def billable_descendants(self, system: str, code: str, limit: int = 50) -> list[str]:
+        """Billable codes below ``code`` (breadth first, at most ``limit``)."""
+        found: list[str] = []
+        frontier = [code]
+        while frontier and len(found) < limit:
+            next_frontier = []
+            for parent in frontier:
+                for child in self.children(system, parent):
+                    entry = self.get(system, child)
+                    if entry is not None and entry.billable:
+                        found.append(child)
+                    next_frontier.append(child)
+            frontier = next_frontier
+        return found[:limit]
+
+    def ancestors(self, system: str, code: str) -> list[str]:
+        """Parent chain of a code, nearest first."""
+        chain = []
+        entry = self.get(system, code)
+        while entry is not None and entry.parent:
+            chain.append(entry.parent)
+            entry = self.get(system, entry.parent)
+        return chain
+
+    def iter_aliases(self, system: str) -> Iterator[tuple[int, str, str, str]]:
+        """(alias id, code, text, kind) for every alias of a system, in id order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, code, text, kind FROM aliases WHERE system = ? ORDER BY id", (system,)
+            ).fetchall()
+        yield from rows
+
+    def alias(self, alias_id: int) -> tuple[str, str]:
+        """(text, kind) of one alias."""
+        rows = self._query("SELECT text, kind FROM aliases WHERE id = ?", (alias_id,))
+        return (rows[0][0], rows[0][1]) if rows else ("", "")
+
+    def alias_texts(self, alias_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(text, kind) for many alias ids in one query."""
+        ids = sorted(set(int(i) for i in alias_ids))
+        if not ids:
+            return {}
+        placeholders = ",".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT id, text, kind FROM aliases WHERE id IN ({placeholders})", tuple(ids)
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def codes(self, system: str, billable_only: bool = False) -> list[str]:
+        """All codes of a system, sorted."""
+        sql = "SELECT code FROM codes WHERE system = ?" + (" AND billable = 1" if billable_only else "")
+        return [row[0] for row in self._query(sql + " ORDER BY code", (system,))]
+
+    def info(self) -> dict[str, Any]:
+        """Counts and versions per system, for ``medcode kb info``."""
+        return {
+            "path": str(self.path),
+            "kb_format": self.manifest.get("kb_format"),
+            "built_by": self.manifest.get("built_by"),
+            "created": self.manifest.get("created"),
+            "systems": self.systems_info(),
+        }
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+
+# --------------------------------------------------------------------- writing
+class KnowledgeBaseWriter:
+    """Builds or changes a knowledge-base directory; call :meth:`finish` to seal it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        manifest_path = self.path / MANIFEST_FILE
+        self.manifest: dict[str, Any] = (
+            json.loads(manifest_path.read_text(encoding="utf-8"))
+            if manifest_path.is_file()
+            else {"kb_format": KB_FORMAT, "systems": {}}
+        )
+        self.db = sqlite3.connect(self.path / DB_FILE)
+        self.db.executescript(_SCHEMA)
+        self.changed: set[str] = set()
+
+    def replace_system(
+        self, system: str, entries: Iterable[CodeEntry], source: dict[str, Any]
+    ) -> int:
+        """Replace every code of ``system`` with ``entries``; returns the number stored."""
+        if system not in SYSTEMS:
+            raise InputError(Errors.E005.format(system=system, known=", ".join(SYSTEMS)))
+        self.db.execute("DELETE FROM codes WHERE system = ?", (system,))
+        self.db.execute("DELETE FROM aliases WHERE system = ?", (system,))
+        count = 0
+        code_rows = []
+        alias_rows = []
+        for entry in entries:
+            notes = {name: asdict(entry)[name] for name in _NOTE_FIELDS}
+            code_rows.append(
+                (
+                    system,
+                    entry.code,
+                    code_key(entry.code),
+                    entry.description,
+                    int(entry.billable),
+                    entry.parent,
+                    json.dumps(notes, separators=(",", ":")),
+                )
+            )
+            seen = set()
+            for alias in entry.aliases:
+                key = alias.text.lower()
+                if alias.text and key not in seen:
+                    seen.add(key)
+                    alias_rows.append((system, entry.code, alias.text, alias.kind))
+            count += 1
+        self.db.executemany("INSERT OR REPLACE INTO codes VALUES (?,?,?,?,?,?,?)", code_rows)
+        self.db.executemany(
+            "INSERT INTO aliases (system, code, text, kind) VALUES (?,?,?,?)", alias_rows
+        )
+        self.manifest["systems"][system] = {**source, "codes": count}
+        self.changed.add(system)
+        logger.info("stored %d %s codes", count, system)
+        return count
+
+    def add_index_terms(self, terms: Iterable[IndexTerm], source: dict[str, Any]) -> int:
+        """Attach index terms as ``index`` aliases of the codes they point to.
+
+        A code ending in ``-`` (or lacking its last characters) attaches to the category it
+        names. Terms whose code is not in the knowledge base are skipped and counted.
+        """
+        added = skipped = 0
+        rows = []
+        known: dict[tuple[str, str], str | None] = {}
+        for term in terms:
+            key = (term.system, code_key(term.code.rstrip("-").rstrip(".")))
+            if key not in known:
+                found = self.db.execute(
+                    "SELECT code FROM codes WHERE system = ? AND code_key = ?", key
+                ).fetchone()
+                known[key] = found[0] if found else None
+            code = known[key]
+            if code is None:
+                skipped += 1
+                continue
+            rows.append((term.system, code, term.term, "index"))
+            self.changed.add(term.system)
+            added += 1
+        self.db.executemany("INSERT INTO aliases (system, code, text, kind) VALUES (?,?,?,?)", rows)
+        for system in {r[0] for r in rows}:
+            info = self.manifest["systems"].setdefault(system, {})
+            info.setdefault("index_sources", []).append({**source, "terms": added})
+        logger.info("added %d index aliases (%d skipped: code not in the knowledge base)",
+                    added, skipped)
+        return added
+
+    def finish(self) -> CodeKnowledgeBase:
+        """Rebuild candidate indexes of changed systems, write manifest and checksums."""
+        from medcode_nlp.candidates import CandidateIndex
+
+        self.db.commit()
+        for system in sorted(self.changed):
+            alias_count = self.db.execute(
+                "SELECT COUNT(*) FROM aliases WHERE system = ?", (system,)
+            ).fetchone()[0]
+            billable = self.db.execute(
+                "SELECT COUNT(*) FROM codes WHERE system = ? AND billable = 1", (system,)
+            ).fetchone()[0]
+            self.manifest["systems"][system].update(aliases=alias_count, billable=billable)
+        self.db.execute("VACUUM")
+        self.db.close()
+        self.manifest.update(
+            kb_format=KB_FORMAT,
+            built_by=f"medcode_nlp {__version__}",
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        (self.path / MANIFEST_FILE).write_text(
+            json.dumps(self.manifest, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        kb = CodeKnowledgeBase(self.path, verify=False)
+        for system in sorted(self.changed):
+            CandidateIndex.build(kb, system).save(self.path)
+        kb.close()
+        write_checksums(self.path)
+        return CodeKnowledgeBase(self.path)
+
+
+# ------------------------------------------------------------ default location
+def default_kb_path() -> Path:
+    """Where the built-in knowledge base lives: ``$MEDCODE_KB`` or the user cache."""
+    import os
+
+    from platformdirs import user_cache_dir
+
+    from medcode_nlp.codesets import icd10cm, icd10pcs
+
+    if os.environ.get("MEDCODE_KB"):
+        return Path(os.environ["MEDCODE_KB"])
+    tag = f"kb{KB_FORMAT}-cm{icd10cm.source_version()}-pcs{icd10pcs.source_version()}"
+    return Path(user_cache_dir("medcode_nlp")) / tag
+
+
+def build_default_kb(path: Path) -> CodeKnowledgeBase:
+    """Build the built-in knowledge base (ICD-10-CM FY2026 and ICD-10-PCS) at ``path``."""
+    from medcode_nlp.codesets import icd10cm, icd10pcs
+    from medcode_nlp.integrity import sha256_file
+
+    logger.info("building the built-in knowledge base at %s (once)", path)
+    writer = KnowledgeBaseWriter(path)
+    writer.replace_system(
+        "icd10cm",
+        icd10cm.iter_icd10cm(),
+        {"source": f"PyPI {icd10cm.PACKAGE}", "version": f"FY2026 ({icd10cm.PACKAGE} "
+         f"{icd10cm.source_version()})"},
+    )
+    writer.replace_system(
+        "icd10pcs",
+        icd10pcs.load_icd10pcs(),
+        {
+            "source": f"PyPI {icd10pcs.PACKAGE}",
+            "version": f"FY2025 ({icd10pcs.PACKAGE} {icd10pcs.source_version()})",
+            "sha256": sha256_file(icd10pcs.source_path()),
+        },
+    )
+    return writer.finish()
+
+
+def load_kb(path: Path | None = None, *, build: bool = True) -> CodeKnowledgeBase:
+    """Open the knowledge base at ``path`` (default location), building the default once."""
+    target = Path(path) if path is not None else default_kb_path()
+    if not (target / MANIFEST_FILE).is_file():
+        if path is not None or not build:
+            raise InputError(Errors.E007.format(path=target, detail="run `medcode kb build`"))
+        return build_default_kb(target)
+    return CodeKnowledgeBase(target)
