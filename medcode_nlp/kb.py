@@ -133,10 +133,10 @@ class CodeKnowledgeBase:
     def children(self, system: str, code: str) -> list[str]:
         """Direct children of a code."""
         rows = self._query(
-            "SELECT code FROM codes WHERE system = ? AND parent = ? ORDER BY code",
+            "SELECT code FROM codes INDEXED BY codes_parent WHERE system = ? AND parent = ?",
             (system, code),
         )
-        return [row[0] for row in rows]
+        return sorted(row[0] for row in rows)
 
     def billable_descendants(self, system: str, code: str, limit: int = 50) -> list[str]:
         """Billable codes below ``code`` (breadth first, at most ``limit``)."""
@@ -308,6 +308,7 @@ class KnowledgeBaseWriter:
                 "SELECT COUNT(*) FROM codes WHERE system = ? AND billable = 1", (system,)
             ).fetchone()[0]
             self.manifest["systems"][system].update(aliases=alias_count, billable=billable)
+        self.db.execute("ANALYZE")
         self.db.execute("VACUUM")
         self.db.close()
         self.manifest.update(
@@ -346,8 +347,14 @@ def build_default_kb(path: Path) -> CodeKnowledgeBase:
     from medcode_nlp.codesets import icd10cm, icd10pcs
     from medcode_nlp.integrity import sha256_file
 
+    import os
+    import shutil
+
     logger.info("building the built-in knowledge base at %s (once)", path)
-    writer = KnowledgeBaseWriter(path)
+    path = Path(path)
+    staging = path.parent / f".{path.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    writer = KnowledgeBaseWriter(staging)
     writer.replace_system(
         "icd10cm",
         icd10cm.iter_icd10cm(),
@@ -363,7 +370,14 @@ def build_default_kb(path: Path) -> CodeKnowledgeBase:
             "sha256": sha256_file(icd10pcs.source_path()),
         },
     )
-    return writer.finish()
+    writer.finish().close()
+    try:
+        staging.rename(path)  # atomic: concurrent builders never see a half-built directory
+    except OSError:
+        if not (path / MANIFEST_FILE).is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
+    return CodeKnowledgeBase(path)
 
 
 def load_kb(path: Path | None = None, *, build: bool = True) -> CodeKnowledgeBase:

@@ -13,6 +13,7 @@ from medcode_nlp.codesets.base import Alias, CodeEntry
 SYSTEM = "icd10cm"
 PACKAGE = "simple-icd-10-cm"
 _NOS = re.compile(r"\s*\bNOS\b\s*", re.IGNORECASE)
+_PARENTHESES = re.compile(r"\s*\([^)]*\)")
 _NOTE_CODE = re.compile(r"\(([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z-]{1,4})?)\)")
 
 
@@ -56,6 +57,10 @@ def iter_icd10cm() -> Iterator[CodeEntry]:
         head = head_term(description)
         if head:
             aliases.append(Alias(head, "head"))
+        for text in (description, head):
+            plain = _PARENTHESES.sub("", text or "").strip()
+            if text and plain and plain != text:
+                aliases.append(Alias(plain, "head"))
         for term in cm.get_inclusion_term(code):
             cleaned = _NOS.sub(" ", term).strip(" ,")
             if cleaned and cleaned.lower() != description.lower():

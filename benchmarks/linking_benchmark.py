@@ -1,0 +1,619 @@
+"""Linking benchmark on held-out ICD-10-CM Alphabetic Index terms (issue 2 item 7, issue 5 item 3).
+
+Mentions are built from terms of the ICD-10-CM Alphabetic Index (CDC, FY2025 CSV export)
+whose code is a billable ICD-10-CM FY2026 code of the knowledge base and whose text is not
+an alias of the default knowledge base, so no method can find them by an exact alias match.
+Each method returns ranked codes for each mention (``benchmarks/linking_methods.py``);
+accuracy@k counts a mention when the index term's exact code is among the first k.
+
+    python benchmarks/linking_benchmark.py [--index-csv PATH] [--n 2000] [--seed 0]
+        [--reselect] [--ranker models/ranker] [--cache-dir ~/.cache/medcode_nlp/bench]
+
+The selected rows are kept in ``benchmarks/results/linking_heldout_ids.json`` as RowIDs of
+the CSV (never their text), so that ranker training can leave exactly these rows out; the
+file is reused on later runs unless ``--reselect`` is given. Results go to
+``benchmarks/results/linking_benchmark.json`` and to the "Linking" section of
+``docs/benchmarks.md``. No term text is printed or saved.
+
+Mention text (see :func:`mention_text`): an index entry is the path from its main term
+(level 0) to the row, e.g. main term "Anemia" > "deficiency" > "iron". Parenthesised text
+and the markers NEC/NOS are removed; one-word comma variants of a term that repeat its
+stem ("Abdomen, abdominal") are dropped, other comma parts are qualifiers put in front
+("Abruption, placenta" -> "placenta abruption") or, when they start with a connecting word,
+put after the main term. Subterms are modifiers put in front of the
+main term, the deepest first ("iron deficiency anemia"), until the first subterm that starts
+with a connecting word (with, without, due to, in, following, ...): it and every deeper
+subterm follow the main term in index order ("anemia in chronic kidney disease").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import random
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, Path(__file__).resolve().parent):  # run from a checkout without installing
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import linking_methods as lm  # noqa: E402
+
+DEFAULT_INDEX_CSV = (
+    Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "icd10cm-2025"
+    / "ICD10CM_2025_Index.csv"
+)
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_HELDOUT = RESULTS / "linking_heldout_ids.json"
+DEFAULT_OUT = RESULTS / "linking_benchmark.json"
+DEFAULT_DOCS = ROOT / "docs" / "benchmarks.md"
+DEFAULT_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medcode_nlp" / "bench"
+)
+SECTION = "## Linking (ICD-10-CM index terms)"
+KS = (1, 5)
+logger = logging.getLogger("linking_benchmark")
+
+# Words that start a subterm placed after the main term ("... with bleeding", "... due to X").
+CONNECTORS = (
+    "associated with", "complicated by", "induced by", "resulting from", "resulting in",
+    "secondary to", "due to", "with", "without", "in", "following", "during", "not", "of",
+    "from", "after", "by", "complicating", "causing", "as", "involving", "affecting", "and",
+    "or", "on", "at", "to", "for", "into", "within", "except", "when", "than", "under",
+)
+_CONNECTOR_RE = re.compile(r"^(?:" + "|".join(map(re.escape, CONNECTORS)) + r")\b", re.I)
+_COMMA = re.compile(r",(?!\d)")  # not the comma of "1,2-dioxygenase"
+_PARENS = re.compile(r"\([^()]*\)")
+_MARKERS = re.compile(r"\b(?:NEC|NOS)\b")
+_BILLABLE_FORM = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+
+
+# ------------------------------------------------------------------ index rows
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One row of the Alphabetic Index CSV with the terms of its ancestors."""
+
+    row_id: int
+    level: int
+    term: str
+    see: str
+    code: str
+    path: tuple[str, ...]  # main term, subterm, ..., this row's term
+
+
+def read_index_rows(path: Path) -> Iterator[IndexRow]:
+    """Rows of ``ICD10CM_*_Index.csv`` (RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code).
+
+    The hierarchy is given by ``Level`` and row order: a row's ancestors are the closest
+    preceding rows of each lower level.
+    """
+    stack: list[str] = []
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for record in csv.DictReader(handle):
+            level = int(record["Level"])
+            if level > len(stack):  # a skipped level (not in the FY2025 file): keep going
+                stack.extend([""] * (level - len(stack)))
+            del stack[level:]
+            stack.append(record["Term"].strip())
+            yield IndexRow(
+                row_id=int(record["RowID"]),
+                level=level,
+                term=record["Term"].strip(),
+                see=(record.get("See") or "").strip(),
+                code=(record.get("Code") or "").strip(),
+                path=tuple(stack),
+            )
+
+
+def clean_term(text: str) -> str:
+    """Term text without parenthesised modifiers and NEC/NOS markers, spaces collapsed."""
+    previous = None
+    while previous != text:  # nested parentheses
+        previous, text = text, _PARENS.sub(" ", text)
+    text = _MARKERS.sub(" ", text)
+    return " ".join(text.replace("(", " ").replace(")", " ").split()).strip(" ,;-")
+
+
+def _term_parts(text: str) -> tuple[str, str]:
+    """(words before the main term, words after it) of one cleaned term.
+
+    Comma parts that only repeat the head's stem ("Abdomen, abdominal") are dropped; parts
+    starting with a connecting word ("hypoglycemic, due to insulin") go after the main term;
+    other parts are qualifiers put in front of the head ("back, lower" -> "lower back").
+    """
+    parts = [p.strip() for p in _COMMA.split(clean_term(text)) if p.strip()]
+    if not parts:
+        return "", ""
+    head, rest = parts[0], parts[1:]
+    stem = head.split()[0].lower()[:3]
+    after = [p for p in rest if _CONNECTOR_RE.match(p)]
+    qualifiers = [
+        p for p in rest
+        if not _CONNECTOR_RE.match(p) and not (" " not in p and p.lower()[:3] == stem)
+    ]
+    return " ".join([*reversed(qualifiers), head]), " ".join(after)
+
+
+def _lower_initial(text: str) -> str:
+    """Lower-case a capitalised first word ("Anemia" -> "anemia"), not eponyms or acronyms
+    ("Darwin's", "Merzbacher-Pelizaeus", "HIV")."""
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first[0].isupper() and first[1:].islower() and "'" not in first:
+        return text[0].lower() + text[1:]
+    return text
+
+
+def mention_text(path: Iterable[str]) -> str:
+    """A clinical-style mention from an index path (main term, subterms...); see module doc."""
+    terms = list(path)
+    if not terms:
+        return ""
+    main, main_after = _term_parts(_lower_initial(clean_term(terms[0])))
+    before: list[str] = []
+    after: list[str] = [main_after]
+    for term in terms[1:]:
+        cleaned = clean_term(term)
+        if not cleaned:
+            continue
+        if any(after) or _CONNECTOR_RE.match(cleaned):
+            after.append(" ".join(p.strip() for p in _COMMA.split(cleaned)))
+        else:
+            pre, post = _term_parts(cleaned)
+            before.append(pre)
+            after.append(post)
+    words = [*reversed(before), main, *after]
+    return " ".join(" ".join(w for w in words if w).split())
+
+
+def full_term(path: Iterable[str]) -> str:
+    """The index entry as printed: terms joined with ", " ("Anemia, deficiency, iron")."""
+    return ", ".join(t for t in path if t)
+
+
+def alias_key(text: str) -> str:
+    """Comparison form of a text: lower case, letters and digits only, single spaces."""
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+
+
+# -------------------------------------------------------------- selection
+@dataclass(frozen=True, slots=True)
+class Mention:
+    row_id: int
+    text: str
+    code: str
+    level: int
+
+
+def eligible_mentions(
+    rows: Iterable[IndexRow],
+    alias_keys: set[str],
+    billable: set[str] | frozenset[str],
+    stats: Counter[str] | None = None,
+) -> list[Mention]:
+    """Index rows usable as held-out mentions, in RowID order.
+
+    Kept: the row has one code in plain form, billable in the knowledge base; the mention
+    text, the printed index entry and the row's own term are none of them an alias of the
+    knowledge base (compared with :func:`alias_key`). Mention texts built from several rows
+    are kept once if all point to the same code and dropped if they disagree (ambiguous).
+    """
+    stats = stats if stats is not None else Counter()
+    by_text: dict[str, list[Mention]] = {}
+    for row in rows:
+        stats["rows"] += 1
+        if not row.code:
+            stats["no_code"] += 1
+            continue
+        if not _BILLABLE_FORM.fullmatch(row.code) or row.code not in billable:
+            stats["code_not_billable_fy2026"] += 1
+            continue
+        text = mention_text(row.path)
+        key = alias_key(text)
+        if not key:
+            stats["empty_text"] += 1
+            continue
+        if {key, alias_key(full_term(row.path)), alias_key(row.term)} & alias_keys:
+            stats["text_is_kb_alias"] += 1
+            continue
+        by_text.setdefault(key, []).append(Mention(row.row_id, text, row.code, row.level))
+    kept = []
+    for found in by_text.values():
+        if len({m.code for m in found}) > 1:
+            stats["ambiguous_text"] += len(found)
+            continue
+        stats["duplicate_text"] += len(found) - 1
+        kept.append(found[0])
+    stats["eligible"] = len(kept)
+    return sorted(kept, key=lambda m: m.row_id)
+
+
+def select_heldout(eligible: list[Mention], n: int, seed: int) -> list[Mention]:
+    """``n`` mentions drawn uniformly with ``random.Random(seed)``, in RowID order."""
+    if n > len(eligible):
+        raise SystemExit(f"only {len(eligible)} eligible index terms, {n} requested")
+    chosen = random.Random(seed).sample(eligible, n)
+    return sorted(chosen, key=lambda m: m.row_id)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------- evaluation
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_report(predictions: list[list[str]], gold: list[str]) -> dict[str, Any]:
+    """accuracy@k (exact code among the first k) with 95% intervals, and related counts."""
+    n = len(gold)
+    report: dict[str, Any] = {"n": n}
+    for k in KS:
+        hits = sum(g in p[:k] for p, g in zip(predictions, gold, strict=True))
+        low, high = wilson(hits, n)
+        report[f"acc@{k}"] = round(hits / n, 4) if n else 0.0
+        report[f"acc@{k}_ci95"] = [round(low, 4), round(high, 4)]
+    category = sum(bool(p) and p[0][:3] == g[:3] for p, g in zip(predictions, gold, strict=True))
+    report["category@1"] = round(category / n, 4) if n else 0.0
+    report["no_candidates"] = sum(not p for p in predictions)
+    return report
+
+
+def timed_run(
+    method: Callable[[list[str]], list[list[str]]], mentions: list[str], warmup: int = 16
+) -> tuple[list[list[str]], float]:
+    """Predictions and wall-clock seconds over all mentions (after a small warm-up call)."""
+    method(mentions[:warmup])
+    started = time.perf_counter()
+    predictions = method(mentions)
+    return predictions, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- reporting
+def markdown_section(results: dict[str, Any]) -> str:
+    """The "Linking" section of docs/benchmarks.md."""
+    s = results["settings"]
+    sel = results["selection"]
+    lines = [
+        SECTION,
+        "",
+        f"{s['mentions']:,} held-out ICD-10-CM Alphabetic Index terms (CDC FY2025 index CSV, "
+        f"seed {s['seed']}) whose code is a billable ICD-10-CM FY2026 code of the built-in "
+        "knowledge base and whose text is not one of its aliases "
+        f"({sel['eligible']:,} eligible of {sel['rows']:,} index rows). Every method searches "
+        f"the same {s['aliases']:,} unique aliases of {s['codes']:,} codes. A mention counts "
+        "at k when the exact billable code is among the first k codes; *billable only* drops "
+        "non-billable codes from the list first. Speed: mentions per second over the whole "
+        f"set, one process on a {s['cpus']}-core machine, batches as listed, one thread unless "
+        "stated.",
+        "",
+        "| Method | acc@1 | acc@5 | acc@1 billable only | acc@5 billable only | "
+        "mentions/s | batch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["methods"].items():
+        plain = row.get("all_codes")
+        only = row.get("billable_only")
+
+        def cell(block: dict[str, Any] | None, key: str) -> str:
+            return f"{100 * block[key]:.1f}%" if block else "-"
+
+        lines.append(
+            f"| {name} | {cell(plain, 'acc@1')} | {cell(plain, 'acc@5')} | "
+            f"{cell(only, 'acc@1')} | {cell(only, 'acc@5')} | "
+            f"{row['mentions_per_s']:,.0f} | {row['batch_size']} |"
+        )
+    lines += [
+        "",
+        "95% Wilson intervals are about ±2 points at this size (see the JSON file).",
+        "",
+        "Notes:",
+        "",
+        "- *Mention text*: main term and subterms of the index entry, parenthesised "
+        "modifiers and NEC/NOS removed; subterms become modifiers in front of the main term "
+        "(deepest first) until a subterm starting with a connecting word (*with*, *due to*, "
+        "*in*, ...), which follows it: \"iron deficiency anemia\", \"anemia in chronic kidney "
+        "disease\". Details in the docstring of `benchmarks/linking_benchmark.py`.",
+        "- *project search*: `CandidateIndex.search` of the built-in knowledge base (hashed "
+        "character 3-grams + words, common n-grams dropped, exact top-k).",
+        "- *TF-IDF exact*: scikit-learn `TfidfVectorizer(analyzer=\"char_wb\", "
+        f"ngram_range=(3, 3), min_df={s['tfidf_min_df']})` fitted on the aliases, exact cosine "
+        "top-k by a sparse product (scispaCy's vectorizer without the approximate index).",
+        "- *scispaCy*: `scispacy.candidate_generation.CandidateGenerator` with all four "
+        "arguments: a scispaCy `KnowledgeBase` of the code set (concept id = code, canonical "
+        "name = description, aliases = the knowledge-base aliases), the same TF-IDF vectorizer "
+        "and an nmslib HNSW index (`cosinesimil_sparse`). Deviation from "
+        "`create_tfidf_ann_index`: the alias vectors are kept in float32 (scispaCy 0.6.2 "
+        "stores float16 sparse matrices, which scipy >= 1.11 rejects) and the graph uses "
+        f"M={s['hnsw']['M']}, efConstruction={s['hnsw']['efConstruction']}, post=0 "
+        "(scispaCy: M=100, efConstruction=2000; ~7x longer to build here); efSearch "
+        f"{s['hnsw']['efSearch']}, k={s['scispacy_k']} nearest aliases per mention. Its "
+        "candidates come back ordered by code, so they are sorted by similarity here.",
+        "- Billable-only variants filter a deeper list: the project search returns "
+        f"{s['pool']} codes, scispaCy {s['scispacy_k']} aliases; the exact TF-IDF search "
+        "masks non-billable codes before the top-k.",
+    ]
+    extra = results.get("notes") or []
+    lines += [f"- {note}" for note in extra]
+    lines += [
+        "",
+        "Reproduce (the held-out RowIDs are in `benchmarks/results/linking_heldout_ids.json`; "
+        "results in `benchmarks/results/linking_benchmark.json`):",
+        "",
+        "```",
+        results["command"],
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def update_docs(path: Path, section: str) -> None:
+    """Replace (or append) the Linking section of ``path``, leaving other sections alone."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        following = re.search(r"^## ", text[start + len(SECTION) :], re.M)
+        end = start + len(SECTION) + following.start() if following else len(text)
+        text = text[:start] + section + ("\n" if following else "") + text[end:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------- main
+def load_or_select(
+    args: argparse.Namespace, eligible: list[Mention], source_sha: str, kb_version: str
+) -> list[Mention]:
+    """The held-out mentions: from the RowIDs file, or a fresh seeded draw saved there."""
+    by_id = {m.row_id: m for m in eligible}
+    if args.heldout.is_file() and not args.reselect:
+        saved = json.loads(args.heldout.read_text(encoding="utf-8"))
+        if saved.get("source_sha256") != source_sha:
+            logger.warning("index CSV differs from the one the held-out RowIDs were drawn from")
+        missing = [i for i in saved["row_ids"] if i not in by_id]
+        if missing:
+            raise SystemExit(
+                f"{len(missing)} held-out RowIDs are no longer eligible (knowledge base or "
+                "selection rules changed); rerun with --reselect"
+            )
+        return [by_id[i] for i in saved["row_ids"]]
+    chosen = select_heldout(eligible, args.n, args.seed)
+    args.heldout.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "description": "RowIDs of ICD10CM_2025_Index.csv held out for the linking benchmark "
+        "(benchmarks/linking_benchmark.py); leave these rows out of ranker training.",
+        "source": "ICD10CM_2025_Index.csv (CDC ICD-10-CM FY2025 Alphabetic Index, CSV export)",
+        "source_sha256": source_sha,
+        "knowledge_base": kb_version,
+        "seed": args.seed,
+        "n": len(chosen),
+        "eligible": len(eligible),
+        "selection": "billable FY2026 code in the knowledge base; mention text, printed "
+        "entry and row term not a knowledge-base alias; unambiguous mention text; uniform "
+        "sample with random.Random(seed).sample",
+        "row_ids": [m.row_id for m in chosen],
+    }
+    args.heldout.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return chosen
+
+
+def build_methods(
+    args: argparse.Namespace, kb: Any, table: lm.AliasTable, setup: dict[str, Any]
+) -> dict[str, tuple[Callable[[list[str]], list[list[str]]], Callable[..., Any], dict[str, Any]]]:
+    """name -> (method on all codes, method on billable codes, info)."""
+    from medcode_nlp.candidates import CandidateIndex
+
+    methods: dict[str, Any] = {}
+    started = time.perf_counter()
+    index = CandidateIndex.load(kb.path, "icd10cm")
+    setup["project_index_load_seconds"] = round(time.perf_counter() - started, 2)
+    methods["project search (CandidateIndex)"] = (
+        lm.CandidateIndexMethod(index, None),
+        lm.CandidateIndexMethod(index, table.billable, pool=args.pool),
+        {"batch_size": 256},
+    )
+
+    started = time.perf_counter()
+    tfidf = lm.TfidfExactMethod(table, min_df=args.min_df)
+    setup["tfidf_fit_seconds"] = round(time.perf_counter() - started, 2)
+    setup["tfidf_vocabulary"] = len(tfidf.vectorizer.vocabulary_)
+    tfidf_billable = lm.TfidfExactMethod(
+        table, billable_only=True, vectorizer=tfidf.vectorizer, matrix=tfidf.matrix_t.T
+    )
+    methods["TF-IDF char 3-grams, exact"] = (tfidf, tfidf_billable, {"batch_size": 64})
+
+    if not args.skip_scispacy:
+        started = time.perf_counter()
+        sci_kb = lm.CodeSetKnowledgeBase(table)
+        setup["scispacy_kb_seconds"] = round(time.perf_counter() - started, 2)
+        if set(sci_kb.alias_to_cuis) != set(table.aliases):
+            raise SystemExit("scispaCy knowledge base aliases differ from the alias table")
+        index_dir = lm.scispacy_cache_dir(args.cache_dir, table, args.hnsw_m, args.hnsw_efc,
+                                           args.min_df)
+        if not (index_dir / "nmslib_index.bin").is_file():
+            logger.info("building the scispaCy index in %s (once)", index_dir)
+            lm.build_scispacy_index(
+                sci_kb, index_dir, m=args.hnsw_m, ef_construction=args.hnsw_efc,
+                min_df=args.min_df,
+            )
+        setup["scispacy_index_dir"] = str(index_dir)
+        setup["scispacy_index_build"] = json.loads((index_dir / "build.json").read_text())
+        started = time.perf_counter()
+        one = lm.load_scispacy_generator(sci_kb, index_dir, num_threads=1)
+        setup["scispacy_index_load_seconds"] = round(time.perf_counter() - started, 2)
+        every = lm.load_scispacy_generator(sci_kb, index_dir, num_threads=None)
+        methods["scispaCy CandidateGenerator (HNSW)"] = (
+            lm.ScispacyMethod(one, None, k=args.scispacy_k),
+            lm.ScispacyMethod(one, table.billable, k=args.scispacy_k),
+            {"batch_size": 64, "all_threads_method": lm.ScispacyMethod(every, None,
+                                                                      k=args.scispacy_k)},
+        )
+
+    if args.lexicon and lm.lexicon_available():
+        methods["project search + lexicon (search_terms)"] = (
+            lm.LexiconSearchMethod(kb.path),
+            lm.LexiconSearchMethod(kb.path, billable_only=True, pool=args.pool),
+            {"batch_size": 256},
+        )
+    elif args.lexicon:
+        setup["lexicon"] = "medcode_nlp.lexicon not available: column skipped"
+
+    if args.ranker is not None:
+        ranker = lm.load_ranker(args.ranker)
+        methods[f"ranker ({Path(args.ranker).name})"] = (
+            lm.RankerMethod(ranker, index, kb),
+            lm.RankerMethod(ranker, index, kb, billable_only=True),
+            {"batch_size": 256},
+        )
+    return methods
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index-csv", type=Path, default=DEFAULT_INDEX_CSV)
+    parser.add_argument("--kb", type=Path, default=None, help="knowledge base (default built-in)")
+    parser.add_argument("--n", type=int, default=2000, help="held-out mentions to draw")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reselect", action="store_true", help="draw new held-out RowIDs")
+    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--docs", default=str(DEFAULT_DOCS),
+                        help="markdown file whose Linking section is rewritten ('' = none)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help="where the scispaCy index build is cached")
+    parser.add_argument("--ranker", type=Path, default=None,
+                        help="trained RankerModel directory: adds a ranker column")
+    parser.add_argument("--lexicon", action="store_true",
+                        help="add a search_terms column (needs medcode_nlp.lexicon)")
+    parser.add_argument("--skip-scispacy", action="store_true")
+    parser.add_argument("--scispacy-k", type=int, default=100)
+    parser.add_argument("--pool", type=int, default=100,
+                        help="codes searched before billable-only filtering")
+    parser.add_argument("--min-df", type=int, default=lm.TFIDF_SETTINGS["min_df"])
+    parser.add_argument("--hnsw-m", type=int, default=lm.HNSW_M)
+    parser.add_argument("--hnsw-efc", type=int, default=lm.HNSW_EF_CONSTRUCTION)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args(argv)
+    from medcode_nlp.kb import load_kb
+
+    kb = load_kb(args.kb)
+    table = lm.AliasTable.from_kb(kb, "icd10cm")
+    alias_keys = {alias_key(a) for a in table.aliases}
+    stats: Counter[str] = Counter()
+    eligible = eligible_mentions(read_index_rows(args.index_csv), alias_keys, table.billable,
+                                 stats)
+    source_sha = sha256_file(args.index_csv)
+    heldout = load_or_select(args, eligible, source_sha, kb.version)
+    mentions = [m.text for m in heldout]
+    gold = [m.code for m in heldout]
+    logger.info("%d held-out mentions (%d eligible)", len(heldout), len(eligible))
+
+    setup: dict[str, Any] = {}
+    methods = build_methods(args, kb, table, setup)
+    rows: dict[str, Any] = {}
+    for name, (method, billable_method, info) in methods.items():
+        predictions, seconds = timed_run(method, mentions)
+        billable_predictions, billable_seconds = timed_run(billable_method, mentions)
+        row: dict[str, Any] = {
+            "all_codes": accuracy_report(predictions, gold),
+            "billable_only": accuracy_report(billable_predictions, gold),
+            "seconds": round(seconds, 2),
+            "mentions_per_s": round(len(mentions) / seconds, 1),
+            "billable_only_mentions_per_s": round(len(mentions) / billable_seconds, 1),
+            "batch_size": info["batch_size"],
+            "threads": 1,
+        }
+        if "all_threads_method" in info:
+            _, all_seconds = timed_run(info["all_threads_method"], mentions)
+            row["mentions_per_s_all_threads"] = round(len(mentions) / all_seconds, 1)
+        rows[name] = row
+        logger.info("%s: %s", name, {k: row["all_codes"][k] for k in ("acc@1", "acc@5")})
+
+    import nmslib  # noqa: F401  (version below)
+    import scipy
+    import scispacy
+    import sklearn
+
+    command = "python benchmarks/linking_benchmark.py" + (
+        f" --ranker {args.ranker}" if args.ranker else ""
+    ) + (" --lexicon" if args.lexicon else "")
+    results: dict[str, Any] = {
+        "benchmark": "ICD-10-CM linking on held-out Alphabetic Index terms",
+        "command": command,
+        "settings": {
+            "mentions": len(heldout),
+            "seed": args.seed,
+            "target": "exact billable ICD-10-CM FY2026 code of the index term",
+            "knowledge_base": kb.version,
+            "aliases": len(table.aliases),
+            "codes": len(table.descriptions),
+            "billable_codes": len(table.billable),
+            "tfidf_min_df": args.min_df,
+            "hnsw": {"M": args.hnsw_m, "efConstruction": args.hnsw_efc, "post": 0,
+                     "efSearch": lm.HNSW_EF_SEARCH},
+            "scispacy_k": args.scispacy_k,
+            "pool": args.pool,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "versions": {"scispacy": scispacy.__version__, "scikit-learn": sklearn.__version__,
+                         "scipy": scipy.__version__},
+        },
+        "selection": {**dict(stats), "index_csv_sha256": source_sha,
+                      "heldout_ids": str(args.heldout.relative_to(ROOT))
+                      if args.heldout.is_relative_to(ROOT) else str(args.heldout),
+                      "levels": dict(sorted(Counter(m.level for m in heldout).items()))},
+        "setup": setup,
+        "methods": rows,
+        "notes": [],
+    }
+    if "scispaCy CandidateGenerator (HNSW)" in rows:
+        all_threads = rows["scispaCy CandidateGenerator (HNSW)"].get("mentions_per_s_all_threads")
+        results["notes"].append(
+            f"scispaCy with nmslib's default thread pool (all {os.cpu_count()} cores): "
+            f"{all_threads:,.0f} mentions/s."
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    if args.docs:
+        update_docs(Path(args.docs), markdown_section(results))
+    print(json.dumps({k: {"acc@1": v["all_codes"]["acc@1"], "acc@5": v["all_codes"]["acc@5"],
+                          "billable acc@1": v["billable_only"]["acc@1"],
+                          "billable acc@5": v["billable_only"]["acc@5"],
+                          "mentions/s": v["mentions_per_s"]} for k, v in rows.items()},
+                     indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The ``medcode`` command line. Each command is a thin wrapper over a plain function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from medcode_nlp.errors import MedcodeError
+
+app = typer.Typer(help="Suggest medical codes from clinical notes.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+kb_app = typer.Typer(help="Build and inspect the code-set knowledge base.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Evaluate on standard data sets.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(train_app, name="train")
+
+SystemsOpt = Annotated[
+    str | None, typer.Option("--systems", help="Comma-separated: icd10cm,icd10pcs,hcpcs,cpt,custom")
+]
+KbOpt = Annotated[Path | None, typer.Option("--kb", help="Knowledge-base directory.")]
+
+
+def _systems(value: str | None) -> list[str] | None:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# ------------------------------------------------------------------- suggest
+@app.command()
+def suggest(
+    file: Annotated[str, typer.Argument(help="Note file, or - for standard input.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or html")] = "table",
+    systems: SystemsOpt = None,
+    top: Annotated[int, typer.Option("--top", help="At most this many codes.")] = 20,
+    setting: Annotated[str, typer.Option(help="outpatient or inpatient")] = "outpatient",
+    min_score: Annotated[float | None, typer.Option(help="Confidence threshold.")] = None,
+    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    kb: KbOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Suggest codes for one note."""
+    import medcode_nlp
+    from medcode_nlp.render import render_html, render_table
+    from medcode_nlp.textio import read_note
+
+    if format not in ("table", "json", "html"):
+        raise MedcodeError(f"Unknown --format {format!r}; expected table, json or html.")
+    text = read_note(file)
+    coder = medcode_nlp.load(ner=ner, kb=kb, setting=setting, systems=_systems(systems),
+                             top_k=top, min_score=min_score)
+    result = coder(text)
+    if format == "json":
+        rendered = result.to_json(indent=2)
+    elif format == "html":
+        rendered = render_html(text, result)
+    else:
+        rendered = render_table(result)
+    if output is not None:
+        output.write_text(rendered, encoding="utf-8")
+    else:
+        typer.echo(rendered)
+
+
+# -------------------------------------------------------------------- search
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Query text, or - to read one query per line.")],
+    systems: SystemsOpt = None,
+    top: Annotated[int, typer.Option("--top")] = 10,
+    kb: KbOpt = None,
+) -> None:
+    """Search the knowledge base for codes matching a term."""
+    from medcode_nlp.search import search_terms
+
+    if text == "-":
+        queries = [line.strip() for line in sys.stdin if line.strip()]
+        for query, candidates in zip(queries, search_terms(queries, _systems(systems), top, kb),
+                                     strict=True):
+            record = {"query": query, "candidates": [
+                {k: c[k] for k in ("code", "system", "description", "score", "billable")}
+                for c in candidates]}
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    (candidates,) = search_terms([text], _systems(systems), top, kb)
+    for c in candidates:
+        flag = "" if c["billable"] else " (not billable)"
+        typer.echo(f"{c['score']:.3f}  {c['system']:<8} {c['code']:<9} {c['description']}{flag}")
+
+
+@app.command()
+def lookup(
+    code: Annotated[str, typer.Argument(help="A code, with or without dot.")],
+    system: Annotated[str | None, typer.Option(help="Restrict to one code system.")] = None,
+    kb: KbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a code with its notes (excludes, code first, 7th characters, aliases)."""
+    from medcode_nlp.search import describe_code
+
+    info = describe_code(code, system, kb)
+    if as_json:
+        _print_json(info)
+        return
+    for entry in info:
+        typer.echo(f"{entry['system']} {entry['code']}: {entry['description']}"
+                   f"{'' if entry['billable'] else '  [not billable]'}")
+        for key in ("parent", "excludes1", "excludes2", "code_first", "use_additional",
+                    "seventh_characters", "aliases"):
+            if entry.get(key):
+                typer.echo(f"  {key}: {entry[key]}")
+
+
+# ------------------------------------------------------------------------ kb
+@kb_app.command("build")
+def kb_build(path: KbOpt = None) -> None:
+    """Build the built-in knowledge base (ICD-10-CM FY2026 + ICD-10-PCS)."""
+    from medcode_nlp.kb import build_default_kb, default_kb_path
+
+    built = build_default_kb(path or default_kb_path())
+    _print_json(built.info())
+
+
+@kb_app.command("info")
+def kb_info(kb: KbOpt = None) -> None:
+    """Counts and versions per code system."""
+    from medcode_nlp.kb import load_kb
+
+    _print_json(load_kb(kb).info())
+
+
+@kb_app.command("add")
+def kb_add(
+    kind: Annotated[str, typer.Argument(help="hcpcs, cpt, custom, icd10cm-index, "
+                                        "icd10pcs-tables or icd10pcs-index")],
+    file: Annotated[Path, typer.Argument(help="The official or licensed file.")],
+    kb: KbOpt = None,
+    system: Annotated[str, typer.Option(help="System name for custom lists.")] = "custom",
+) -> None:
+    """Add a code set or index from an official file to the knowledge base."""
+    from medcode_nlp.kb_sources import add_source
+
+    _print_json(add_source(kind, file, kb, system=system))
+
+
+# ------------------------------------------------------------------ evaluate
+@evaluate_app.command("ner")
+def evaluate_ner_cli(
+    file: Path,
+    format: Annotated[str, typer.Option("--format", help="conll or pubtator")] = "conll",
+    ner: Annotated[str | None, typer.Option(help="NER model (default: shipped).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Entity-level exact-match P/R/F1 of the NER on a CoNLL/IOB or PubTator file."""
+    from medcode_nlp.evaluate_cli import evaluate_ner_file
+
+    report = evaluate_ner_file(file, format, ner)
+    _print_json(report) if as_json else typer.echo(report["table"])
+
+
+@evaluate_app.command("context")
+def evaluate_context_cli(
+    file: Path, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Assertion accuracy and per-class P/R/F1 on a ConText test-kit file."""
+    from medcode_nlp.evaluate_cli import evaluate_context_file
+
+    report = evaluate_context_file(file)
+    _print_json(report) if as_json else typer.echo(report["table"])
+
+
+# ----------------------------------------------------------------------- main
+def main() -> None:
+    """Console entry point: errors become one clear line and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
+    except MedcodeError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(2) from None
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    except Exception as error:  # noqa: BLE001  (the CLI never shows a traceback)
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        # The message of an unexpected error could quote input: show only its type.
+        typer.echo(f"error: unexpected {type(error).__name__}; set MEDCODE_DEBUG=1 and use "
+                   "the Python API to see details", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The public entry point: ``Coder`` turns note text into a ``CodingResult``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from medcode_nlp.about import SCHEMA_VERSION, __version__
+from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.kb import CodeKnowledgeBase
+from medcode_nlp.runtime import shared_kb
+from medcode_nlp.schema import CodingResult, Entity
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CHARS = 1_000_000
+
+
+def check_text(text: object, max_chars: int) -> str:
+    """The note as str, or an InputError naming what is wrong (never quoting the note)."""
+    if not isinstance(text, str):
+        raise InputError(Errors.E004.format(type_name=type(text).__name__))
+    if len(text) > max_chars:
+        raise InputError(Errors.E003.format(length=len(text), limit=max_chars))
+    return text
+
+
+class Coder:
+    """A loaded pipeline, knowledge base and ranker; call it on note text."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        *,
+        kb_path: str | Path | None = None,
+        ranker: Any = None,
+        options: CodingOptions | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        model_version: str = "dictionary",
+    ) -> None:
+        self.nlp = nlp
+        self.kb_path = kb_path
+        self.ranker = ranker
+        self.options = options or CodingOptions()
+        self.max_chars = max_chars
+        self.model_version = model_version
+
+    @property
+    def kb(self) -> CodeKnowledgeBase:
+        """The knowledge base this coder uses."""
+        return shared_kb(self.kb_path)
+
+    def _options(self, overrides: dict[str, Any]) -> CodingOptions:
+        options = replace(self.options, **{k: v for k, v in overrides.items() if v is not None})
+        if options.setting not in SETTINGS:
+            raise InputError(Errors.E011.format(value=options.setting, name="setting",
+                                                allowed=SETTINGS))
+        if options.systems is not None:
+            options.systems = tuple(options.systems)
+            unknown = [s for s in options.systems if s not in self.kb.systems]
+            if unknown:
+                raise InputError(Errors.E005.format(system=unknown[0],
+                                                    known=", ".join(self.kb.systems)))
+        return options
+
+    def versions(self) -> dict[str, Any]:
+        """Versions recorded in every result."""
+        return {
+            "medcode_nlp": __version__,
+            "schema": SCHEMA_VERSION,
+            "model": self.model_version,
+            "ranker": getattr(self.ranker, "version", None),
+            "code_sets": {s: i.get("version") for s, i in self.kb.systems_info().items()},
+        }
+
+    def __call__(self, text: str, **options: Any) -> CodingResult:
+        """Code one note. Options: setting, systems, top_k, min_score."""
+        resolved = self._options(options)
+        text = check_text(text, self.max_chars)
+        if not text.strip():
+            return CodingResult(versions=self.versions())
+        return self.result_from_doc(self.nlp(text), resolved)
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 16, **options: Any
+             ) -> Iterator[CodingResult]:
+        """Code many notes (results in input order)."""
+        resolved = self._options(options)
+        checked = (check_text(t, self.max_chars) for t in texts)
+        for doc in self.nlp.pipe(checked, batch_size=batch_size):
+            if not doc.text.strip():
+                yield CodingResult(versions=self.versions())
+            else:
+                yield self.result_from_doc(doc, resolved)
+
+    def result_from_doc(self, doc: Doc, options: CodingOptions) -> CodingResult:
+        """Turn a processed Doc into the coding result."""
+        if self.ranker is not None:
+            self.ranker.rescore_doc(doc, self.kb)
+        mentions = [self._mention(span) for span in doc.ents]
+        if self.ranker is not None:
+            codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine)
+        else:
+            codes, excluded = code_document(self.kb, mentions, options)
+        return CodingResult(
+            entities=[m.entity for m in mentions],
+            codes=codes,
+            excluded=excluded,
+            versions=self.versions(),
+        )
+
+    @staticmethod
+    def _mention(span: Span) -> Mention:
+        entity = Entity(
+            text=span.text,
+            start=span.start_char,
+            end=span.end_char,
+            label=span.label_,
+            section=span._.section,
+            assertion=span._.assertion or "present",
+            candidates=list(span._.candidates or []),
+        )
+        flags = {name: bool(getattr(span._, name)) for name in
+                 ("is_negated", "is_historical", "is_family", "is_hypothetical", "is_uncertain")}
+        sentence = span.sent.text if span.doc.has_annotation("SENT_START") else span.text
+        return Mention(entity=entity, context=sentence, flags=flags)
+
+
+def load(
+    *,
+    ner: str | None = None,
+    kb: str | Path | None = None,
+    ranker: str | Path | None = None,
+    setting: str = "outpatient",
+    systems: Iterable[str] | None = None,
+    top_k: int = 20,
+    min_score: float | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    matcher: str = "fill",
+) -> Coder:
+    """Load the default coder: shipped NER and ranker, built-in knowledge base.
+
+    ``ner``: None (shipped model), "dictionary", or an installed spaCy/scispaCy NER package
+    name or path. ``kb``: a knowledge-base directory (default: built once in the user cache).
+    ``ranker``: a ranker directory, "none" for raw similarity, None for the shipped one.
+    """
+    from medcode_nlp.pipeline import build_pipeline
+    from medcode_nlp.ranker import load_default_ranker
+
+    shared_kb(kb)  # build or verify the knowledge base before the pipeline needs it
+    nlp, model_version = build_pipeline(ner=ner, kb_path=kb, matcher=matcher)
+    loaded_ranker = load_default_ranker(ranker)
+    threshold = min_score if min_score is not None else getattr(loaded_ranker, "threshold", 0.2)
+    options = CodingOptions(
+        setting=setting,
+        systems=tuple(systems) if systems is not None else None,
+        top_k=top_k,
+        min_score=threshold,
+    )
+    coder = Coder(nlp, kb_path=kb, ranker=loaded_ranker, options=options,
+                  max_chars=max_chars, model_version=model_version)
+    coder._options({})  # validate setting and systems now
+    return coder

@@ -1,0 +1,251 @@
+"""HCPCS Level II codes and modifiers from the official CMS annual file (TXT or XLSX).
+
+CMS publishes ``HCPCyyyy_CONTR_ANWEB`` as a fixed-width text file (320-character records,
+layout in ``HCPCSyyyy_recordlayout.txt``) and as an Excel workbook with the same records.
+A long description longer than one record continues on the following records:
+
+====  ==========================================================
+RIC   record
+====  ==========================================================
+3     first record of a procedure code (carries the detail fields)
+4     continuation of a procedure code's long description
+7     first record of a modifier
+8     continuation of a modifier's long description
+====  ==========================================================
+
+Continuation text is joined with single spaces and runs of white space are collapsed, so
+both forms of a release give identical descriptions. Terminated codes are kept, with
+``extra["termination_date"]`` (YYYYMMDD) so a caller can drop them by date.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medcode_nlp.codesets.base import Alias, CodeEntry
+from medcode_nlp.errors import Errors, InputError
+
+SYSTEM = "hcpcs"
+logger = logging.getLogger(__name__)
+
+_FIRST = {"3": "procedure", "7": "modifier"}
+_CONTINUATION = {"4": "procedure", "8": "modifier"}
+_PROCEDURE = re.compile(r"[A-Z][0-9]{4}")
+_MODIFIER = re.compile(r"[A-Z0-9]{2}")
+# Fixed-width record: code (1-5), sequence (6-10), record identification code (11).
+_RECORD = re.compile(r"([A-Z][0-9]{4}| {3}[A-Z0-9]{2})([0-9]{5})([3478])")
+# 0-based [start, end) slices of the fixed-width fields this loader keeps.
+_LONG = slice(11, 91)
+_SHORT = slice(91, 119)
+_DATES = {
+    "added_date": slice(268, 276),
+    "effective_date": slice(276, 284),
+    "termination_date": slice(284, 292),
+    "action_code": slice(292, 293),
+}
+# XLSX column headers (upper case, spaces and underscores removed) -> field names.
+_XLSX_COLUMNS = {
+    "HCPC": "code",
+    "HCPCS": "code",
+    "RECID": "ric",
+    "LONGDESCRIPTION": "long",
+    "SHORTDESCRIPTION": "short",
+    "ADDDT": "added_date",
+    "ACTEFFDT": "effective_date",
+    "TERMDT": "termination_date",
+    "ACTIONCD": "action_code",
+}
+
+
+@dataclass(slots=True)
+class _Draft:
+    code: str
+    kind: str
+    long_parts: list[str]
+    short: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _clean(text: object) -> str:
+    return " ".join(str(text).split()) if text is not None else ""
+
+
+def _fail(path: Path, fmt: str, detail: str) -> InputError:
+    return InputError(Errors.E009.format(path=path, fmt=fmt, detail=detail))
+
+
+def _assemble(
+    path: Path, fmt: str, records: Iterable[tuple[str, str, str, str, str, dict[str, str]]]
+) -> list[CodeEntry]:
+    """Join first and continuation records (where, code, ric, long, short, fields)."""
+    drafts: dict[str, _Draft] = {}
+    current: _Draft | None = None
+    for where, code, ric, long_text, short, fields in records:
+        if ric in _FIRST:
+            kind = _FIRST[ric]
+            pattern = _PROCEDURE if kind == "procedure" else _MODIFIER
+            if not pattern.fullmatch(code):
+                raise _fail(path, fmt, f"{where}: invalid {kind} code {code!r}")
+            if code in drafts:
+                raise _fail(path, fmt, f"{where}: code {code} appears twice")
+            current = _Draft(code, kind, [long_text], short, fields)
+            drafts[code] = current
+        elif ric in _CONTINUATION:
+            if current is None or current.code != code or current.kind != _CONTINUATION[ric]:
+                detail = f"{where}: continuation of {code!r} without its first record"
+                raise _fail(path, fmt, detail)
+            current.long_parts.append(long_text)
+        else:
+            raise _fail(path, fmt, f"{where}: unknown record identification code {ric!r}")
+    if not drafts:
+        raise _fail(path, fmt, "no HCPCS records found")
+    for draft in drafts.values():
+        if not _clean(" ".join(draft.long_parts)) and not draft.short:
+            raise _fail(path, fmt, f"code {draft.code} has no description")
+    return [_entry(draft) for draft in drafts.values()]
+
+
+def _entry(draft: _Draft) -> CodeEntry:
+    description = _clean(" ".join(draft.long_parts)) or draft.short
+    aliases = [Alias(description, "description")]
+    if draft.short and draft.short.lower() != description.lower():
+        aliases.append(Alias(draft.short, "short"))
+    extra = {"type": draft.kind}
+    extra.update({name: value for name, value in draft.fields.items() if value})
+    return CodeEntry(
+        code=draft.code,
+        system=SYSTEM,
+        description=description,
+        billable=draft.kind == "procedure",
+        aliases=aliases,
+        extra=extra,
+    )
+
+
+def _decode(raw: bytes) -> str:
+    """Text of a CMS text file: UTF-8 when valid, else Windows-1252/Latin-1 (as CMS ships it)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _txt_records(path: Path, text: str) -> Iterator[tuple[str, str, str, str, str, dict[str, str]]]:
+    seen_record = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _RECORD.match(line)
+        if match is None:
+            # Disclaimer lines precede the records; anything else after them is an error.
+            if seen_record and line.strip():
+                raise _fail(path, "HCPCS fixed-width text", f"line {number}: not an HCPCS record")
+            continue
+        seen_record = True
+        code, _, ric = match.groups()
+        record = line.ljust(320)
+        fields = {name: record[part].strip() for name, part in _DATES.items()}
+        yield (
+            f"line {number}",
+            code.strip(),
+            ric,
+            record[_LONG],
+            _clean(record[_SHORT]),
+            fields if ric in _FIRST else {},
+        )
+
+
+def _cell(row: tuple[object, ...], index: int | None) -> object:
+    return row[index] if index is not None and index < len(row) else None
+
+
+def _xlsx_header(row: tuple[object, ...]) -> dict[str, int] | None:
+    """Field name -> column index when ``row`` is the header row (first cell ``HCPC``)."""
+    names = [re.sub(r"[\s_]", "", str(value or "")).upper() for value in row]
+    if not names or names[0] not in ("HCPC", "HCPCS"):
+        return None
+    return {_XLSX_COLUMNS[name]: i for i, name in enumerate(names) if name in _XLSX_COLUMNS}
+
+
+def _xlsx_records(path: Path, raw: bytes) -> list[tuple[str, str, str, str, str, dict[str, str]]]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    fmt = "HCPCS XLSX workbook"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. unparsable print header/footer
+        try:
+            workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as error:
+            raise _fail(path, fmt, f"not a readable XLSX workbook ({error})") from error
+        try:
+            rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+        finally:
+            workbook.close()
+    records = []
+    columns: dict[str, int] | None = None
+    for number, row in enumerate(rows, start=1):
+        if columns is None:
+            columns = _xlsx_header(row)
+            missing = {"code", "ric", "long", "short"} - set(columns or {})
+            if columns is not None and missing:
+                raise _fail(path, fmt, f"row {number}: header lacks {', '.join(sorted(missing))}")
+            continue
+        if all(value in (None, "") for value in row):
+            continue
+        ric = _clean(_cell(row, columns.get("ric")))
+        fields = {}
+        if ric in _FIRST:
+            fields = {name: _clean(_cell(row, columns.get(name))) for name in _DATES}
+        long_text = _cell(row, columns.get("long"))
+        records.append(
+            (
+                f"row {number}",
+                _clean(_cell(row, columns.get("code"))),
+                ric,
+                "" if long_text is None else str(long_text),
+                _clean(_cell(row, columns.get("short"))),
+                fields,
+            )
+        )
+    if columns is None:
+        raise _fail(path, fmt, "no header row starting with 'HCPC' in the first sheet")
+    return records
+
+
+def load_hcpcs(path: str | os.PathLike[str]) -> list[CodeEntry]:
+    """Read an official CMS HCPCS Level II annual file (fixed-width TXT or XLSX).
+
+    The format is detected from the content (a ZIP signature means XLSX) and the extension.
+    Procedure codes are billable; modifiers (two characters) are kept with
+    ``extra["type"] == "modifier"`` and ``billable=False``. Other ``extra`` keys, when present:
+    ``added_date``, ``effective_date``, ``termination_date`` (YYYYMMDD), ``action_code``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(Errors.E010.format(path=path))
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise _fail(path, "HCPCS file", f"cannot be read ({error.strerror})") from error
+    if raw.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
+        entries = _assemble(path, "HCPCS XLSX workbook", _xlsx_records(path, raw))
+    elif raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _fail(path, "HCPCS file", "legacy .xls workbooks are not supported; use TXT or XLSX")
+    elif b"\x00" in raw:
+        raise _fail(path, "HCPCS fixed-width text", "the file is binary (it contains NUL bytes)")
+    else:
+        text = _decode(raw)
+        entries = _assemble(path, "HCPCS fixed-width text", _txt_records(path, text))
+    logger.info("loaded %d HCPCS codes and modifiers from %s", len(entries), path.name)
+    return entries

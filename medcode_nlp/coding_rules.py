@@ -1,0 +1,288 @@
+"""Coding guidelines applied to a finished document.
+
+Each rule is a small function and every decision is visible in the result: a dropped code
+goes to ``excluded`` with its reason, a doubtful one carries a ``prompts`` entry, and code
+pairs that may not be reported together carry ``conflicts`` entries.
+
+- negated and hypothetical problems are not coded;
+- uncertain diagnoses are not coded in the outpatient setting (ICD-10-CM Official Guidelines
+  IV.H; signs and symptoms documented in the note are coded instead) and are coded as
+  established in the inpatient setting (Section II.H);
+- family history maps to a Z80-Z84 code, personal history of a resolved condition to a
+  Z85-Z87 code (or I25.2 for an old myocardial infarction) where one exists;
+- final codes are billable: a non-billable category is replaced by a billable child, with a
+  prompt naming the missing detail;
+- codes that need a 7th character get the episode of care from the note, or a default and a
+  prompt;
+- Excludes1 pairs among the final codes are flagged as conflicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from medcode_nlp.codesets.icd10cm import referenced_codes
+from medcode_nlp.kb import CodeKnowledgeBase, code_key
+from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence, ExcludedCode
+
+SETTINGS = ("outpatient", "inpatient")
+CANDIDATES_PER_ENTITY = 3
+
+_EPISODES = (
+    ("S", re.compile(r"\bsequela", re.I), "sequela"),
+    ("D", re.compile(r"\b(subsequent|follow[- ]?up|healing|routine healing|recheck)\b", re.I),
+     "subsequent encounter"),
+    ("A", re.compile(r"\b(initial|acute|new|presents?|emergency|ED)\b", re.I),
+     "initial encounter"),
+)
+_DETAIL_WORDS = (
+    ("laterality (right/left)", re.compile(r"\b(right|left|bilateral)\b", re.I)),
+    ("acuity (acute/chronic)", re.compile(r"\b(acute|chronic|subacute)\b", re.I)),
+    ("stage", re.compile(r"\bstage\b", re.I)),
+    ("type", re.compile(r"\btype\b", re.I)),
+    ("episode of care", re.compile(r"\b(initial|subsequent) encounter\b|\bsequela\b", re.I)),
+    ("with/without complication", re.compile(r"\bwith(out)?\b", re.I)),
+    ("site", re.compile(r"\b(upper|lower|site|part)\b", re.I)),
+)
+
+
+@dataclass(slots=True)
+class Mention:
+    """One entity with what the rules need to know about it."""
+
+    entity: Entity
+    context: str = ""  # the sentence around the entity (for the episode of care)
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CodingOptions:
+    """Options of a coding run."""
+
+    setting: str = "outpatient"
+    systems: tuple[str, ...] | None = None
+    top_k: int = 20
+    min_score: float = 0.2
+
+
+@dataclass(slots=True)
+class _Vote:
+    system: str
+    description: str
+    billable: bool
+    probabilities: list[float] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _history_tables() -> dict[str, list[tuple[str, str]]]:
+    raw = json.loads(
+        resources.files("medcode_nlp.resources").joinpath("history_codes.json").read_text("utf-8")
+    )
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for kind in ("family", "personal"):
+        pairs = [(p, code) for prefixes, code in raw[kind] for p in prefixes.split()]
+        tables[kind] = sorted(pairs, key=lambda pair: -len(pair[0]))
+    return tables
+
+
+def history_code(kind: str, code: str) -> str | None:
+    """Family ("family") or personal ("personal") history code for an ICD-10-CM code."""
+    key = code_key(code)
+    for prefix, target in _history_tables()[kind]:
+        if key.startswith(code_key(prefix)):
+            return target
+    return None
+
+
+def _evidence(entity: Entity) -> Evidence:
+    return Evidence(entity.start, entity.end, entity.text)
+
+
+def missing_detail(kb: CodeKnowledgeBase, system: str, code: str) -> str:
+    """What distinguishes the billable children of a category, for a specificity prompt."""
+    children = kb.children(system, code)
+    texts = [kb.get(system, child).description for child in children if kb.get(system, child)]
+    details = [name for name, pattern in _DETAIL_WORDS if sum(bool(pattern.search(t)) for t in texts) >= 2]
+    return ", ".join(details[:2]) if details else "a more specific subtype"
+
+
+def episode_of_care(context: str) -> tuple[str, str, bool]:
+    """(7th character, meaning, documented?) from the sentence around the mention."""
+    for character, pattern, meaning in _EPISODES:
+        if pattern.search(context):
+            return character, meaning, True
+    return "A", "initial encounter", False
+
+
+def make_billable(
+    kb: CodeKnowledgeBase, candidate: Candidate, context: str
+) -> tuple[Candidate, list[str]]:
+    """A billable code for a candidate, and the prompts explaining any choice made."""
+    if candidate.billable or candidate.system != "icd10cm":
+        return candidate, []
+    entry = kb.get(candidate.system, candidate.code)
+    descendants = kb.billable_descendants(candidate.system, candidate.code, limit=400)
+    if entry is None or not descendants:
+        return candidate, [f"{candidate.code} is not billable and has no billable child"]
+    character, meaning, documented = episode_of_care(context)
+    needs_seventh = any(len(code_key(c)) == 7 and code_key(c)[-1].isalpha() for c in descendants)
+    pool = descendants
+    if needs_seventh:
+        pool = [c for c in descendants if code_key(c).endswith(character)] or descendants
+    unspecified = [
+        c for c in pool if "unspecified" in (kb.get("icd10cm", c) or entry).description.lower()
+    ]
+    chosen = (unspecified or pool)[0]
+    chosen_entry = kb.get("icd10cm", chosen)
+    assert chosen_entry is not None
+    prompts = [
+        f"{candidate.code} ({entry.description}) is a category: specify "
+        f"{missing_detail(kb, 'icd10cm', candidate.code)}; "
+        f"options include {', '.join(descendants[:6])}"
+    ]
+    if needs_seventh and not documented:
+        prompts.append(f"episode of care not documented: defaulted to {meaning} (7th character "
+                       f"{character}); confirm initial, subsequent or sequela")
+    billable = Candidate(
+        code=chosen, system="icd10cm", description=chosen_entry.description,
+        score=candidate.score, billable=True, alias=candidate.alias,
+        alias_kind=candidate.alias_kind,
+    )
+    return billable, prompts
+
+
+def assertion_exclusion(mention: Mention, setting: str) -> str | None:
+    """The reason a mention is not coded as itself, or None."""
+    entity = mention.entity
+    if entity.assertion == "negated":
+        return "negated in the note"
+    if entity.assertion == "hypothetical":
+        return "hypothetical (conditional or future) mention"
+    if entity.assertion == "uncertain" and setting == "outpatient" and entity.label == "PROBLEM":
+        return ("uncertain diagnosis (probable/suspected/rule out): not coded in the outpatient "
+                "setting, code the documented signs and symptoms (ICD-10-CM Guidelines IV.H)")
+    return None
+
+
+def conflicts(kb: CodeKnowledgeBase, codes: list[CodeSuggestion]) -> None:
+    """Flag Excludes1 pairs among ICD-10-CM codes (notes of the code and its ancestors)."""
+    cm_codes = [c for c in codes if c.system == "icd10cm"]
+    for suggestion in cm_codes:
+        chain = [suggestion.code, *kb.ancestors("icd10cm", suggestion.code)]
+        for ancestor in chain:
+            entry = kb.get("icd10cm", ancestor)
+            if entry is None:
+                continue
+            for note in entry.excludes1:
+                for ref in referenced_codes(note):
+                    prefix = code_key(ref.rstrip("-").rstrip("."))
+                    for other in cm_codes:
+                        if other is not suggestion and code_key(other.code).startswith(prefix):
+                            message = f"Excludes1 with {other.code}: {suggestion.code} excludes {note}"
+                            if message not in suggestion.conflicts:
+                                suggestion.conflicts.append(message)
+                            back = f"Excludes1 with {suggestion.code} (see {suggestion.code})"
+                            if back not in other.conflicts:
+                                other.conflicts.append(back)
+
+
+def noisy_or(probabilities: list[float]) -> float:
+    """P(at least one mention is right), mentions taken as independent."""
+    remaining = 1.0
+    for p in probabilities:
+        remaining *= 1.0 - p
+    return 1.0 - remaining
+
+
+def code_document(
+    kb: CodeKnowledgeBase,
+    mentions: list[Mention],
+    options: CodingOptions,
+    combine: Callable[[list[float]], float] = noisy_or,
+) -> tuple[list[CodeSuggestion], list[ExcludedCode]]:
+    """Combine the mentions' candidates into document codes, applying the guidelines.
+
+    ``combine`` turns a code's mention probabilities into its document confidence (the
+    ranker supplies a calibrated one).
+    """
+    votes: dict[tuple[str, str], _Vote] = {}
+    excluded: dict[tuple[str, str, str], ExcludedCode] = {}
+
+    def exclude(candidate: Candidate, reason: str, evidence: Evidence) -> None:
+        key = (candidate.system, candidate.code, reason)
+        if key not in excluded:
+            excluded[key] = ExcludedCode(candidate.code, candidate.system, reason, [])
+        excluded[key].evidence.append(evidence)
+
+    def vote(candidate: Candidate, probability: float, evidence: Evidence,
+             prompts: list[str]) -> None:
+        key = (candidate.system, candidate.code)
+        if key not in votes:
+            votes[key] = _Vote(candidate.system, candidate.description, candidate.billable)
+        v = votes[key]
+        v.probabilities.append(probability)
+        if evidence not in v.evidence:
+            v.evidence.append(evidence)
+        v.prompts.extend(p for p in prompts if p not in v.prompts)
+
+    for mention in mentions:
+        entity = mention.entity
+        candidates = [c for c in entity.candidates
+                      if options.systems is None or c.system in options.systems]
+        if not candidates:
+            continue
+        evidence = _evidence(entity)
+        reason = assertion_exclusion(mention, options.setting)
+        if reason is not None:
+            exclude(candidates[0], reason, evidence)
+            continue
+        if entity.assertion in ("family", "historical") and entity.label == "PROBLEM":
+            top = candidates[0]
+            kind = "family" if entity.assertion == "family" else "personal"
+            target = history_code(kind, top.code) if top.system == "icd10cm" else None
+            target_entry = kb.get("icd10cm", target) if target else None
+            if target_entry is not None:
+                exclude(top, f"{'family' if kind == 'family' else 'personal'} history: "
+                        f"coded as {target_entry.code}", evidence)
+                history = Candidate(target_entry.code, "icd10cm", target_entry.description,
+                                    top.score, target_entry.billable)
+                history, prompts = make_billable(kb, history, mention.context)
+                vote(history, top.score, evidence, prompts)
+                continue
+            if kind == "family":
+                exclude(top, "family member's condition, no family-history code for it", evidence)
+                continue
+        for rank, candidate in enumerate(candidates[:CANDIDATES_PER_ENTITY]):
+            billable, prompts = make_billable(kb, candidate, mention.context)
+            if entity.assertion == "historical" and rank == 0:
+                prompts = [*prompts, "documented as history: code only if the condition is "
+                           "current or affects care"]
+            if entity.assertion == "uncertain":
+                prompts = [*prompts, "uncertain diagnosis coded as established (inpatient "
+                           "setting, ICD-10-CM Guidelines II.H)"]
+            vote(billable, candidate.score, evidence, prompts)
+
+    codes = []
+    for (system, code), v in votes.items():
+        score = round(combine(v.probabilities), 4)
+        if not v.billable:
+            exclude(Candidate(code, system, v.description, score, False),
+                    "not billable and no billable child found", v.evidence[0])
+            continue
+        if score < options.min_score:
+            continue
+        codes.append(CodeSuggestion(code, system, v.description, score, v.billable,
+                                    v.evidence, v.prompts, []))
+    codes.sort(key=lambda c: (-c.score, c.system, c.code))
+    codes = codes[: options.top_k]
+    conflicts(kb, codes)
+    final = {(c.system, c.code) for c in codes}
+    dropped = [x for key, x in excluded.items() if (key[0], key[1]) not in final]
+    return codes, dropped

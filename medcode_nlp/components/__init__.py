@@ -1,0 +1,1 @@
+"""spaCy components of medcode_nlp (factories prefixed ``medcode_``)."""

@@ -1,0 +1,54 @@
+"""``medcode_abbreviations``: long forms for abbreviated entities.
+
+scispaCy's ``AbbreviationDetector`` finds abbreviations defined in the note itself
+("congestive heart failure (CHF)"); when a note uses an abbreviation it never defines, the
+project's lexicon supplies the usual long form. The result goes to ``span._.expansion``.
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+import medcode_nlp.extensions  # noqa: F401  (registers extensions)
+from medcode_nlp.lexicon import Lexicon, load_lexicon
+
+
+class AbbreviationExpander:
+    """Set ``span._.expansion`` on entities that are abbreviations."""
+
+    def __init__(self, nlp: Language, name: str, *, use_lexicon: bool) -> None:
+        self.name = name
+        self.use_lexicon = use_lexicon
+        self._lexicon: Lexicon | None = None
+
+    @property
+    def lexicon(self) -> Lexicon:
+        if self._lexicon is None:
+            self._lexicon = load_lexicon()
+        return self._lexicon
+
+    def __call__(self, doc: Doc) -> Doc:
+        defined: dict[str, str] = {}
+        if Doc.has_extension("abbreviations"):
+            for short in doc._.abbreviations or []:
+                defined[short.text] = short._.long_form.text
+        for ent in doc.ents:
+            long_form = defined.get(ent.text)
+            if long_form is None and self.use_lexicon:
+                entry = self.lexicon.lookup(ent.text)
+                if entry is not None and entry.kind == "abbreviation" and entry.expansions:
+                    long_form = entry.expansions[0]
+            if long_form and long_form.lower() != ent.text.lower():
+                ent._.expansion = long_form
+        return doc
+
+
+@Language.factory(
+    "medcode_abbreviations",
+    assigns=["span._.expansion"],
+    default_config={"use_lexicon": True},
+)
+def make_abbreviations(nlp: Language, name: str, use_lexicon: bool) -> AbbreviationExpander:
+    """Factory of the abbreviation expander."""
+    return AbbreviationExpander(nlp, name, use_lexicon=use_lexicon)

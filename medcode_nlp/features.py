@@ -1,0 +1,189 @@
+"""Numeric features of a (mention, candidate code) pair, for the ranker.
+
+Families: string similarity (n-gram cosine from the index, word overlaps with the title and
+the matched alias), which alias matched, the code's specificity and billability, how the
+mention's label fits the code system, section and assertion, words of the note around the
+mention found in the code title, code frequency priors learned from training data, and the
+candidate's place in the code hierarchy among the other candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from medcode_nlp.kb import code_key
+from medcode_nlp.schema import Candidate
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an and as at by for from in into of on or the to with without due other unspecified "
+    "nos nec not elsewhere classified specified type site part".split()
+)
+ALIAS_KINDS = ("description", "head", "inclusion", "index", "short", "custom", "abbreviation")
+SYSTEM_GROUPS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "custom")
+LABELS = ("PROBLEM", "PROCEDURE", "DRUG")
+FITS = {"PROBLEM": ("icd10cm", "custom"), "PROCEDURE": ("icd10pcs", "cpt", "hcpcs", "custom"),
+        "DRUG": ("hcpcs", "custom")}
+ASSERTIONS = ("present", "negated", "historical", "family", "hypothetical", "uncertain")
+SECTION_GROUPS: dict[str, tuple[str, ...]] = {
+    "diagnosis": ("assessment", "plan", "assessment_and_plan", "impression", "diagnoses",
+                  "discharge_diagnoses", "admission_diagnoses", "preoperative_diagnosis",
+                  "postoperative_diagnosis", "problem_list"),
+    "history": ("past_medical_history", "past_surgical_history", "family_history",
+                "social_history", "medications", "allergies"),
+    "procedure": ("procedures", "operative_findings", "indications", "anesthesia",
+                  "hospital_course", "description_of_procedure"),
+    "findings": ("physical_exam", "labs", "imaging", "review_of_systems", "vital_signs",
+                 "history_of_present_illness", "chief_complaint", "pathology"),
+}
+
+FEATURE_NAMES: list[str] = (
+    [
+        "similarity", "rank", "gap_to_top", "is_top", "n_candidates",
+        "jaccard_title", "jaccard_alias", "mention_in_title", "title_in_mention",
+        "context_in_title", "title_extra_words", "mention_words", "billable", "code_length",
+        "has_7th_character", "unspecified", "other_specified", "label_fits_system",
+        "category_support", "is_ancestor_of_candidate", "has_children_in_list",
+        "prior_code", "prior_category", "prior_known",
+    ]
+    + [f"alias_{k}" for k in ALIAS_KINDS]
+    + [f"system_{s}" for s in SYSTEM_GROUPS]
+    + [f"label_{label}" for label in LABELS]
+    + [f"assertion_{a}" for a in ASSERTIONS]
+    + [f"section_{g}" for g in (*SECTION_GROUPS, "other", "none")]
+)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """Lower-case words of a text without function words."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP)
+
+
+@lru_cache(maxsize=300_000)
+def _title_words(description: str) -> frozenset[str]:
+    return content_words(description)
+
+
+@dataclass(slots=True)
+class MentionContext:
+    """What the ranker knows about a mention besides its candidates."""
+
+    text: str
+    label: str = "PROBLEM"
+    section: str | None = None
+    assertion: str = "present"
+    expansion: str | None = None
+    context: str = ""  # words of the note around the mention
+
+
+@dataclass(slots=True)
+class CodePrior:
+    """Smoothed log-frequency of codes and categories in training gold sets."""
+
+    code_counts: dict[str, int] = field(default_factory=dict)
+    category_counts: dict[str, int] = field(default_factory=dict)
+    total_documents: int = 0
+
+    @classmethod
+    def from_gold(cls, gold_sets: list[set[str]]) -> CodePrior:
+        codes: Counter[str] = Counter()
+        categories: Counter[str] = Counter()
+        for gold in gold_sets:
+            keys = {code_key(c) for c in gold}
+            codes.update(keys)
+            categories.update({k[:3] for k in keys})
+        return cls(dict(codes), dict(categories), len(gold_sets))
+
+    def values(self, code: str) -> tuple[float, float, float]:
+        key = code_key(code)
+        n = max(self.total_documents, 1)
+        code_count = self.code_counts.get(key, 0)
+        category_count = self.category_counts.get(key[:3], 0)
+        return (
+            math.log1p(code_count) / math.log1p(n),
+            math.log1p(category_count) / math.log1p(n),
+            float(code_count > 0),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code_counts": self.code_counts, "category_counts": self.category_counts,
+                "total_documents": self.total_documents}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> CodePrior:
+        return cls(dict(data["code_counts"]), dict(data["category_counts"]),  # type: ignore[arg-type]
+                   int(data["total_documents"]))  # type: ignore[call-overload]
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def _section_group(section: str | None) -> str:
+    if not section:
+        return "none"
+    for group, members in SECTION_GROUPS.items():
+        if section in members:
+            return group
+    return "other"
+
+
+def pair_features(
+    mention: MentionContext, candidates: list[Candidate], prior: CodePrior
+) -> np.ndarray:
+    """One row of ``FEATURE_NAMES`` per candidate (candidates in similarity order)."""
+    rows = np.zeros((len(candidates), len(FEATURE_NAMES)), dtype=np.float32)
+    if not candidates:
+        return rows
+    mention_words = content_words(" ".join(filter(None, [mention.text, mention.expansion])))
+    context_words = content_words(mention.context) - mention_words
+    top = max(c.score for c in candidates)
+    keys = [code_key(c.code) for c in candidates]
+    categories = Counter(k[:3] for k in keys)
+    section_group = _section_group(mention.section)
+    fits = FITS.get(mention.label, ())
+    for i, candidate in enumerate(candidates):
+        key = keys[i]
+        title = _title_words(candidate.description)
+        alias = content_words(candidate.alias) if candidate.alias else title
+        extra = title - mention_words
+        prior_code, prior_category, prior_known = prior.values(candidate.code)
+        values = [
+            candidate.score,
+            float(i),
+            top - candidate.score,
+            float(i == 0),
+            float(len(candidates)),
+            _jaccard(mention_words, title),
+            _jaccard(mention_words, alias),
+            len(mention_words & title) / max(len(mention_words), 1),
+            len(mention_words & title) / max(len(title), 1),
+            len(context_words & extra) / max(len(extra), 1),
+            float(len(extra)),
+            float(len(mention_words)),
+            float(candidate.billable),
+            float(len(key)),
+            float(candidate.system == "icd10cm" and len(key) == 7),
+            float("unspecified" in candidate.description.lower()),
+            float(candidate.description.lower().startswith("other")),
+            float(candidate.system in fits),
+            float(categories[key[:3]]),
+            float(any(k != key and k.startswith(key) for k in keys)),
+            float(any(k != key and key.startswith(k) for k in keys)),
+            prior_code,
+            prior_category,
+            prior_known,
+        ]
+        values += [float(candidate.alias_kind == k) for k in ALIAS_KINDS]
+        values += [float(candidate.system == s) for s in SYSTEM_GROUPS]
+        values += [float(mention.label == label) for label in LABELS]
+        values += [float(mention.assertion == a) for a in ASSERTIONS]
+        values += [float(section_group == g) for g in (*SECTION_GROUPS, "other", "none")]
+        rows[i] = values
+    return rows

@@ -1,0 +1,239 @@
+"""CodeRanker: a scikit-learn estimator scoring (mention, candidate code) pairs.
+
+``CodeRanker`` is a plain estimator over the numeric rows of :mod:`medcode_nlp.features`
+(gradient-boosted trees, then isotonic calibration), so that ``predict_proba`` is the
+probability that the candidate is the right code for the mention. ``RankerModel`` bundles
+it with the code-frequency prior, the document-level calibration (mention probabilities
+combined per code -> probability that the code is in the document's gold set) and the
+decision threshold chosen on dev. It is saved with ``skops`` (no pickle) and a SHA-256
+manifest checked before loading.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.features import CodePrior, MentionContext, pair_features
+from medcode_nlp.integrity import verify_directory, write_checksums
+
+logger = logging.getLogger(__name__)
+
+RANKER_FILE = "ranker.skops"
+META_FILE = "ranker.json"
+
+
+class CodeRanker(ClassifierMixin, BaseEstimator):
+    """Probability that a candidate code is right for a mention, from pair features.
+
+    Parameters are the boosted trees' (``max_iter``, ``learning_rate``, ``max_leaf_nodes``,
+    ``l2_regularization``), the calibration ``method`` ("isotonic" or "sigmoid") with
+    ``calibration_cv`` folds (0 = no calibration), and ``random_state``.
+    """
+
+    def __init__(
+        self,
+        max_iter: int = 200,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        l2_regularization: float = 0.0,
+        method: str = "isotonic",
+        calibration_cv: int = 3,
+        random_state: int | None = 0,
+    ) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.l2_regularization = l2_regularization
+        self.method = method
+        self.calibration_cv = calibration_cv
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CodeRanker:
+        """Fit the trees (and the calibration) on pair rows ``X`` and labels ``y``."""
+        X, y = validate_data(self, X, y)
+        self.classes_ = unique_labels(y)
+        trees = HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization,
+            random_state=self.random_state,
+        )
+        counts = np.bincount(np.searchsorted(self.classes_, y))
+        if self.calibration_cv >= 2 and len(self.classes_) > 1 and counts.min() >= self.calibration_cv:
+            self.model_: Any = CalibratedClassifierCV(
+                trees, method=self.method, cv=self.calibration_cv
+            )
+        else:
+            self.model_ = trees
+        self.model_.fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (column 1: the candidate is right)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return np.asarray(self.model_.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class per row."""
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
+
+    def score_pairs(self, X: np.ndarray) -> np.ndarray:
+        """Probability of the positive class (or of the only class seen)."""
+        proba = self.predict_proba(X)
+        if proba.shape[1] == 1:
+            return np.full(len(X), float(self.classes_[0] == 1))
+        return proba[:, list(self.classes_).index(1)] if 1 in self.classes_ else proba[:, -1]
+
+
+class DocumentCalibrator:
+    """Isotonic map from a combined code score to P(code in the gold set)."""
+
+    def __init__(self, x: list[float] | None = None, y: list[float] | None = None) -> None:
+        self.x = list(x or [0.0, 1.0])
+        self.y = list(y or [0.0, 1.0])
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, labels: np.ndarray) -> DocumentCalibrator:
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(scores, labels)
+        return cls(list(map(float, iso.X_thresholds_)), list(map(float, iso.y_thresholds_)))
+
+    def __call__(self, score: float) -> float:
+        return float(np.interp(score, self.x, self.y))
+
+
+class RankerModel:
+    """The shipped ranker: estimator, prior, document calibration and threshold."""
+
+    def __init__(
+        self,
+        ranker: CodeRanker,
+        prior: CodePrior,
+        calibrator: DocumentCalibrator | None = None,
+        threshold: float = 0.3,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.ranker = ranker
+        self.prior = prior
+        self.calibrator = calibrator or DocumentCalibrator()
+        self.threshold = threshold
+        self.meta = meta or {}
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "ranker"))
+
+    def score(self, mention: MentionContext, candidates: list[Any]) -> np.ndarray:
+        """Calibrated probability of each candidate for this mention."""
+        if not candidates:
+            return np.zeros(0)
+        return self.ranker.score_pairs(pair_features(mention, candidates, self.prior))
+
+    def rescore_doc(self, doc: Any, kb: Any = None) -> None:
+        """Replace similarity scores in ``span._.candidates`` with probabilities, re-sorted."""
+        for span in doc.ents:
+            candidates = span._.candidates or []
+            if not candidates:
+                continue
+            mention = mention_context(span)
+            probabilities = self.score(mention, candidates)
+            for candidate, p in zip(candidates, probabilities, strict=True):
+                candidate.score = round(float(p), 4)
+            candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
+
+    def combine(self, probabilities: list[float]) -> float:
+        """Document-level confidence of a code from its mention probabilities."""
+        remaining = 1.0
+        for p in probabilities:
+            remaining *= 1.0 - p
+        return self.calibrator(1.0 - remaining)
+
+    # ------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """Write the estimator (skops), the rest as JSON, and the checksum manifest."""
+        import skops.io as sio
+
+        directory.mkdir(parents=True, exist_ok=True)
+        sio.dump(self.ranker, directory / RANKER_FILE)
+        meta = {
+            **self.meta,
+            "threshold": self.threshold,
+            "prior": self.prior.to_dict(),
+            "calibrator": {"x": self.calibrator.x, "y": self.calibrator.y},
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_checksums(directory, exclude=("MODEL_CARD.md",))
+
+    @classmethod
+    def load(cls, directory: Path) -> RankerModel:
+        """Verify the checksums, then load with skops and an explicit trusted-type list."""
+        import skops.io as sio
+
+        directory = Path(directory)
+        if not (directory / RANKER_FILE).is_file():
+            raise InputError(Errors.E012.format(path=directory, detail=f"no {RANKER_FILE}"))
+        verify_directory(directory)
+        untrusted = sio.get_untrusted_types(file=directory / RANKER_FILE)
+        unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+        if unexpected:
+            raise InputError(Errors.E012.format(path=directory,
+                                                detail=f"unexpected types {unexpected}"))
+        ranker = sio.load(directory / RANKER_FILE, trusted=untrusted)
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        calibrator = DocumentCalibrator(meta["calibrator"]["x"], meta["calibrator"]["y"])
+        return cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
+                   float(meta["threshold"]), meta)
+
+
+TRUSTED_PREFIXES = ("medcode_nlp.ranker.", "sklearn.", "numpy.", "builtins.")
+
+
+def mention_context(span: Any, window: int = 200) -> MentionContext:
+    """A MentionContext from a spaCy entity span (the sentence, or a character window)."""
+    doc = span.doc
+    if doc.has_annotation("SENT_START"):
+        context = span.sent.text
+    else:
+        context = doc.text[max(0, span.start_char - window) : span.end_char + window]
+    return MentionContext(
+        text=span.text,
+        label=span.label_,
+        section=span._.section,
+        assertion=span._.assertion or "present",
+        expansion=span._.expansion,
+        context=context,
+    )
+
+
+def default_ranker_path() -> Path:
+    """The ranker shipped in ``models/ranker``."""
+    from medcode_nlp.pipeline import models_dir
+
+    return models_dir() / "ranker"
+
+
+def load_default_ranker(path: str | Path | None = None) -> RankerModel | None:
+    """The ranker at ``path`` (default: shipped); ``"none"`` or a missing default -> None."""
+    if path is not None and str(path) == "none":
+        return None
+    target = Path(path) if path is not None else default_ranker_path()
+    if not (target / RANKER_FILE).is_file():
+        if path is not None:
+            raise InputError(Errors.E012.format(path=target, detail=f"no {RANKER_FILE}"))
+        logger.warning("no trained ranker at %s; using similarity scores", target)
+        return None
+    return RankerModel.load(target)

@@ -1,0 +1,81 @@
+"""Human-readable renderings of a CodingResult: a terminal table and a standalone HTML page."""
+
+from __future__ import annotations
+
+import html
+
+from medcode_nlp.schema import CodingResult
+
+LABEL_COLOURS = {"PROBLEM": "#ffd6d6", "PROCEDURE": "#d6e4ff", "DRUG": "#d9f5d6"}
+
+
+def render_table(result: CodingResult) -> str:
+    """A plain-text table of the suggested codes, then the excluded ones."""
+    lines = [f"{'score':>5}  {'system':<8} {'code':<9} description"]
+    for code in result.codes:
+        lines.append(f"{code.score:5.2f}  {code.system:<8} {code.code:<9} {code.description}")
+        evidence = "; ".join(f"{e.text!r}@{e.start}" for e in code.evidence[:3])
+        lines.append(f"{'':17}evidence: {evidence}")
+        for prompt in code.prompts:
+            lines.append(f"{'':17}prompt: {prompt}")
+        for conflict in code.conflicts:
+            lines.append(f"{'':17}conflict: {conflict}")
+    if not result.codes:
+        lines.append("(no codes suggested)")
+    if result.excluded:
+        lines.append("")
+        lines.append("excluded:")
+        for item in result.excluded:
+            lines.append(f"  {item.system:<8} {item.code:<9} {item.reason}")
+    return "\n".join(lines)
+
+
+def render_html(text: str, result: CodingResult) -> str:
+    """A self-contained HTML page: the note with entities highlighted, and the code table."""
+    pieces = []
+    cursor = 0
+    for entity in sorted(result.entities, key=lambda e: e.start):
+        if entity.start < cursor:
+            continue
+        pieces.append(html.escape(text[cursor : entity.start]))
+        colour = LABEL_COLOURS.get(entity.label, "#eee")
+        title = f"{entity.label} | {entity.assertion} | section: {entity.section or '-'}"
+        style = "text-decoration:line-through;" if entity.assertion == "negated" else ""
+        pieces.append(
+            f'<mark style="background:{colour};{style}" title="{html.escape(title)}" '
+            f'data-start="{entity.start}" data-end="{entity.end}">'
+            f"{html.escape(text[entity.start : entity.end])}</mark>"
+        )
+        cursor = entity.end
+    pieces.append(html.escape(text[cursor:]))
+    rows = []
+    for code in result.codes:
+        notes = "<br>".join(html.escape(p) for p in code.prompts + code.conflicts)
+        evidence = ", ".join(html.escape(e.text) for e in code.evidence)
+        rows.append(
+            f"<tr><td>{html.escape(code.system)}</td><td><b>{html.escape(code.code)}</b></td>"
+            f"<td>{html.escape(code.description)}</td>"
+            f'<td><div class="bar" style="width:{int(code.score * 100)}px"></div>'
+            f"{code.score:.2f}</td><td>{evidence}</td><td>{notes}</td></tr>"
+        )
+    excluded = "".join(
+        f"<li>{html.escape(x.system)} {html.escape(x.code)}: {html.escape(x.reason)}</li>"
+        for x in result.excluded
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>medcode_nlp review</title>
+<style>
+body{{font-family:sans-serif;margin:2em;max-width:70em}} pre{{white-space:pre-wrap;
+line-height:1.6;background:#fafafa;padding:1em;border:1px solid #ddd}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;
+vertical-align:top}} .bar{{height:8px;background:#3a7;display:inline-block;margin-right:6px}}
+</style></head><body>
+<h1>Suggested codes</h1>
+<table><tr><th>system</th><th>code</th><th>description</th><th>confidence</th>
+<th>evidence</th><th>prompts / conflicts</th></tr>
+{"".join(rows)}</table>
+<h2>Excluded</h2><ul>{excluded}</ul>
+<h2>Note</h2><pre>{"".join(pieces)}</pre>
+<p><small>{html.escape(str(result.versions))}</small></p>
+</body></html>
+"""

@@ -1,0 +1,1 @@
+"""Data files packaged with medcode_nlp (the clinical lexicon)."""

@@ -1,0 +1,188 @@
+"""Train the shipped ranker: ``python -m medcode_nlp.training.train_ranker``.
+
+1. Run the pipeline (ranker off) over CodiEsp train and keep every entity's candidates;
+   a candidate is right when its code is in the document's gold set.
+2. Add ICD-10-CM Alphabetic Index terms as mentions (minus the rows held out for the linking
+   benchmark), and coders' reviewed decisions when a feedback database is given.
+3. Out-of-fold (by document) fits give honest mention probabilities; combined per code by the
+   coding rules, they fit the document-level isotonic calibration.
+4. The final ranker is fit on everything; the decision threshold is chosen on CodiEsp dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
+from medcode_nlp.evaluation import choose_threshold, normalize_code, read_codiesp
+from medcode_nlp.features import FEATURE_NAMES, CodePrior
+from medcode_nlp.kb import code_key
+from medcode_nlp.ranker import CodeRanker, DocumentCalibrator, RankerModel
+from medcode_nlp.schema import Entity
+from medcode_nlp.training.ranker_data import (
+    MentionExample,
+    featurize,
+    index_examples,
+    index_term_rows,
+)
+
+logger = logging.getLogger("medcode_nlp.train_ranker")
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+TOP_CANDIDATES = 12
+
+
+def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
+    return [replace(e, candidates=e.candidates[:top]) for e in examples]
+
+
+def _fit(train: Sequence[MentionExample], prior: CodePrior, calibration_cv: int,
+         seed: int) -> CodeRanker:
+    pairs = featurize(train, prior)
+    return CodeRanker(max_iter=150, calibration_cv=calibration_cv, random_state=seed).fit(
+        pairs.X, pairs.y)
+
+
+def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[MentionExample]:
+    output = []
+    for example in examples:
+        candidates = [replace(c) for c in example.candidates]
+        for c, p in zip(candidates, model.score(example.mention, candidates), strict=True):
+            c.score = float(p)
+        candidates.sort(key=lambda c: -c.score)
+        output.append(replace(example, candidates=candidates))
+    return output
+
+
+def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerModel
+                    ) -> dict[str, list[tuple[str, str, float]]]:
+    """(system, code, combined score) per document, through the coding rules."""
+    by_doc: dict[str, list[MentionExample]] = {}
+    for example in _rescored(examples, model):
+        by_doc.setdefault(example.group, []).append(example)
+    options = CodingOptions(min_score=0.0, top_k=200)
+    scores = {}
+    for doc_id, items in by_doc.items():
+        mentions = [
+            Mention(Entity(text=e.mention.text, start=e.start, end=e.end,
+                           label=e.mention.label, section=e.mention.section,
+                           assertion=e.mention.assertion, candidates=e.candidates),
+                    context=e.mention.context)
+            for e in items
+        ]
+        codes, _ = code_document(kb, mentions, options, model.combine)
+        scores[doc_id] = [(c.system, c.code, c.score) for c in codes]
+    return scores
+
+
+def _gold_match(code: str, gold: set[str]) -> bool:
+    key = code_key(code)
+    return key in gold or key[:4] in gold
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the recipe; returns the metrics written next to the model."""
+    import medcode_nlp
+
+    random.seed(args.seed)
+    started = time.time()
+    coder = medcode_nlp.load(ner=args.ner, kb=args.kb, ranker="none")
+    kb = coder.kb
+    linker = coder.nlp.get_pipe("medcode_linker")
+    from medcode_nlp.training.ranker_data import document_examples
+
+    train_docs = read_codiesp(Path(args.codiesp), "train")
+    gold_train = {d.id: {normalize_code(c) for c in d.all_codes()} for d in train_docs}
+    doc_examples = _trim(document_examples(
+        coder.nlp, [(d.id, d.text, gold_train[d.id]) for d in train_docs]), TOP_CANDIDATES)
+    logger.info("CodiEsp train: %d docs, %d mentions", len(train_docs), len(doc_examples))
+
+    heldout: set[int] = set()
+    if args.heldout and Path(args.heldout).is_file():
+        heldout = set(json.loads(Path(args.heldout).read_text())["row_ids"])
+    rows = [r for r in index_term_rows(Path(args.index_csv)) if r[0] not in heldout]
+    rows = [r for r in rows if kb.get("icd10cm", r[2]) is not None]
+    random.shuffle(rows)
+    rows = rows[: args.index_terms]
+    term_examples = _trim(index_examples(
+        lambda texts: linker.candidates_for([([t], "PROBLEM") for t in texts]), rows),
+        TOP_CANDIDATES)
+    logger.info("index terms: %d (held out: %d)", len(term_examples), len(heldout))
+
+    doc_ids = sorted(gold_train)
+    random.shuffle(doc_ids)
+    folds = [set(doc_ids[i :: args.folds]) for i in range(args.folds)]
+    oof_scores, oof_labels = [], []
+    for k, fold in enumerate(folds):
+        prior = CodePrior.from_gold([gold_train[d] for d in doc_ids if d not in fold])
+        fit_on = [e for e in doc_examples if e.group not in fold] + term_examples
+        model = RankerModel(_fit(fit_on, prior, 0, args.seed), prior)
+        held = [e for e in doc_examples if e.group in fold]
+        for doc_id, codes in document_scores(kb, held, model).items():
+            for _, code, score in codes:
+                oof_scores.append(score)
+                oof_labels.append(int(_gold_match(code, gold_train[doc_id])))
+        logger.info("fold %d/%d done (%.0f s)", k + 1, args.folds, time.time() - started)
+    calibrator = DocumentCalibrator.fit(np.array(oof_scores), np.array(oof_labels))
+
+    prior = CodePrior.from_gold(list(gold_train.values()))
+    final = _fit(doc_examples + term_examples, prior, 3, args.seed)
+    model = RankerModel(final, prior, calibrator, threshold=0.5, meta={
+        "version": args.version,
+        "features": FEATURE_NAMES,
+        "training": {"codiesp_train_docs": len(train_docs),
+                     "codiesp_train_mentions": len(doc_examples),
+                     "index_terms": len(term_examples), "heldout_index_rows": len(heldout),
+                     "folds": args.folds, "seed": args.seed, "ner": args.ner or "shipped",
+                     "top_candidates": TOP_CANDIDATES},
+    })
+
+    dev_docs = read_codiesp(Path(args.codiesp), "dev")
+    gold_dev = {d.id: {normalize_code(c) for c in d.all_codes()} for d in dev_docs}
+    dev_examples = _trim(document_examples(
+        coder.nlp, [(d.id, d.text, gold_dev[d.id]) for d in dev_docs]), TOP_CANDIDATES)
+    predictions = {
+        doc_id: [(code, score) for _, code, score in codes]
+        for doc_id, codes in document_scores(kb, dev_examples, model).items()
+    }
+    model.threshold = float(choose_threshold(predictions, gold_dev))
+    out = Path(args.out)
+    model.save(out)
+    metrics = {"threshold_dev": model.threshold, "seconds": round(time.time() - started, 1),
+               **model.meta["training"]}
+    (out / "training_metrics.json").write_text(json.dumps(metrics, indent=1))
+    logger.info("saved ranker to %s: %s", out, metrics)
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codiesp", default=str(SHARED / "codiesp"))
+    parser.add_argument("--index-csv", default=str(SHARED / "icd10cm-2025" /
+                                                   "ICD10CM_2025_Index.csv"))
+    parser.add_argument("--heldout", default=str(ROOT / "benchmarks" / "results" /
+                                                 "linking_heldout_ids.json"))
+    parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
+    parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
+    parser.add_argument("--index-terms", type=int, default=20000)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--version", default="ranker-0.1.0")
+    parser.add_argument("--out", default=str(ROOT / "models" / "ranker"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(args)
+
+
+if __name__ == "__main__":
+    main()
