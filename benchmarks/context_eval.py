@@ -38,7 +38,9 @@ THRESHOLDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "context_eval.json")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "context_eval.json"
+    )
     args = parser.parse_args(argv)
 
     rows = read_context_testkit(args.data)

@@ -125,8 +125,8 @@ def clean_term(text: str) -> str:
     previous = None
     while previous != text:  # nested parentheses
         previous, text = text, _PARENS.sub(" ", text)
-    text = _MARKERS.sub(" ", text)
-    return " ".join(text.replace("(", " ").replace(")", " ").split()).strip(" ,;-")
+    text = _MARKERS.sub(" ", text).replace("(", " ").replace(")", " ")
+    return re.sub(r"\s+,", ",", " ".join(text.split())).strip(" ,;-")
 
 
 def _term_parts(text: str) -> tuple[str, str]:
@@ -398,12 +398,11 @@ def load_or_select(
         if saved.get("source_sha256") != source_sha:
             logger.warning("index CSV differs from the one the held-out RowIDs were drawn from")
         missing = [i for i in saved["row_ids"] if i not in by_id]
-        if missing:
-            raise SystemExit(
-                f"{len(missing)} held-out RowIDs are no longer eligible (knowledge base or "
-                "selection rules changed); rerun with --reselect"
-            )
-        return [by_id[i] for i in saved["row_ids"]]
+        if missing:  # e.g. the knowledge base gained one of these texts as an alias
+            logger.warning("%d held-out RowIDs are no longer eligible and are left out of "
+                           "this run (--reselect draws a new set)", len(missing))
+            args.heldout_missing = len(missing)
+        return [by_id[i] for i in saved["row_ids"] if i in by_id]
     chosen = select_heldout(eligible, args.n, args.seed)
     args.heldout.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -534,12 +533,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     eligible = eligible_mentions(read_index_rows(args.index_csv), alias_keys, table.billable,
                                  stats)
     source_sha = sha256_file(args.index_csv)
+    args.heldout_missing = 0
     heldout = load_or_select(args, eligible, source_sha, kb.version)
     mentions = [m.text for m in heldout]
     gold = [m.code for m in heldout]
     logger.info("%d held-out mentions (%d eligible)", len(heldout), len(eligible))
 
-    setup: dict[str, Any] = {}
+    setup: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
     methods = build_methods(args, kb, table, setup)
     rows: dict[str, Any] = {}
     for name, (method, billable_method, info) in methods.items():
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows[name] = row
         logger.info("%s: %s", name, {k: row["all_codes"][k] for k in ("acc@1", "acc@5")})
 
-    import nmslib  # noqa: F401  (version below)
+    setup["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     import scipy
     import scispacy
     import sklearn
@@ -590,6 +590,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "scipy": scipy.__version__},
         },
         "selection": {**dict(stats), "index_csv_sha256": source_sha,
+                      "heldout_no_longer_eligible": args.heldout_missing,
                       "heldout_ids": str(args.heldout.relative_to(ROOT))
                       if args.heldout.is_relative_to(ROOT) else str(args.heldout),
                       "levels": dict(sorted(Counter(m.level for m in heldout).items()))},

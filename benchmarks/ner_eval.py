@@ -83,7 +83,9 @@ def main() -> None:
     bc5cdr = read_pubtator(args.data / "bc5cdr" / "CDR_TestSet.PubTator.txt")
     ncbi = read_conll(args.data / "ncbi-disease" / "test.tsv")
     results: dict[str, Any] = {
-        "model": str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model),
+        "model": str(
+            args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
+        ),
         "model_version": nlp.meta.get("version"),
         "load_seconds": round(load_seconds, 3),
         "bc5cdr_test": _round(evaluate_ner(nlp, bc5cdr)),

@@ -27,7 +27,11 @@ sys.path.insert(0, str(ROOT))
 from medcode_nlp.ner_eval import read_pubtator  # noqa: E402
 from medcode_nlp.tokenizer import create_clinical_tokenizer  # noqa: E402
 
-FILES = ("CDR_TrainingSet.PubTator.txt", "CDR_DevelopmentSet.PubTator.txt", "CDR_TestSet.PubTator.txt")
+FILES = (
+    "CDR_TrainingSet.PubTator.txt",
+    "CDR_DevelopmentSet.PubTator.txt",
+    "CDR_TestSet.PubTator.txt",
+)
 
 
 def _scispacy(nlp: Language) -> Language:
@@ -49,7 +53,9 @@ OPTIONS: dict[str, Callable[[Language], Language]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/tokenizer_alignment.json")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks/results/tokenizer_alignment.json"
+    )
     args = parser.parse_args()
     examples = [ex for name in FILES for ex in read_pubtator(args.data / "bc5cdr" / name)]
     n_spans = sum(len(spans) for _, spans in examples)
@@ -60,7 +66,9 @@ def main() -> None:
         docs = list(nlp.pipe(text for text, _ in examples))
         seconds = time.perf_counter() - start
         bad = sum(
-            doc.char_span(s, e) is None for doc, (_, spans) in zip(docs, examples) for s, e, _ in spans
+            doc.char_span(s, e) is None
+            for doc, (_, spans) in zip(docs, examples, strict=True)
+            for s, e, _ in spans
         )
         results[name] = {
             "mentions": n_spans,
@@ -69,7 +77,10 @@ def main() -> None:
             "tokens": sum(len(d) for d in docs),
             "seconds": round(seconds, 2),
         }
-    report = {"corpus": "BC5CDR train+dev+test (1,500 abstracts, Chemical+Disease)", "results": results}
+    report = {
+        "corpus": "BC5CDR train+dev+test (1,500 abstracts, Chemical+Disease)",
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"{'tokenizer':28} {'mentions':>9} {'misaligned':>10} {'%':>7} {'tokens':>8}")

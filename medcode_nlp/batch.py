@@ -59,7 +59,7 @@ CHECKPOINT_FORMAT = 1
 PIPE_BATCH_SIZE = 32
 
 #: One input record on its way to a worker: (row, id, text or None, error or None).
-Record = tuple[int, Any, "str | None", "str | None"]
+Record = tuple[int, Any, str | None, str | None]
 
 
 # --------------------------------------------------------------------------- summary
@@ -219,10 +219,10 @@ def code_records(coder: Coder, records: Sequence[Record]) -> list[dict[str, Any]
             for i in todo:
                 try:
                     results.append(coder(records[i][2]))  # type: ignore[arg-type]
-                except MedcodeError as error:  # numbered messages never quote the note
-                    results.append(error)
-                except Exception as error:  # noqa: BLE001
-                    results.append(RuntimeError(f"coding failed ({type(error).__name__})"))
+                except MedcodeError as failure:  # numbered messages never quote the note
+                    results.append(failure)
+                except Exception as failure:  # noqa: BLE001
+                    results.append(RuntimeError(f"coding failed ({type(failure).__name__})"))
     by_position = dict(zip(todo, results, strict=True))
     out: list[dict[str, Any]] = []
     for i, (row, record_id, _, error) in enumerate(records):
@@ -283,7 +283,7 @@ def _hostname() -> str:
 def _id_kind(value: Any) -> str:
     if value is None:
         return "null"
-    return "int" if isinstance(value, int) else "str"
+    return "int" if isinstance(value, int) and -(2**63) <= value < 2**63 else "str"
 
 
 # ------------------------------------------------------------------------- readers
@@ -294,12 +294,12 @@ def _format_of(path: Path, given: str | None, table: dict[str, str], allowed: tu
         if fmt not in allowed:
             raise InputError(Errors.E011.format(value=given, name=name, allowed=allowed))
         return fmt
-    fmt = table.get(path.suffix.lower())
-    if fmt is None:
+    guessed = table.get(path.suffix.lower())
+    if guessed is None:
         raise InputError(Errors.E014.format(
             name=name, detail=f"cannot tell the format of {path.name!r} from its extension; "
                               f"use one of {sorted(table)} or pass the format"))
-    return fmt
+    return guessed
 
 
 class _Source:
@@ -313,6 +313,7 @@ class _Source:
         self.text_field = text_field
         self.max_chars = max_chars
         self.batch_rows = max(1, batch_rows)
+        self._parquet_handle: Any = None
         if fmt == "csv":
             self._csv_columns()
         elif fmt == "parquet":
@@ -353,17 +354,17 @@ class _Source:
                 try:
                     obj = json.loads(line.decode("utf-8"))
                 except UnicodeDecodeError as error:
-                    detail = f"line {number} is not valid UTF-8 (byte {error.start})"
+                    detail = f"the line is not valid UTF-8 (byte {error.start})"
                     yield (number, None, None, record_error(None, number, detail))
                     continue
                 except (ValueError, RecursionError) as error:
                     where = (f" at column {error.colno}" if isinstance(error, json.JSONDecodeError)
                              else "")
-                    detail = f"line {number} is not valid JSON{where}"
+                    detail = f"the line is not valid JSON{where}"
                     yield (number, None, None, record_error(None, number, detail))
                     continue
                 if not isinstance(obj, dict):
-                    detail = f"line {number} is a JSON {type(obj).__name__}, not an object"
+                    detail = f"the line is a JSON {type(obj).__name__}, not an object"
                     yield (number, None, None, record_error(None, number, detail))
                     continue
                 yield self._check(number, obj.get(self.id_field), obj.get(self.text_field),
@@ -403,11 +404,11 @@ class _Source:
                 except StopIteration:
                     return
                 except csv.Error as error:
-                    yield f"could not be parsed as CSV ({error})"
+                    yield f"the row could not be parsed as CSV ({error})"
                     if reader.line_num == line:  # no progress: stop rather than loop
                         return
                     continue
-                if row and any(cell.strip() for cell in row) or len(row) > 1:
+                if row:  # csv yields [] for a blank line: not a record
                     yield row
 
     def _csv(self) -> Iterator[Record]:
@@ -421,10 +422,11 @@ class _Source:
                               row[text_col] if has_text else None, has_id, has_text)
 
     # Parquet: columns read in record batches; nulls are missing fields.
-    @functools.cache  # noqa: B019  (one small object per source)
     def _parquet_file(self) -> Any:
         import pyarrow.parquet as pq
 
+        if self._parquet_handle is not None:
+            return self._parquet_handle
         try:
             parquet = pq.ParquetFile(self.path)
         except Exception as error:  # noqa: BLE001  (pyarrow raises several types)
@@ -437,6 +439,7 @@ class _Source:
                 path=self.path, fmt="Parquet",
                 detail=f"no column {missing[0]!r} (columns: "
                        f"{', '.join(repr(n) for n in names[:20])})"))
+        self._parquet_handle = parquet
         return parquet
 
     def _parquet(self) -> Iterator[Record]:
@@ -819,9 +822,10 @@ def _run_joblib(workers: int, chunks: Iterator[tuple[int, list[Record]]],
     from joblib import Parallel, delayed
 
     if options.get("kb") is None:
-        from medcode_nlp.kb import load_kb
+        from medcode_nlp.kb import MANIFEST_FILE, default_kb_path, load_kb
 
-        load_kb(None).close()  # build the default knowledge base once, not in every worker
+        if not (default_kb_path() / MANIFEST_FILE).is_file():
+            load_kb(None).close()  # build the default knowledge base once, not per worker
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered",
                         pre_dispatch="2*n_jobs", batch_size=1)
     for result in parallel(delayed(code_chunk)(chunk, records, options)

@@ -178,6 +178,72 @@ def evaluate_context_cli(
     _print_json(report) if as_json else typer.echo(report["table"])
 
 
+# --------------------------------------------------------------------- batch
+@app.command()
+def batch(
+    input: Annotated[Path, typer.Argument(help="Notes: .jsonl, .csv or .parquet.")],
+    output: Annotated[Path, typer.Argument(help="Results: .jsonl or .parquet.")],
+    id_field: Annotated[str, typer.Option("--id-field", help="Id field/column.")] = "id",
+    text_field: Annotated[str, typer.Option("--text-field", help="Text field/column.")] = "text",
+    workers: Annotated[int, typer.Option("--workers", "-w",
+                                         help="Processes on this machine (-1: all cores).")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://host:8786): run on its workers.")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size",
+                                            help="Notes per committed chunk.")] = 128,
+    input_format: Annotated[str | None, typer.Option(
+        "--input-format", help="jsonl, csv or parquet (default: from the extension)")] = None,
+    output_format: Annotated[str | None, typer.Option(
+        "--output-format", help="jsonl or parquet (default: from the extension)")] = None,
+    systems: SystemsOpt = None,
+    top: Annotated[int, typer.Option("--top", help="At most this many codes.")] = 20,
+    setting: Annotated[str, typer.Option(help="outpatient or inpatient")] = "outpatient",
+    min_score: Annotated[float | None, typer.Option(help="Confidence threshold.")] = None,
+    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    kb: KbOpt = None,
+    max_chars: Annotated[int, typer.Option("--max-chars", help="Longest note accepted.")
+                         ] = 1_000_000,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Code many notes; resumable: after a crash, run the same command again."""
+    from medcode_nlp.batch import run_batch
+
+    load_options: dict[str, Any] = {"ner": ner, "setting": setting, "top_k": top,
+                                    "min_score": min_score, "max_chars": max_chars,
+                                    "systems": _systems(systems)}
+    if kb is not None:
+        load_options["kb"] = str(kb)
+    summary = run_batch(input, output, id_field=id_field, text_field=text_field,
+                        input_format=input_format, output_format=output_format,
+                        workers=workers, chunk_size=chunk_size, load_options=load_options,
+                        scheduler=scheduler, progress=progress)
+    _print_json(summary.to_dict())
+
+
+# --------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; any but loopback "
+                                      "needs an API token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[str | None, typer.Option(help="API token (better: $MEDCODE_API_TOKEN, "
+                                              "which ps cannot show).")] = None,
+    db: Annotated[Path | None, typer.Option(help="Review database (default: in the user "
+                                            "data directory, or $MEDCODE_REVIEW_DB).")] = None,
+    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    kb: KbOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    max_body_mb: Annotated[float, typer.Option(help="Request body limit in MiB.")] = 5.0,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info, debug")] = "info",
+) -> None:
+    """Serve the HTTP API and the coder review UI (needs the serve extra)."""
+    from medcode_nlp.serve import run_server
+
+    run_server(host=host, port=port, token=token, db=db, ner=ner, kb=kb, workers=workers,
+               max_body_bytes=int(max_body_mb * 1024 * 1024), log_level=log_level)
+
+
 # ----------------------------------------------------------------------- main
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""

@@ -121,12 +121,32 @@ def episode_of_care(context: str) -> tuple[str, str, bool]:
     return "A", "initial encounter", False
 
 
+def with_episode(
+    kb: CodeKnowledgeBase, candidate: Candidate, context: str
+) -> tuple[Candidate, list[str]]:
+    """For a code with a 7th character, the sibling whose episode of care fits the note."""
+    key = code_key(candidate.code)
+    if len(key) != 7 or not key[-1].isalpha() or candidate.code[-1] not in "ADS":
+        return candidate, []
+    character, meaning, documented = episode_of_care(context)
+    prompts = [] if documented else [
+        f"episode of care not documented: defaulted to {meaning} (7th character {character}); "
+        "confirm initial, subsequent or sequela"]
+    sibling = kb.get("icd10cm", candidate.code[:-1] + character)
+    if sibling is None or sibling.code == candidate.code:
+        return candidate, prompts
+    return Candidate(sibling.code, "icd10cm", sibling.description, candidate.score,
+                     sibling.billable, candidate.alias, candidate.alias_kind), prompts
+
+
 def make_billable(
     kb: CodeKnowledgeBase, candidate: Candidate, context: str
 ) -> tuple[Candidate, list[str]]:
     """A billable code for a candidate, and the prompts explaining any choice made."""
-    if candidate.billable or candidate.system != "icd10cm":
+    if candidate.system != "icd10cm":
         return candidate, []
+    if candidate.billable:
+        return with_episode(kb, candidate, context)
     entry = kb.get(candidate.system, candidate.code)
     descendants = kb.billable_descendants(candidate.system, candidate.code, limit=400)
     if entry is None or not descendants:
@@ -159,13 +179,19 @@ def make_billable(
 
 
 def assertion_exclusion(mention: Mention, setting: str) -> str | None:
-    """The reason a mention is not coded as itself, or None."""
+    """The reason a mention is not coded as itself, or None.
+
+    Signs and symptoms (chapter R) near an uncertain diagnosis are documented findings and
+    stay coded in the outpatient setting, as the guideline asks.
+    """
     entity = mention.entity
     if entity.assertion == "negated":
         return "negated in the note"
     if entity.assertion == "hypothetical":
         return "hypothetical (conditional or future) mention"
-    if entity.assertion == "uncertain" and setting == "outpatient" and entity.label == "PROBLEM":
+    symptom = bool(entity.candidates) and entity.candidates[0].code.startswith("R")
+    if (entity.assertion == "uncertain" and setting == "outpatient"
+            and entity.label == "PROBLEM" and not symptom):
         return ("uncertain diagnosis (probable/suspected/rule out): not coded in the outpatient "
                 "setting, code the documented signs and symptoms (ICD-10-CM Guidelines IV.H)")
     return None

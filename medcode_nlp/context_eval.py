@@ -87,10 +87,15 @@ def read_context_testkit(path: str | Path) -> list[ContextRow]:
             return fields[col[name]] if name in col else ""
 
         labels = []
-        for name, mapping in (("negation", NEGATION), ("temporality", TEMPORALITY), ("experiencer", EXPERIENCER)):
+        for name, mapping in (
+            ("negation", NEGATION),
+            ("temporality", TEMPORALITY),
+            ("experiencer", EXPERIENCER),
+        ):
             value = get(name).strip()
             if value.lower() not in mapping:
-                raise bad(f"line {line_no}: {name} value {value!r} is not one of {sorted(set(mapping.values()))}")
+                allowed = sorted(set(mapping.values()))
+                raise bad(f"line {line_no}: {name} value {value!r} is not one of {allowed}")
             labels.append(mapping[value.lower()])
         if not get("target").strip() or not get("sentence").strip():
             raise bad(f"line {line_no}: empty target or sentence")
@@ -116,8 +121,16 @@ def find_target(sentence: str, target: str) -> tuple[int, int] | None:
     if not words:
         return None
     pattern = r"\s+".join(re.escape(w) for w in words)
-    match = re.search(pattern, sentence, re.IGNORECASE)
-    return (match.start(), match.end()) if match else None
+    matches = list(re.finditer(pattern, sentence, re.IGNORECASE))
+    if not matches:
+        return None
+    # The test kit writes its target in capitals inside the sentence: when the phrase occurs
+    # more than once, prefer an occurrence written in capitals.
+    capitals = [
+        m for m in matches if m.group().upper() == m.group() and m.group().lower() != m.group()
+    ]
+    match = capitals[0] if len(matches) > 1 and capitals else matches[0]
+    return match.start(), match.end()
 
 
 def context_pipeline(nlp: Language | None = None) -> Language:
@@ -213,7 +226,9 @@ def evaluate_context(nlp: Language | None, rows: Sequence[ContextRow]) -> dict[s
             not_found.append(row.id)
             continue
         predicted = predicted_labels(doc.ents[0])
-        for key, g, p in zip(gold, (row.negation, row.temporality, row.experiencer), predicted, strict=True):
+        for key, g, p in zip(
+            gold, (row.negation, row.temporality, row.experiencer), predicted, strict=True
+        ):
             gold[key].append(g)
             pred[key].append(p)
             if g != p:
@@ -224,7 +239,9 @@ def evaluate_context(nlp: Language | None, rows: Sequence[ContextRow]) -> dict[s
         "scored": len(rows) - len(not_found),
         "not_found": not_found,
         "negation": _prf(gold["negation"], pred["negation"], ("Negated", "Affirmed")),
-        "temporality": _prf(gold["temporality"], pred["temporality"], ("Historical", "Hypothetical", "Recent")),
+        "temporality": _prf(
+            gold["temporality"], pred["temporality"], ("Historical", "Hypothetical", "Recent")
+        ),
         "experiencer": _prf(gold["experiencer"], pred["experiencer"], ("Other", "Patient")),
         "errors": errors,
     }
@@ -235,14 +252,15 @@ def format_context_report(report: dict[str, Any]) -> str:
     lines = [
         f"ConText evaluation: {report['scored']} of {report['rows']} rows scored"
         + (f" ({len(report['not_found'])} targets not found)" if report["not_found"] else ""),
-        f"{'dimension':<12} {'class':<13} {'P':>6} {'R':>6} {'F1':>6} {'support':>8} {'accuracy':>9}",
+        f"{'dimension':<12} {'class':<13} {'P':>6} {'R':>6} {'F1':>6} {'support':>8} "
+        f"{'accuracy':>9}",
     ]
     for dim in ("negation", "temporality", "experiencer"):
         block = report[dim]
         for i, (label, m) in enumerate(block["classes"].items()):
             acc = f"{block['accuracy']:.4f}" if i == 0 else ""
             lines.append(
-                f"{dim if i == 0 else '':<12} {label:<13} {m['precision']:>6.3f} {m['recall']:>6.3f} "
-                f"{m['f1']:>6.3f} {m['support']:>8} {acc:>9}"
+                f"{dim if i == 0 else '':<12} {label:<13} {m['precision']:>6.3f} "
+                f"{m['recall']:>6.3f} {m['f1']:>6.3f} {m['support']:>8} {acc:>9}"
             )
     return "\n".join(lines)

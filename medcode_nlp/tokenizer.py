@@ -13,6 +13,7 @@ saved with ``nlp.to_disk`` loads back with ``spacy.load`` and no custom code.
 from __future__ import annotations
 
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex
 
 #: Characters that always split a token when they occur inside it.
@@ -29,11 +30,12 @@ def create_clinical_tokenizer(nlp: Language) -> Language:
     Call it on a fresh pipeline (e.g. ``spacy.blank("en")``) before training or processing.
     Calling it twice is harmless.
     """
+    tokenizer = nlp.tokenizer
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"Expected a spaCy Tokenizer, got {type(tokenizer).__name__}.")
     infixes = list(nlp.Defaults.infixes or [])
-    for pattern in CLINICAL_INFIXES:
-        if pattern not in infixes:
-            infixes.append(pattern)
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    infixes += [p for p in CLINICAL_INFIXES if p not in infixes]
+    tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     return nlp
 
 

@@ -23,3 +23,27 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def kb():
+    """The built-in knowledge base (built once per machine into the user cache)."""
+    from medcode_nlp.kb import load_kb
+
+    return load_kb()
+
+
+@pytest.fixture(scope="session")
+def dictionary_coder(kb):
+    """A coder using the dictionary matcher and raw similarity (no trained models)."""
+    import medcode_nlp
+
+    return medcode_nlp.load(ner="dictionary", ranker="none")
+
+
+@pytest.fixture(scope="session")
+def default_coder(kb):
+    """The coder a user gets from ``medcode_nlp.load()``."""
+    import medcode_nlp
+
+    return medcode_nlp.load()

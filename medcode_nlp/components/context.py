@@ -177,20 +177,34 @@ class CategoryMatcher:
         self._trigger_literals, self._trigger_patterns, self._trigger_re = _compile(triggers)
         self._term_literals, self._term_patterns, self._term_re = _compile(terms)
 
-    def find(self, text: str) -> tuple[list[tuple[ContextRule, int, int]], list[tuple[int, int]]]:
-        """Triggers (rule, start_char, end_char) and termination spans of ``text``."""
+    def find(
+        self, text: str
+    ) -> tuple[list[tuple[ContextRule, int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+        """Triggers (rule, start_char, end_char), pseudo-trigger spans and termination spans."""
         triggers: list[tuple[ContextRule, int, int]] = []
+        pseudo: list[tuple[int, int]] = []
         if self._trigger_re is not None:
             for m in self._trigger_re.finditer(text):
                 if m.end() == m.start():
                     continue
                 rule = _rule_of(m, self._trigger_literals, self._trigger_patterns)
-                if rule is not None and rule.direction != "pseudo":
+                if rule is None:
+                    continue
+                if rule.direction == "pseudo":
+                    pseudo.append((m.start(), m.end()))
+                else:
                     triggers.append((rule, m.start(), m.end()))
         terms: list[tuple[int, int]] = []
         if self._term_re is not None:
-            terms = [(m.start(), m.end()) for m in self._term_re.finditer(text) if m.end() > m.start()]
-        return triggers, terms
+            terms = [
+                (m.start(), m.end()) for m in self._term_re.finditer(text) if m.end() > m.start()
+            ]
+        return triggers, pseudo, terms
+
+    def literal_trigger(self, text: str) -> ContextRule | None:
+        """The trigger rule whose literal is exactly ``text`` (any case and spacing), if any."""
+        rule = self._trigger_literals.get(_norm(text))
+        return rule if rule is not None and rule.direction != "pseudo" else None
 
 
 def _norm(text: str) -> str:
@@ -248,9 +262,14 @@ def split_sentences(doc: Doc) -> list[tuple[int, int]]:
         if j >= n:
             break
         nxt = doc[j]
-        if token.text in _SENT_END or (token.text.endswith(".") and len(token.text) > 1 and "\n" in token.whitespace_):
-            if "\n" in nxt.text or not nxt.text[:1].islower():
-                starts.append(i + 1)
+        if token.text in _SENT_END or (
+            token.text.endswith(".") and len(token.text) > 1 and "\n" in token.whitespace_
+        ):
+            k = j
+            while k < n and doc[k].is_space:
+                k += 1
+            if k < n and ("\n" in nxt.text or not doc[k].text[:1].islower()):
+                starts.append(k)
         elif "\n" in token.text or "\n" in token.whitespace_:
             k = j
             while k < n and doc[k].is_space:
@@ -286,7 +305,9 @@ class ContextComponent:
         sections = _read_json(sections_path, "sections.json")
         self.section_hints: dict[str, str] = {
             stype: hint
-            for stype, hint in parse_section_rules(sections, str(sections_path or "sections.json")).hints.items()
+            for stype, hint in parse_section_rules(
+                sections, str(sections_path or "sections.json")
+            ).hints.items()
             if hint
         }
         self._build()
@@ -294,7 +315,9 @@ class ContextComponent:
     def _build(self) -> None:
         self.rules = parse_context_rules(self._data, str(self.rules_path or RULES_FILE))
         self.matchers = [
-            CategoryMatcher(cat, self.rules.by_category(cat), self.rules.max_scope.get(cat, _DEFAULT_SCOPE))
+            CategoryMatcher(
+                cat, self.rules.by_category(cat), self.rules.max_scope.get(cat, _DEFAULT_SCOPE)
+            )
             for cat in CATEGORIES
         ]
 
@@ -378,13 +401,27 @@ class ContextComponent:
 
         results: list[set[str]] = [set() for _ in spans]
         local = [(max(sp.start - s_tok, 0), min(sp.end, e_tok) - s_tok) for sp in spans]
+        starts = [sp.start_char - offset for sp in spans]
         n = e_tok - s_tok
         for matcher in self.matchers:
-            triggers, terms = matcher.find(text)
-            if not triggers:
+            triggers, pseudo, terms = matcher.find(text)
+            # A pseudo-trigger that runs into a mention ("no change in vision" with the mention
+            # "change in vision") does not protect it: its part before the mention is matched
+            # as a trigger of its own.
+            found: list[tuple[ContextRule, int, int, int | None]] = [
+                (r, a, b, None) for r, a, b in triggers
+            ]
+            for a, b in pseudo:
+                for k, start in enumerate(starts):
+                    if a < start < b:
+                        head = text[a:start].rstrip()
+                        rule = matcher.literal_trigger(head)
+                        if rule is not None:
+                            found.append((rule, a, a + len(head), k))
+            if not found:
                 continue
             term_toks = sorted(tokens(a, b) for a, b in terms)
-            for rule, a, b in triggers:
+            for rule, a, b, only in found:
                 if in_header(a):
                     continue
                 t0, t1 = tokens(a, b)
@@ -405,8 +442,15 @@ class ContextComponent:
                             start = max(start, te)
                     scopes.append((min(start, t0), t0))
                 for k, (ts, te) in enumerate(local):
-                    inside = t0 >= ts and t1 <= te
-                    if inside or any(ts < se and te > ss for ss, se in scopes):
+                    if only is not None and k != only:
+                        continue
+                    if t0 < te and t1 > ts:
+                        # A trigger inside a mention modifies it only when it opens the mention
+                        # ("status post CABG", "history of stroke"), and never as negation:
+                        # "lungs clear without wheezes" is a finding as written.
+                        if t0 == ts and matcher.category != "NEGATED":
+                            results[k].add(matcher.category)
+                    elif any(ts < se and te > ss for ss, se in scopes):
                         results[k].add(matcher.category)
         return results
 
@@ -428,7 +472,9 @@ class ContextComponent:
 
     # Serialization: rules and hints travel with a saved pipeline.
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
-        return srsly.json_dumps({"rules": self._data, "section_hints": self.section_hints}).encode("utf8")
+        return srsly.json_dumps({"rules": self._data, "section_hints": self.section_hints}).encode(
+            "utf8"
+        )
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> ContextComponent:
         payload = srsly.json_loads(data.decode("utf8"))

@@ -26,7 +26,7 @@ _GENERIC = frozenset(
     problems finding findings complication complications encounter procedure procedures
     examination symptoms symptom syndrome abnormal abnormality unspecified status history
     care use type stage acute chronic left right bilateral single multiple mild moderate
-    severe failure infection mass lesion pain fever cough test screening person persons
+    severe failure infection mass lesion pain test screening person persons
     contact counseling observation follow-up therapy illness blood pressure sugar sleep study
     fall home diet weight exam examination normal negative positive patient history general
     """.split()

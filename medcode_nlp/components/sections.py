@@ -6,8 +6,8 @@ Headers are recognised from the project's JSON rules (``resources/sections.json`
 * alone on a line (``PAST MEDICAL HISTORY`` / ``Assessment``), when it starts with a capital;
 * numbered (``1. Assessment:``, ``II) PLAN``) and with a short qualifier (``DIAGNOSIS(ES):``,
   ``HISTORY OF PRESENT ILLNESS/HOSPITAL COURSE:``, ``BRIEF HOSPITAL COURSE:``);
-* optionally inside a line when written in capitals with a colon after two spaces or a
-  sentence end (notes whose line breaks were flattened to spaces).
+* optionally inside a line, starting with a capital and followed by a colon, after two
+  spaces or a sentence end (notes whose line breaks were flattened to spaces).
 
 A section runs from its header to the next header. Text before the first header has no
 section. ``doc._.sections`` gets ``(start_char, end_char, section_type, header_text)`` tuples
@@ -89,7 +89,9 @@ def parse_section_rules(data: Any, source: str = RULES_FILE) -> SectionRules:
     modifiers = data.get("modifiers", [])
     if not isinstance(modifiers, list) or not all(isinstance(m, str) for m in modifiers):
         raise bad("'modifiers' must be a list of strings")
-    return SectionRules(headers, frozenset(colon), hints, tuple(normalise_header(m) for m in modifiers))
+    return SectionRules(
+        headers, frozenset(colon), hints, tuple(normalise_header(m) for m in modifiers)
+    )
 
 
 def load_section_rules(path: str | Path | None = None) -> SectionRules:
@@ -111,7 +113,9 @@ def _read_json(path: str | Path | None, packaged: str) -> Any:
         raise InputError(Errors.E009.format(path=file, fmt="JSON", detail=exc)) from exc
 
 
-def phrase_trie_regex(phrases: Iterable[str], space: str = r"\s+", word_bounds: bool = False) -> str:
+def phrase_trie_regex(
+    phrases: Iterable[str], space: str = r"\s+", word_bounds: bool = False
+) -> str:
     """One regex matching any of ``phrases`` (lower case), longest first, as a character trie.
 
     A trie keeps Python's regex engine from trying hundreds of alternatives at every position.
@@ -198,7 +202,7 @@ class SectionDetector:
         if self.inline_headers:
             for match in self._inline.finditer(text):
                 header = match.group("header")
-                if match.start("header") in header_starts or header.upper() != header:
+                if match.start("header") in header_starts or not header[:1].isupper():
                     continue
                 wording = normalise_header(match.group("wording"))
                 found[match.start("header")] = (self.rules.headers[wording], header)

@@ -1,1 +1,1 @@
-"""Data files packaged with medcode_nlp (the clinical lexicon)."""
+"""Data files packaged with medcode_nlp (lexicon, section and context rules)."""

@@ -1,0 +1,1 @@
+"""Training recipes: corpus builders for the shipped models."""

@@ -5,17 +5,18 @@ Sources (read from ``../shared/data``; nothing from them is copied into the proj
 * BC5CDR (PubTator): one Doc per abstract (title + " " + abstract); Disease -> PROBLEM,
   Chemical -> DRUG. BC5CDR does not annotate procedures, so tokens matching the procedure
   lexicon outside gold mentions are marked *missing* rather than O.
-* NCBI Disease (IOB tsv): Disease -> PROBLEM; sentences grouped into Docs of
-  ``NCBI_SENTENCES_PER_DOC``. Chemicals are not annotated there, so tokens matching the chemical
-  lexicon (gold BC5CDR training mentions) and procedure lexicon are marked missing.
-* CodiEsp English case reports (train split), weakly labelled: PROCEDURE from a lexicon of
-  procedure names (imaging, endoscopy, operations, ``-ectomy``/``-scopy``/... words, ICD-10-PCS
-  root operations that match the document's gold PCS codes) with anatomical premodifiers;
-  PROBLEM from the titles, inclusion terms and index terms of the document's gold ICD-10-CM
-  codes plus disease names from the gold corpora and ICD-10-CM index main terms; DRUG from gold
-  BC5CDR chemical names and the ICD-10-CM Table of Drugs. Only matched spans are labelled;
-  function words, punctuation, numbers and words unknown to every lexicon are O, and every
-  other token is *missing* (no loss), so unlabelled clinical mentions are not taught as O.
+* NCBI Disease (IOB tsv; optional, ``use_ncbi``): Disease -> PROBLEM; sentences grouped into
+  Docs of ``NCBI_SENTENCES_PER_DOC``. Chemicals are not annotated there, so tokens matching the
+  chemical lexicon (gold BC5CDR training mentions) and procedure lexicon are marked missing.
+* CodiEsp English case reports (the first ``CODIESP_DOCS`` of the train split), weakly
+  labelled: PROCEDURE from a lexicon of procedure names (imaging, endoscopy, operations,
+  ``-ectomy``/``-scopy``/... words, ICD-10-PCS root operations that match the document's gold
+  PCS codes) with anatomical premodifiers (ICD-10-PCS body parts); PROBLEM from the titles,
+  inclusion terms and index terms of the document's gold ICD-10-CM codes plus disease names from
+  the gold corpora and ICD-10-CM index main terms; DRUG from gold BC5CDR chemical names and the
+  ICD-10-CM Table of Drugs. Only matched spans are labelled; function words, punctuation,
+  numbers and words unknown to every lexicon are O, and every other token is *missing* (no
+  loss), so unlabelled clinical mentions are not taught as O.
 
 Run ``python -m medcode_nlp.training.ner_data --data ../shared/data --out corpus/ner``.
 """
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 LABELS = ("PROBLEM", "PROCEDURE", "DRUG")
 NCBI_SENTENCES_PER_DOC = 10
+#: Weakly labelled CodiEsp train documents used (the first ones by file name).
+CODIESP_DOCS = 250
 #: Every n-th BC5CDR development abstract is held out as the dev set used to pick the checkpoint.
 DEV_EVERY = 10
 
@@ -58,7 +61,8 @@ x-ray x-rays xray radiograph radiographs radiography radiology rx plain film
 ct ct scan ct scans cat scan tc tac computed tomography computerized tomography
 computerised tomography computed axial tomography tomography angio-ct angiotac ct angiography
 mri magnetic resonance magnetic resonance imaging nuclear magnetic resonance nmr
-ultrasound ultrasounds ultrasonography ultrasound scan sonography echography ecography ultrasound study
+ultrasound ultrasounds ultrasonography ultrasound scan sonography echography ecography
+ultrasound study
 doppler doppler ultrasound echo-doppler echocardiography echocardiogram echocardiograms
 transthoracic echocardiography transesophageal echocardiography pet pet-ct pet/ct pet scan
 scintigraphy gammagraphy bone scan angiography arteriography angiogram arteriogram phlebography
@@ -93,10 +97,31 @@ general anesthesia local anesthesia spinal anesthesia epidural anesthesia
 #: PCS root operations that are too ambiguous to label unless the document's gold PCS codes
 #: contain that root operation.
 PCS_GUIDED_OPERATIONS = {
-    "bypass", "dilation", "drainage", "excision", "extirpation", "extraction", "fragmentation",
-    "fusion", "insertion", "inspection", "occlusion", "reattachment", "release", "removal",
-    "repair", "replacement", "reposition", "resection", "transfer", "transplantation",
-    "destruction", "detachment", "delivery", "abortion", "division",
+    "bypass",
+    "dilation",
+    "drainage",
+    "excision",
+    "extirpation",
+    "extraction",
+    "fragmentation",
+    "fusion",
+    "insertion",
+    "inspection",
+    "occlusion",
+    "reattachment",
+    "release",
+    "removal",
+    "repair",
+    "replacement",
+    "reposition",
+    "resection",
+    "transfer",
+    "transplantation",
+    "destruction",
+    "detachment",
+    "delivery",
+    "abortion",
+    "division",
 }
 
 PROCEDURE_SUFFIX_RE = re.compile(
@@ -104,13 +129,24 @@ PROCEDURE_SUFFIX_RE = re.compile(
     r"graphy|graphies|centesis|pexy|rrhaphy|tripsy|desis|therapy|therapies)$"
 )
 PROCEDURE_SUFFIX_STOP = {
-    "microscopy", "bibliography", "photography", "geography", "biography", "psychotherapy",
-    "pathography", "demography", "calligraphy", "lithography", "choreography", "typography",
+    "microscopy",
+    "bibliography",
+    "photography",
+    "geography",
+    "biography",
+    "psychotherapy",
+    "pathography",
+    "demography",
+    "calligraphy",
+    "lithography",
+    "choreography",
+    "typography",
 }
 
 PROCEDURE_MODIFIERS = set(
     """
-chest thoracic thorax abdominal abdomen abdominopelvic thoracoabdominal toracoabdominal pelvic pelvis
+chest thoracic thorax abdominal abdomen abdominopelvic thoracoabdominal toracoabdominal
+pelvic pelvis
 cranial head brain cerebral skull cervical neck lumbar dorsal spinal spine renal kidney kidneys
 hepatic liver bladder vesical prostate prostatic testicular scrotal transrectal transvaginal
 vaginal rectal breast cardiac coronary transthoracic transesophageal doppler bone marrow lung
@@ -321,8 +357,22 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
                 elif level == "1" and len(term.split()) <= 3:
                     mod = _norm(re.sub(r"\([^)]*\)", " ", term))
                     if re.fullmatch(r"[a-z][a-z -]+", mod) and mod.split()[0] not in {
-                        "with", "without", "due", "in", "of", "by", "from", "to", "for", "see",
-                        "following", "complicating", "affecting", "during", "after", "and",
+                        "with",
+                        "without",
+                        "due",
+                        "in",
+                        "of",
+                        "by",
+                        "from",
+                        "to",
+                        "for",
+                        "see",
+                        "following",
+                        "complicating",
+                        "affecting",
+                        "during",
+                        "after",
+                        "and",
                     }:
                         names = [_norm(f"{mod} {n}") for n in _clean_title(main)]
                 for n in names:
@@ -359,25 +409,74 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
 def _split_procedure_terms(lines: Iterable[str]) -> set[str]:
     """Procedure terms: multi-word phrases are listed explicitly below, the rest are words."""
     phrases = {
-        "plain film", "ct scan", "ct scans", "cat scan", "computed tomography",
-        "computerized tomography", "computerised tomography", "computed axial tomography",
-        "ct angiography", "magnetic resonance", "magnetic resonance imaging",
-        "nuclear magnetic resonance", "ultrasound scan", "ultrasound study", "doppler ultrasound",
-        "transthoracic echocardiography", "transesophageal echocardiography", "pet scan",
-        "bone scan", "fundus examination", "fundus exam", "upper endoscopy",
-        "upper gastrointestinal endoscopy", "capsule endoscopy", "urodynamic study",
-        "lumbar puncture", "fine needle aspiration", "fine-needle aspiration", "surgical resection", "surgical excision",
-        "surgical intervention", "surgical treatment", "surgical drainage", "kidney transplant",
-        "renal transplant", "liver transplant", "radiofrequency ablation", "stent placement",
-        "orotracheal intubation", "endotracheal intubation", "mechanical ventilation",
-        "invasive mechanical ventilation", "non-invasive ventilation", "peritoneal dialysis",
-        "blood transfusion", "radiation therapy", "hormone therapy", "hormonal therapy",
-        "oxygen therapy", "parenteral nutrition", "total parenteral nutrition",
-        "enteral nutrition", "cesarean section", "caesarean section", "internal fixation",
-        "pacemaker implantation", "bladder irrigation", "bronchoalveolar lavage",
-        "gastric lavage", "transurethral resection", "radical cystectomy", "open surgery",
-        "skin graft", "bone marrow aspiration", "general anesthesia", "local anesthesia",
-        "spinal anesthesia", "epidural anesthesia",
+        "plain film",
+        "ct scan",
+        "ct scans",
+        "cat scan",
+        "computed tomography",
+        "computerized tomography",
+        "computerised tomography",
+        "computed axial tomography",
+        "ct angiography",
+        "magnetic resonance",
+        "magnetic resonance imaging",
+        "nuclear magnetic resonance",
+        "ultrasound scan",
+        "ultrasound study",
+        "doppler ultrasound",
+        "transthoracic echocardiography",
+        "transesophageal echocardiography",
+        "pet scan",
+        "bone scan",
+        "fundus examination",
+        "fundus exam",
+        "upper endoscopy",
+        "upper gastrointestinal endoscopy",
+        "capsule endoscopy",
+        "urodynamic study",
+        "lumbar puncture",
+        "fine needle aspiration",
+        "fine-needle aspiration",
+        "surgical resection",
+        "surgical excision",
+        "surgical intervention",
+        "surgical treatment",
+        "surgical drainage",
+        "kidney transplant",
+        "renal transplant",
+        "liver transplant",
+        "radiofrequency ablation",
+        "stent placement",
+        "orotracheal intubation",
+        "endotracheal intubation",
+        "mechanical ventilation",
+        "invasive mechanical ventilation",
+        "non-invasive ventilation",
+        "peritoneal dialysis",
+        "blood transfusion",
+        "radiation therapy",
+        "hormone therapy",
+        "hormonal therapy",
+        "oxygen therapy",
+        "parenteral nutrition",
+        "total parenteral nutrition",
+        "enteral nutrition",
+        "cesarean section",
+        "caesarean section",
+        "internal fixation",
+        "pacemaker implantation",
+        "bladder irrigation",
+        "bronchoalveolar lavage",
+        "gastric lavage",
+        "transurethral resection",
+        "radical cystectomy",
+        "open surgery",
+        "skin graft",
+        "bone marrow aspiration",
+        "general anesthesia",
+        "local anesthesia",
+        "spinal anesthesia",
+        "epidural anesthesia",
     }
     text = " ".join(lines)
     for phrase in sorted(phrases, key=len, reverse=True):
@@ -426,7 +525,7 @@ class Labeller:
             ("CHEMICAL_GOLD", lex.chemical_gold),
         ):
             matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-            matcher.add(label, list(nlp.tokenizer.pipe(sorted(terms))))
+            matcher.add(label, [nlp.make_doc(t) for t in sorted(terms)])
             self.matchers[label] = matcher
 
     def match(self, doc: Doc, label: str, extra: Iterable[str] = ()) -> list[tuple[int, int]]:
@@ -435,7 +534,7 @@ class Labeller:
         extra = sorted(set(extra))
         if extra:
             matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-            matcher.add("X", list(self.nlp.tokenizer.pipe(extra)))
+            matcher.add("X", [self.nlp.make_doc(t) for t in extra])
             found += [(s, e) for _, s, e in matcher(doc)]
         return found
 
@@ -456,8 +555,8 @@ class Labeller:
 def _resolve(doc: Doc, cands: Mapping[str, list[tuple[int, int]]]) -> list[Span]:
     """Longest non-overlapping spans; identical spans claimed by two labels are dropped."""
     by_span: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for label, spans in cands.items():
-        for s, e in spans:
+    for label, found in cands.items():
+        for s, e in found:
             by_span[(s, e)].add(label)
     spans = [
         Span(doc, s, e, label=next(iter(labels)))
@@ -493,9 +592,7 @@ def weak_doc(doc: Doc, ents: list[Span], vocab: set[str]) -> Doc:
 def gold_doc(doc: Doc, ents: list[Span], missing: list[tuple[int, int]]) -> Doc:
     """Set gold ``ents`` (others O), except ``missing`` token spans outside any gold entity."""
     covered = {i for sp in ents for i in range(sp.start, sp.end)}
-    idx = {
-        i for s, e in missing if not any(j in covered for j in range(s, e)) for i in range(s, e)
-    }
+    idx = {i for s, e in missing if not any(j in covered for j in range(s, e)) for i in range(s, e)}
     miss = [doc[i : i + 1] for i in sorted(idx)]
     doc.set_ents(ents, missing=miss, default="outside")
     return doc
@@ -598,9 +695,9 @@ def build_corpora(
     data: Path,
     out: Path,
     *,
-    use_ncbi: bool = True,
+    use_ncbi: bool = False,
     use_codiesp: bool = True,
-    codiesp_limit: int | None = None,
+    codiesp_limit: int | None = CODIESP_DOCS,
 ) -> dict[str, Any]:
     """Write ``train.spacy``, ``dev.spacy`` and ``stats.json`` into ``out``; return the stats."""
     nlp = blank_clinical()
@@ -662,15 +759,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the NER training corpora (DocBin).")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("corpus/ner"))
-    parser.add_argument("--no-ncbi", action="store_true", help="leave NCBI Disease out")
+    parser.add_argument("--with-ncbi", action="store_true", help="add NCBI Disease train+devel")
     parser.add_argument("--no-codiesp", action="store_true", help="leave CodiEsp weak docs out")
-    parser.add_argument("--codiesp-limit", type=int, default=None)
+    parser.add_argument("--codiesp-limit", type=int, default=CODIESP_DOCS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stats = build_corpora(
         args.data,
         args.out,
-        use_ncbi=not args.no_ncbi,
+        use_ncbi=args.with_ncbi,
         use_codiesp=not args.no_codiesp,
         codiesp_limit=args.codiesp_limit,
     )

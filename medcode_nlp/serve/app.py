@@ -1,0 +1,480 @@
+"""The HTTP API and review UI of ``medcode serve`` (FastAPI).
+
+``create_app()`` builds the application; the coder is loaded once per process (at start-up,
+or on first use) and shared by all requests. Errors are JSON ``{"error": {"type", "message"}}``
+without tracebacks, and the log names only method, path, status and duration: never a
+request body, a query string or note text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medcode_nlp.about import SCHEMA_VERSION, __version__
+from medcode_nlp.coder import DEFAULT_MAX_CHARS, Coder
+from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
+from medcode_nlp.serve.review_store import Decision, ReviewStore
+from medcode_nlp.serve.security import (
+    DEFAULT_MAX_BODY_BYTES,
+    LOOPBACK_NAMES,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    SecurityConfig,
+    SecurityMiddleware,
+    Send,
+    error_body,
+    send_json,
+)
+
+logger = logging.getLogger("medcode_nlp.serve")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CONFIG_ENV = "MEDCODE_SERVE_CONFIG"
+MAX_BATCH = 64
+
+SystemName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+CodeText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-]{1,16}$")]
+# Any printable text (no control characters), bounded.
+Label = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]+$", min_length=1,
+                                         max_length=200, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=1000)]
+
+
+# ------------------------------------------------------------------ models
+class CodeOptions(BaseModel):
+    """Options that override the server's defaults for one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    setting: Literal["outpatient", "inpatient"] | None = Field(
+        None, description="Coding setting (outpatient: no uncertain diagnoses coded).")
+    systems: list[SystemName] | None = Field(
+        None, max_length=10, description="Code systems to suggest from, e.g. icd10cm, icd10pcs.")
+    top_k: int | None = Field(None, ge=1, le=200, description="At most this many codes.")
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="Confidence threshold.")
+
+    def overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"text", "notes"}).items()
+                if v is not None}
+
+
+class CodeRequest(CodeOptions):
+    """One note to code."""
+
+    text: str = Field(..., max_length=DEFAULT_MAX_CHARS, description="The note (UTF-8 text).")
+
+
+class BatchNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Label | None = Field(None, description="Your id for the note, echoed in the result.")
+    text: str = Field(..., max_length=DEFAULT_MAX_CHARS)
+
+
+class BatchRequest(CodeOptions):
+    """Several notes coded with the same options (results in input order)."""
+
+    notes: list[BatchNote] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class EvidenceSpan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(..., ge=0)
+    end: int = Field(..., ge=0)
+    text: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class DecisionIn(BaseModel):
+    """A reviewer's decision about one code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "reject", "replace", "add"]
+    suggested_system: SystemName | None = None
+    suggested_code: CodeText | None = None
+    suggested_description: ShortText | None = None
+    final_system: SystemName | None = None
+    final_code: CodeText | None = None
+    final_description: ShortText | None = None
+    confidence: float | None = Field(None, allow_inf_nan=False, ge=-1e6, le=1e6)
+    rank: int | None = Field(None, ge=0, le=100_000)
+    evidence: list[EvidenceSpan] = Field(default_factory=list, max_length=100)
+    comment: ShortText | None = None
+
+
+class VersionsIn(BaseModel):
+    """The ``versions`` block of the CodingResult that was reviewed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    medcode_nlp: Annotated[str, StringConstraints(max_length=100)] | None = None
+    model: Annotated[str, StringConstraints(max_length=200)] | None = None
+    ranker: Annotated[str, StringConstraints(max_length=200)] | None = None
+    code_sets: dict[SystemName, Annotated[str, StringConstraints(max_length=200)] | None] = (
+        Field(default_factory=dict, max_length=20))
+
+
+class ReviewRequest(BaseModel):
+    """Decisions of one reviewer about one note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note_id: Label
+    reviewer: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]+$", min_length=1,
+                                               max_length=100, strip_whitespace=True)]
+    decisions: list[DecisionIn] = Field(..., min_length=1, max_length=500)
+    versions: VersionsIn | None = Field(
+        None, description="Versions of the reviewed result (default: this server's).")
+
+
+# ------------------------------------------------------------------ coder
+class CoderHolder:
+    """Loads the coder once per process and serialises calls into it."""
+
+    def __init__(self, factory: Callable[[], Coder]) -> None:
+        self._factory = factory
+        self._coder: Coder | None = None
+        self._load_lock = threading.Lock()
+        self.lock = threading.Lock()  # spaCy pipelines are not documented thread-safe
+        self.load_seconds: float | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._coder is not None
+
+    def get(self) -> Coder:
+        if self._coder is None:
+            with self._load_lock:
+                if self._coder is None:
+                    started = time.perf_counter()
+                    self._coder = self._factory()
+                    self.load_seconds = round(time.perf_counter() - started, 3)
+                    logger.info("coder loaded in %.1f s", self.load_seconds)
+        return self._coder
+
+
+_default_coders: dict[tuple[str | None, str | None], Coder] = {}
+_default_lock = threading.Lock()
+
+
+def default_coder_factory(ner: str | None = None, kb: str | Path | None = None
+                          ) -> Callable[[], Coder]:
+    """A factory returning the process-wide coder for (ner, kb), loading it on first call."""
+    key = (ner, str(kb) if kb is not None else None)
+
+    def factory() -> Coder:
+        with _default_lock:
+            if key not in _default_coders:
+                import medcode_nlp
+
+                _default_coders[key] = medcode_nlp.load(ner=ner, kb=kb)
+            return _default_coders[key]
+
+    return factory
+
+
+# ------------------------------------------------------------- middleware
+class AccessLogMiddleware:
+    """One log line per request: method, path, status, milliseconds. No query, no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            logger.info("%s %s %s %.1fms", scope["method"], scope["path"], status or 500,
+                        (time.perf_counter() - started) * 1000)
+
+
+class ErrorShieldMiddleware:
+    """Turns any unhandled exception into a JSON 500; logs its type and frames, not its text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as error:  # noqa: BLE001  (never show a traceback to the client)
+            # The message of an unexpected error could quote input: log only type and frames.
+            logger.error("unhandled %s in %s %s\n%s", type(error).__name__, scope.get("method"),
+                         scope.get("path"), "".join(traceback.format_tb(error.__traceback__)))
+            if not started:
+                await send_json(send, 500, error_body(
+                    "internal_error", "Internal server error; the server log has details."))
+
+
+# -------------------------------------------------------------------- app
+def create_app(
+    coder_factory: Callable[[], Coder] | None = None,
+    db_path: str | Path | None = None,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    *,
+    ner: str | None = None,
+    kb: str | Path | None = None,
+    allowed_hosts: frozenset[str] | None = None,
+    preload: bool = True,
+) -> FastAPI:
+    """The API + review UI.
+
+    ``coder_factory``: returns the Coder (default: ``medcode_nlp.load(ner=ner, kb=kb)``, once
+    per process). ``db_path``: review database (default in the user data directory).
+    ``token``: API token required on every request (None: loopback use only, Host header
+    checked). ``allowed_hosts``: Host names accepted (default: loopback names without a token,
+    any with one). ``preload``: load the coder at start-up rather than on first use.
+    """
+    holder = CoderHolder(coder_factory or default_coder_factory(ner, kb))
+    store = ReviewStore(db_path)
+    hosts = allowed_hosts if allowed_hosts is not None else (
+        None if token else LOOPBACK_NAMES)
+    security = SecurityConfig(token=token, max_body_bytes=max_body_bytes, allowed_hosts=hosts)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if preload:
+            await anyio.to_thread.run_sync(holder.get)
+        yield
+
+    app = FastAPI(
+        title="medcode_nlp",
+        version=__version__,
+        summary="Suggest ICD-10-CM, ICD-10-PCS, HCPCS and CPT codes from clinical notes, "
+                "and record coder review decisions.",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    app.state.store = store
+
+    # --------------------------------------------------------- errors
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        # Pydantic details carry the offending input (possibly note text): keep only where
+        # and what, never the input itself.
+        details = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", ""))} for e in error.errors()]
+        return JSONResponse(status_code=422, content=error_body(
+            "validation_error", "The request is not valid; see details.", details=details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(status_code=error.status_code,
+                            content=error_body(kind, str(error.detail)),
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(InputError)
+    async def input_error(_: Request, error: InputError) -> JSONResponse:
+        # InputError messages name the offending value, never note text (see errors.py).
+        return JSONResponse(status_code=422, content=error_body("input_error", str(error)))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, error: IntegrityError) -> JSONResponse:
+        logger.error("integrity error: %s", error)
+        return JSONResponse(status_code=503, content=error_body(
+            "unavailable", "A model or knowledge-base file failed its integrity check."))
+
+    @app.exception_handler(MedcodeError)
+    async def medcode_error(_: Request, error: MedcodeError) -> JSONResponse:
+        logger.error("%s in request", type(error).__name__)
+        return JSONResponse(status_code=500, content=error_body(
+            "internal_error", "Internal server error; the server log has details."))
+
+    # ------------------------------------------------------ endpoints
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Liveness and versions; loads the coder if it is not loaded yet."""
+        coder = holder.get()
+        return {"status": "ok", "schema_version": SCHEMA_VERSION,
+                "versions": coder.versions(), "coder_load_seconds": holder.load_seconds,
+                "systems": coder.kb.systems}
+
+    @app.post("/v1/code", tags=["coding"],
+              responses={200: {"description": "The CodingResult (schema in docs/api.md)."}})
+    def code_note(request: CodeRequest) -> JSONResponse:
+        """Code one note: entities, ranked codes with evidence, excluded codes."""
+        coder = holder.get()
+        with holder.lock:
+            result = coder(request.text, **request.overrides())
+        return JSONResponse(result.to_dict())
+
+    @app.post("/v1/code/batch", tags=["coding"])
+    def code_batch(request: BatchRequest) -> JSONResponse:
+        """Code up to 64 notes; ``results[i]`` belongs to ``notes[i]``."""
+        coder = holder.get()
+        with holder.lock:
+            results = list(coder.pipe((n.text for n in request.notes), **request.overrides()))
+        return JSONResponse({"results": [
+            {"id": note.id, "result": result.to_dict()}
+            for note, result in zip(request.notes, results, strict=True)]})
+
+    @app.get("/v1/codes/{system}/{code}", tags=["knowledge base"])
+    def get_code(
+        system: Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,32}$")],
+        code: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9.\-]{1,16}$")],
+    ) -> dict[str, Any]:
+        """A code with its description, billable flag, notes, aliases and ancestors."""
+        from medcode_nlp.search import describe_code
+
+        coder = holder.get()
+        if system not in coder.kb.systems:
+            raise StarletteHTTPException(404, f"Unknown code system {system!r}; known: "
+                                              f"{', '.join(coder.kb.systems)}.")
+        try:
+            entries = describe_code(code, system, coder.kb_path)
+        except InputError as error:
+            raise StarletteHTTPException(404, str(error)) from None
+        return entries[0]
+
+    @app.get("/v1/search", tags=["knowledge base"])
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=200, description="Search text.")],
+        systems: Annotated[str | None, Query(
+            pattern=r"^[a-z0-9_]{1,32}(,[a-z0-9_]{1,32}){0,9}$",
+            description="Comma-separated code systems.")] = None,
+        top_k: Annotated[int, Query(ge=1, le=50)] = 10,
+    ) -> dict[str, Any]:
+        """Codes whose descriptions or aliases match the text, best first."""
+        from medcode_nlp.search import search_terms
+
+        if not q.strip():
+            raise InputError("Invalid value for q: must not be blank.")
+        coder = holder.get()
+        chosen = systems.split(",") if systems else None
+        with holder.lock:
+            (found,) = search_terms([q], chosen, top_k, coder.kb_path)
+        return {"results": found}
+
+    @app.get("/v1/csrf", tags=["review"])
+    def csrf(request: Request) -> dict[str, Any]:
+        """The CSRF token to send as ``X-CSRF-Token`` (also set as the medcode_csrf cookie)."""
+        return {"csrf_token": request.scope.get("state", {}).get("csrf_token"),
+                "header": "X-CSRF-Token", "cookie": "medcode_csrf"}
+
+    @app.post("/v1/reviews", tags=["review"], status_code=201)
+    def save_review(request: ReviewRequest) -> dict[str, Any]:
+        """Append decisions to the audit trail (all or none)."""
+        if request.versions is not None:
+            versions = request.versions.model_dump()
+        else:
+            versions = holder.get().versions()
+        decisions = [Decision(
+            reviewer=request.reviewer,
+            note_id=request.note_id,
+            medcode_version=versions.get("medcode_nlp"),
+            model_version=versions.get("model"),
+            ranker_version=versions.get("ranker"),
+            code_set_versions={k: v for k, v in (versions.get("code_sets") or {}).items()},
+            **{**d.model_dump(exclude={"evidence"}),
+               "evidence": [e.model_dump() for e in d.evidence]},
+        ) for d in request.decisions]
+        saved = store.record(decisions)
+        logger.info("review saved: %d decision(s)", len(saved))
+        return {"saved": [_decision_out(d) for d in saved]}
+
+    @app.get("/v1/reviews", tags=["review"])
+    def list_reviews(
+        note_id: Annotated[str | None, Query(max_length=200)] = None,
+        all: Annotated[bool, Query(description="Whole audit trail, not only current.")] = False,
+    ) -> dict[str, Any]:
+        """Current decisions (or the whole trail), optionally for one note."""
+        return {"decisions": [_decision_out(d)
+                              for d in store.decisions(note_id, latest_only=not all)]}
+
+    @app.get("/v1/reviews/export", tags=["review"])
+    def export_reviews(
+        format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
+        note_id: Annotated[str | None, Query(max_length=200)] = None,
+        all: Annotated[bool, Query(description="Whole audit trail, not only current.")] = False,
+    ) -> Response:
+        """Reviewed codes as CSV or JSON lines (a download)."""
+        if format == "csv":
+            body, media = store.export_csv(note_id, latest_only=not all), "text/csv"
+        else:
+            body, media = store.export_jsonl(note_id, latest_only=not all), "application/x-ndjson"
+        name = f"medcode_reviews.{format}"
+        return Response(body, media_type=f"{media}; charset=utf-8", headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "cache-control": "no-store"})
+
+    # ------------------------------------------------------------- UI
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Order: the last added runs first. Errors -> log -> security -> routes.
+    app.add_middleware(SecurityMiddleware, config=security)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ErrorShieldMiddleware)
+    return app
+
+
+def _decision_out(decision: Decision) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(decision)
+
+
+def app_from_env() -> FastAPI:
+    """The app configured by ``$MEDCODE_SERVE_CONFIG`` (JSON) and ``$MEDCODE_API_TOKEN``.
+
+    Used by ``medcode serve`` so that each uvicorn worker process builds the same app.
+    """
+    from medcode_nlp.serve.security import TOKEN_ENV
+
+    config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    return create_app(
+        db_path=config.get("db"),
+        token=os.environ.get(TOKEN_ENV) or None,
+        max_body_bytes=int(config.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
+        ner=config.get("ner"),
+        kb=config.get("kb"),
+    )

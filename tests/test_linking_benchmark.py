@@ -1,0 +1,224 @@
+"""Helpers of benchmarks/linking_benchmark.py and benchmarks/linking_methods.py.
+
+Index rows come from an invented fixture (tests/fixtures/icd10cm_index_rows_sample.csv) and
+the code set below is invented too: no shared data is needed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+import linking_benchmark as lb  # noqa: E402
+import linking_methods as lm  # noqa: E402
+
+INDEX_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "icd10cm_index_rows_sample.csv"
+
+# 20 invented aliases: (alias id, code, text, kind); Z90, Z91 are non-billable headers and
+# "Glimmer disorder" names both Z90 and Z90.9.
+ALIASES = [
+    (1, "Z90", "Glimmer disorder", "description"),
+    (2, "Z90.0", "Glimmer disorder of left eye", "description"),
+    (3, "Z90.0", "left eye glimmer", "inclusion"),
+    (4, "Z90.1", "Glimmer disorder of right eye", "description"),
+    (5, "Z90.1", "right eye glimmer", "inclusion"),
+    (6, "Z90.9", "Glimmer disorder, unspecified", "description"),
+    (7, "Z90.9", "Glimmer disorder", "head"),
+    (8, "Z91", "Wobble syndrome", "description"),
+    (9, "Z91.0", "Acute wobble syndrome", "description"),
+    (10, "Z91.0", "sudden wobble", "inclusion"),
+    (11, "Z91.1", "Chronic wobble syndrome", "description"),
+    (12, "Z91.1", "persistent wobble", "inclusion"),
+    (13, "Z91.1", "long-standing wobbling", "inclusion"),
+    (14, "Z92.0", "Fizzing of the ears", "description"),
+    (15, "Z92.0", "ear fizz", "inclusion"),
+    (16, "Z92.0", "auricular fizzing", "inclusion"),
+    (17, "Z92.1", "Fizzing of the nose", "description"),
+    (18, "Z92.1", "nasal fizz", "inclusion"),
+    (19, "Z93.0", "Crackle lung", "description"),
+    (20, "Z93.0", "pulmonary crackle", "inclusion"),
+]
+BILLABLE = ["Z90.0", "Z90.1", "Z90.9", "Z91.0", "Z91.1", "Z92.0", "Z92.1", "Z93.0"]
+
+
+@pytest.fixture(scope="module")
+def table() -> lm.AliasTable:
+    return lm.AliasTable.from_rows(ALIASES, BILLABLE)
+
+
+@pytest.fixture(scope="module")
+def index_rows() -> list[lb.IndexRow]:
+    return list(lb.read_index_rows(INDEX_SAMPLE))
+
+
+# ------------------------------------------------------------- mention texts
+def test_index_rows_follow_levels(index_rows: list[lb.IndexRow]) -> None:
+    by_id = {r.row_id: r for r in index_rows}
+    assert by_id[3].path == ("Quaver, quavering", "arm", "left")
+    assert by_id[7].path == ("Quaver, quavering", "due to", "cold exposure NEC")
+    assert by_id[11].path == ("Quill injury, skin", "specified site NOS")
+    assert by_id[14].see == "Quaver, arm" and by_id[14].code == ""
+    assert lb.full_term(by_id[3].path) == "Quaver, quavering, arm, left"
+
+
+@pytest.mark.parametrize(
+    ("row_id", "expected"),
+    [
+        (1, "quaver"),  # stem variant "quavering" and the (chronic) modifier dropped
+        (3, "left arm quaver"),  # subterms in front, deepest first
+        (5, "quaver with fever"),  # connector subterm and below follow the main term
+        (7, "quaver due to cold exposure"),  # NEC removed
+        (8, "tremulous quaver due to fatigue"),  # connector part of a comma term goes after
+        (9, "tremulous quaver due to fatigue with dizziness"),
+        (11, "specified site skin quill injury"),  # comma qualifier of the main term in front
+        (13, "Qwerty's palsy"),  # eponym keeps its capital
+        (15, "neck quibble"),  # parenthesised "(of)" removed before the connector test
+        (21, "1,2-dibromo toxicity"),  # the comma of a chemical name is not split
+    ],
+)
+def test_mention_text(index_rows: list[lb.IndexRow], row_id: int, expected: str) -> None:
+    row = next(r for r in index_rows if r.row_id == row_id)
+    assert lb.mention_text(row.path) == expected
+
+
+def test_clean_term_and_alias_key() -> None:
+    assert lb.clean_term("infection (acute) (chronic) NOS") == "infection"
+    assert lb.clean_term("disease (of (nested) type) NEC, left") == "disease, left"
+    assert lb.alias_key("  Left-Arm   QUAVER, ") == "left arm quaver"
+
+
+def test_eligible_mentions(index_rows: list[lb.IndexRow]) -> None:
+    billable = {"R90.0", "R90.12", "R90.21", "R90.31", "R90.41", "R90.42", "R91.8", "R92.0",
+                "R92.1", "R93.0", "R93.1", "R93.2", "R93.3", "R94.0"}
+    alias_keys = {"quaver", "qwerty s palsy"}
+    stats: Counter[str] = Counter()
+    kept = lb.eligible_mentions(index_rows, alias_keys, billable, stats)
+    ids = [m.row_id for m in kept]
+    assert 1 not in ids and 13 not in ids  # the text is a knowledge-base alias
+    assert 2 not in ids and 10 not in ids  # code not billable
+    assert 12 not in ids  # code needs more characters ("R91.9-")
+    assert 18 not in ids and 19 not in ids  # "slight rumble": two different codes
+    assert 17 in ids and 20 not in ids  # "minor rumble" twice with one code: kept once
+    assert ids == [3, 5, 7, 8, 9, 11, 15, 16, 17, 21]
+    assert stats["ambiguous_text"] == 2 and stats["duplicate_text"] == 1
+    assert stats["text_is_kb_alias"] == 2 and stats["eligible"] == len(kept)
+    assert {m.row_id: m.code for m in kept}[3] == "R90.12"
+
+
+def test_select_heldout_is_seeded(index_rows: list[lb.IndexRow]) -> None:
+    mentions = [lb.Mention(i, f"t{i}", "R00", 0) for i in range(50)]
+    first = lb.select_heldout(mentions, 10, seed=3)
+    assert first == lb.select_heldout(mentions, 10, seed=3)
+    assert [m.row_id for m in first] == sorted(m.row_id for m in first)
+    assert first != lb.select_heldout(mentions, 10, seed=4)
+    with pytest.raises(SystemExit):
+        lb.select_heldout(mentions, 51, seed=0)
+
+
+def test_accuracy_report_and_docs(tmp_path: Path) -> None:
+    report = lb.accuracy_report([["A", "B"], ["C", "D", "E", "F", "G", "H"], []],
+                                ["A", "H", "B"])
+    assert report["acc@1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert report["acc@5"] == pytest.approx(1 / 3, abs=1e-4)
+    assert report["no_candidates"] == 1
+    low, high = report["acc@1_ci95"]
+    assert 0 < low < 1 / 3 < high < 1
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n## NER\n\nkeep me\n\n" + lb.SECTION + "\n\nold\n\n"
+                    "## Ranker\n\nkeep me too\n", encoding="utf-8")
+    lb.update_docs(docs, lb.SECTION + "\n\nnew table\n")
+    text = docs.read_text(encoding="utf-8")
+    assert "old" not in text and "new table" in text
+    assert text.index("## NER") < text.index(lb.SECTION) < text.index("## Ranker")
+    assert "keep me too" in text
+
+
+# -------------------------------------------------------- scispaCy adapter
+def test_alias_table(table: lm.AliasTable) -> None:
+    assert len(table.aliases) == 19  # "Glimmer disorder" is one string with two codes
+    assert table.aliases == sorted(table.aliases)
+    shared = table.aliases.index("Glimmer disorder")
+    assert table.alias_codes[shared] == ("Z90", "Z90.9")
+    assert table.descriptions["Z90.9"] == "Glimmer disorder, unspecified"
+    assert "Z91" not in table.billable and "Z91.1" in table.billable
+    alias_pos, code_pos, codes = table.pairs(billable_only=True)
+    assert len(alias_pos) == 18 and "Z90" not in {codes[i] for i in code_pos}
+    assert table.signature() == lm.AliasTable.from_rows(reversed(ALIASES), BILLABLE).signature()
+
+
+def test_scispacy_knowledge_base(table: lm.AliasTable) -> None:
+    kb = lm.CodeSetKnowledgeBase(table)
+    assert set(kb.alias_to_cuis) == set(table.aliases)
+    assert kb.alias_to_cuis["Glimmer disorder"] == {"Z90", "Z90.9"}
+    assert kb.alias_to_cuis["ear fizz"] == {"Z92.0"}
+    entity = kb.cui_to_entity["Z92.0"]
+    assert entity.canonical_name == "Fizzing of the ears"
+    assert set(entity.aliases) == {"Fizzing of the ears", "ear fizz", "auricular fizzing"}
+    assert kb.cui_to_entity["Z91"].types == ["header"]
+    assert len(kb.cui_to_entity) == 10
+
+
+def test_scispacy_candidate_generator(table: lm.AliasTable, tmp_path: Path) -> None:
+    kb = lm.CodeSetKnowledgeBase(table)
+    index_dir = lm.scispacy_cache_dir(tmp_path, table, m=8, ef_construction=50, min_df=1)
+    stats = lm.build_scispacy_index(kb, index_dir, m=8, ef_construction=50, threads=1,
+                                    min_df=1)
+    assert stats["aliases_indexed"] == 19 and stats["dtype"] == "float32"
+    assert (index_dir / "nmslib_index.bin").is_file() and (index_dir / "build.json").is_file()
+    generator = lm.load_scispacy_generator(kb, index_dir, num_threads=1)
+    mentions = ["fizzing of the ear", "glimmer disorder", "chronic wobble", "qqq"]
+    plain = lm.ScispacyMethod(generator, None, k=10)(mentions)
+    billable = lm.ScispacyMethod(generator, table.billable, k=10)(mentions)
+    assert plain[0][0] == "Z92.0"
+    assert plain[1][:2] == ["Z90", "Z90.9"]  # exact alias of both: tie broken by code
+    assert billable[1][0] == "Z90.9"
+    assert plain[2][0] == "Z91.1"
+    assert plain[3] == []  # no known 3-gram: no candidates
+    exact = lm.TfidfExactMethod(table, min_df=1)(mentions)
+    assert [p[:1] for p in exact] == [p[:1] for p in plain]
+    exact_billable = lm.TfidfExactMethod(table, billable_only=True, min_df=1)(mentions)
+    assert [p[:1] for p in exact_billable] == [p[:1] for p in billable]
+
+
+def test_rank_scispacy_candidates() -> None:
+    from scispacy.candidate_generation import MentionCandidate
+
+    candidates = [  # as CandidateGenerator returns them: by concept id
+        MentionCandidate("A01", ["a"], [0.4]),
+        MentionCandidate("B02", ["b", "bb"], [0.3, 0.9]),
+        MentionCandidate("C03", ["c"], [0.9]),
+    ]
+    assert lm.rank_scispacy_candidates(candidates) == ["B02", "C03", "A01"]
+
+
+def test_ranker_method_hook() -> None:
+    hits = [[SimpleNamespace(code="Z92.1", score=0.9, alias_id=18),
+             SimpleNamespace(code="Z92", score=0.8, alias_id=99),
+             SimpleNamespace(code="Z92.0", score=0.5, alias_id=15)], []]
+    index = SimpleNamespace(search=lambda texts, top_k, batch_size: hits[: len(texts)])
+    entries = {"Z92.1": True, "Z92": False, "Z92.0": True}
+    kb = SimpleNamespace(
+        get=lambda system, code: SimpleNamespace(description=code, billable=entries[code]),
+        alias_texts=lambda ids: {},
+    )
+
+    class Scorer:  # prefers the candidate with the lowest similarity
+        def score(self, mention, candidates):
+            assert mention.text in {"ear fizz", "nothing"}
+            return np.array([1 - c.score for c in candidates])
+
+    assert lm.RankerMethod(Scorer(), index, kb)(["ear fizz", "nothing"]) == [
+        ["Z92.0", "Z92", "Z92.1"], []
+    ]
+    assert lm.RankerMethod(Scorer(), index, kb, billable_only=True)(["ear fizz"]) == [
+        ["Z92.0", "Z92.1"]
+    ]
