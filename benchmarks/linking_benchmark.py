@@ -523,6 +523,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("nmslib").setLevel(logging.WARNING)  # it logs every factory at INFO
     args = parse_args(argv)
     from medcode_nlp.kb import load_kb
 

@@ -121,6 +121,14 @@ def get_coder(load_options: Mapping[str, Any] | None = None) -> Coder:
     return coder
 
 
+def set_coder(coder: Coder, load_options: Mapping[str, Any] | None = None) -> None:
+    """Use an already-loaded coder for ``load_options`` in this process (no second load)."""
+    key = _options_key(dict(load_options or {}))
+    with _coders_lock:
+        _coders[key] = coder
+        _load_seconds.setdefault(key, 0.0)
+
+
 def loaded_coders() -> dict[str, float]:
     """Options key -> load seconds of every coder loaded in this process (for tests, stats)."""
     return dict(_load_seconds)
@@ -910,7 +918,10 @@ def _code_frame(frame: pd.DataFrame, *, text_column: str, id_column: str,
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, pandas.NA and NaT (how a dataframe marks a missing cell)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _plain(value: Any) -> Any:

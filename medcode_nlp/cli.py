@@ -244,6 +244,28 @@ def serve(
                max_body_bytes=int(max_body_mb * 1024 * 1024), log_level=log_level)
 
 
+@evaluate_app.command("codiesp")
+def evaluate_codiesp_cli(
+    directory: Path,
+    split: Annotated[str, typer.Option("--split", help="train, dev or test")] = "dev",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    predictions_out: Annotated[Path | None, typer.Option(
+        "--predictions-out", help="CodiEsp submission files (D and P suffixes added)")] = None,
+    kb: KbOpt = None,
+    ner: Annotated[str | None, typer.Option(help="NER model (default: shipped).")] = None,
+    baseline: Annotated[bool, typer.Option(help="Run the TF-IDF k-NN baseline too.")] = True,
+    seed: int = 0,
+) -> None:
+    """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration."""
+    import medcode_nlp
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+
+    coder = medcode_nlp.load(kb=kb, ner=ner)
+    report = evaluate_codiesp_dir(directory, split, coder=coder, baseline=baseline,
+                                  predictions_out=predictions_out, seed=seed)
+    _print_json(report) if as_json else typer.echo(report["table"])
+
+
 # ----------------------------------------------------------------------- main
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""

@@ -105,10 +105,15 @@ def _evidence(entity: Entity) -> Evidence:
     return Evidence(entity.start, entity.end, entity.text)
 
 
+def _description(kb: CodeKnowledgeBase, code: str) -> str:
+    entry = kb.get("icd10cm", code)
+    return entry.description if entry is not None else ""
+
+
 def missing_detail(kb: CodeKnowledgeBase, system: str, code: str) -> str:
     """What distinguishes the billable children of a category, for a specificity prompt."""
     children = kb.children(system, code)
-    texts = [kb.get(system, child).description for child in children if kb.get(system, child)]
+    texts = [_description(kb, child) for child in children]
     details = [name for name, pattern in _DETAIL_WORDS if sum(bool(pattern.search(t)) for t in texts) >= 2]
     return ", ".join(details[:2]) if details else "a more specific subtype"
 
@@ -156,9 +161,7 @@ def make_billable(
     pool = descendants
     if needs_seventh:
         pool = [c for c in descendants if code_key(c).endswith(character)] or descendants
-    unspecified = [
-        c for c in pool if "unspecified" in (kb.get("icd10cm", c) or entry).description.lower()
-    ]
+    unspecified = [c for c in pool if "unspecified" in _description(kb, c).lower()]
     chosen = (unspecified or pool)[0]
     chosen_entry = kb.get("icd10cm", chosen)
     assert chosen_entry is not None

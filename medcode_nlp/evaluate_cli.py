@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from medcode_nlp.errors import Errors, InputError
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
@@ -59,3 +60,124 @@ def evaluate_context_file(path: Path) -> dict[str, Any]:
     report["file"] = str(path)
     report["table"] = json.dumps({k: v for k, v in report.items() if k != "file"}, indent=2)
     return report
+
+
+def align_partial_codes(
+    predictions: dict[str, list[tuple[str, float]]], gold: dict[str, set[str]]
+) -> dict[str, list[tuple[str, float]]]:
+    """Credit a full code when the gold gives only its first 4 characters.
+
+    CodiEsp's procedure gold is often a 4-character partial ICD-10-PCS code; a predicted
+    7-character code whose first 4 characters equal such a gold code is renamed to it (the
+    best score kept). Reported beside the strict figures, never instead of them.
+    """
+    from medcode_nlp.evaluation import normalize_code
+
+    aligned = {}
+    for doc_id, ranked in predictions.items():
+        partial = {g for g in gold.get(doc_id, set()) if len(normalize_code(g)) == 4}
+        best: dict[str, float] = {}
+        for code, score in ranked:
+            key = normalize_code(code)
+            if key not in partial and key[:4] in partial:
+                key = key[:4]
+            best[key] = max(best.get(key, 0.0), score)
+        aligned[doc_id] = sorted(best.items(), key=lambda item: -item[1])
+    return aligned
+
+
+def codiesp_predictions(coder: Any, docs: list[Any]) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS)."""
+    from medcode_nlp.evaluation import DIAGNOSIS, PROCEDURE
+
+    by_kind: dict[str, dict[str, list[tuple[str, float]]]] = {DIAGNOSIS: {}, PROCEDURE: {}}
+    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=200)
+    for doc, result in zip(docs, results, strict=True):
+        by_kind[DIAGNOSIS][doc.id] = [(c.code, c.score) for c in result.codes
+                                      if c.system == "icd10cm"]
+        by_kind[PROCEDURE][doc.id] = [(c.code, c.score) for c in result.codes
+                                      if c.system == "icd10pcs"]
+    return by_kind
+
+
+def evaluate_codiesp_dir(
+    root: Path,
+    split: str,
+    *,
+    coder: Any = None,
+    baseline: bool = True,
+    predictions_out: Path | None = None,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    plot_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The researchers' CodiEsp report: medcode_nlp and the TF-IDF k-NN baseline, D and P."""
+    import medcode_nlp
+    from medcode_nlp.baselines import TfidfKnnBaseline
+    from medcode_nlp.evaluation import (
+        CODIESP_KINDS,
+        evaluation_report,
+        gold_codes,
+        read_codiesp,
+        reliability_diagram,
+        write_codiesp_predictions,
+    )
+
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(Errors.E010.format(path=root))
+    docs = read_codiesp(root, split)
+    coder = coder or medcode_nlp.load()
+    threshold = float(coder.options.min_score)
+    predictions = codiesp_predictions(coder, docs)
+    report: dict[str, Any] = {"split": split, "documents": len(docs), "seed": seed,
+                              "threshold": threshold, "versions": coder.versions(),
+                              "systems": {}}
+    train_docs = read_codiesp(root, "train") if baseline and split != "train" else []
+    for kind in CODIESP_KINDS:
+        gold = gold_codes(docs, kind)
+        pred = predictions[kind]
+        entry: dict[str, Any] = {
+            "medcode_nlp": evaluation_report(pred, gold, threshold, seed,
+                                             n_bootstrap=n_bootstrap),
+            "medcode_nlp_partial_codes_credited": evaluation_report(
+                align_partial_codes(pred, gold), gold, threshold, seed, n_bootstrap=n_bootstrap),
+        }
+        if train_docs:
+            knn = TfidfKnnBaseline(k=20, group=kind).fit(train_docs)
+            ranked = knn.predict([d.text for d in docs])
+            base_pred = {d.id: r for d, r in zip(docs, ranked, strict=True)}
+            from medcode_nlp.evaluation import choose_threshold
+
+            base_threshold = choose_threshold(base_pred, gold)
+            entry["tfidf_knn_baseline"] = evaluation_report(
+                base_pred, gold, base_threshold, seed, n_bootstrap=n_bootstrap)
+        report["systems"][kind] = entry
+        if predictions_out is not None:
+            target = Path(predictions_out)
+            path = target.with_name(f"{target.stem}{CODIESP_KINDS[kind][0]}{target.suffix}")
+            write_codiesp_predictions(pred, path, kind, threshold=threshold)
+        if plot_dir is not None:
+            scores, labels = [], []
+            from medcode_nlp.evaluation import normalize_code
+
+            for doc_id, ranked_codes in pred.items():
+                wanted = {normalize_code(g) for g in gold.get(doc_id, set())}
+                for code, score in ranked_codes:
+                    scores.append(score)
+                    labels.append(int(normalize_code(code) in wanted))
+            if scores:
+                reliability_diagram(scores, labels, Path(plot_dir) / f"reliability_{kind}.png")
+    report["table"] = format_codiesp_table(report)
+    return report
+
+
+def format_codiesp_table(report: dict[str, Any]) -> str:
+    """A terminal table: one row per (kind, method)."""
+    rows = [("kind", "method", "MAP", "P", "R", "F1", "P@5", "P@10", "R@10", "ECE", "Brier")]
+    for kind, methods in report["systems"].items():
+        for method, r in methods.items():
+            rows.append((kind, method, *(f"{r.get(k) or 0:.3f}" for k in (
+                "map", "precision", "recall", "f1", "precision_at_5", "precision_at_10",
+                "recall_at_10", "ece", "brier"))))
+    return _table(rows)

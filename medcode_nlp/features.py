@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -111,14 +112,14 @@ class CodePrior:
             float(code_count > 0),
         )
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {"code_counts": self.code_counts, "category_counts": self.category_counts,
                 "total_documents": self.total_documents}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> CodePrior:
-        return cls(dict(data["code_counts"]), dict(data["category_counts"]),  # type: ignore[arg-type]
-                   int(data["total_documents"]))  # type: ignore[call-overload]
+    def from_dict(cls, data: dict[str, Any]) -> CodePrior:
+        return cls(dict(data["code_counts"]), dict(data["category_counts"]),
+                   int(data["total_documents"]))
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

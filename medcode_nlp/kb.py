@@ -344,11 +344,11 @@ def default_kb_path() -> Path:
 
 def build_default_kb(path: Path) -> CodeKnowledgeBase:
     """Build the built-in knowledge base (ICD-10-CM FY2026 and ICD-10-PCS) at ``path``."""
-    from medcode_nlp.codesets import icd10cm, icd10pcs
-    from medcode_nlp.integrity import sha256_file
-
     import os
     import shutil
+
+    from medcode_nlp.codesets import icd10cm, icd10pcs
+    from medcode_nlp.integrity import sha256_file
 
     logger.info("building the built-in knowledge base at %s (once)", path)
     path = Path(path)

@@ -22,6 +22,8 @@ from medcode_nlp.integrity import verify_directory
 from medcode_nlp.tokenizer import blank_clinical
 
 logger = logging.getLogger(__name__)
+# scispaCy's AbbreviationDetector warns on every doc that its global matcher has no patterns.
+warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 DICTIONARY = "dictionary"
 MATCHER_MODES = ("fill", "off")
@@ -92,7 +94,7 @@ def build_pipeline(
         mode = "replace" if tag == DICTIONARY else "fill"
         dictionary = nlp.add_pipe("medcode_dictionary_matcher",
                                   config={"kb_path": kb, "mode": mode})
-        dictionary.initialize()
+        dictionary.initialize()  # type: ignore[attr-defined]
     nlp.add_pipe("medcode_abbreviations")
     nlp.add_pipe("medcode_sections")
     nlp.add_pipe("medcode_context")

@@ -34,8 +34,8 @@ def search_terms(
                 key = (system, hit.code)
                 best[i][key] = max(best[i].get(key, 0.0), hit.score)
     results = []
-    for found in best:
-        ranked = sorted(found.items(), key=lambda item: (-item[1], item[0][1]))[:top_k]
+    for scores in best:
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0][1]))[:top_k]
         rows = []
         for (system, code), score in ranked:
             entry = kb.get(system, code)

@@ -55,7 +55,9 @@ def flags(span: Span) -> set[str]:
 
 
 def test_context_negation_forward_list(nlp: Language) -> None:
-    found = assess(nlp, "She denies headache, neck stiffness or photophobia.", "headache", "photophobia")
+    found = assess(
+        nlp, "She denies headache, neck stiffness or photophobia.", "headache", "photophobia"
+    )
     assert found["headache"]._.assertion == "negated"
     assert found["photophobia"]._.is_negated
 
@@ -109,6 +111,11 @@ def test_context_negation_scope_is_limited_to_the_window(nlp: Language) -> None:
     found = assess(nlp, text, "rash", "limp")
     assert found["rash"]._.is_negated
     assert not found["limp"]._.is_negated
+
+
+@pytest.mark.parametrize("text", ["He is pain free today.", "Now pain-free at rest."])
+def test_context_negation_free_suffix(nlp: Language, text: str) -> None:
+    assert assess(nlp, text, "pain")["pain"]._.assertion == "negated"
 
 
 def test_context_negation_inside_mention_is_a_finding(nlp: Language) -> None:
@@ -291,6 +298,13 @@ def test_context_section_inheritance(nlp: Language) -> None:
     assert found["Diabetes"]._.assertion == "family"
     assert found["Asthma exacerbation"]._.assertion == "present"
     assert found["pneumonia"]._.assertion == "negated"
+
+
+def test_context_social_history_and_allergies_are_background(nlp: Language) -> None:
+    text = "Social History: Smokes cigars.\nAllergies: sulfa (hives)\n"
+    found = assess(nlp, text, "Smokes cigars", "hives")
+    assert found["Smokes cigars"]._.assertion == "historical"
+    assert found["hives"]._.assertion == "historical"
 
 
 def test_context_section_hints_can_be_switched_off() -> None:

@@ -82,6 +82,9 @@ def test_sections_assertion_hints() -> None:
     assert hints["family_history"] == "family"
     assert hints["past_medical_history"] == "historical"
     assert hints["past_surgical_history"] == "historical"
+    assert hints["social_history"] == "historical"  # background habits (ConText convention)
+    assert hints["allergies"] == "historical"  # allergy status, not a current reaction
+    assert hints["differential_diagnosis"] == "uncertain"
     assert hints["assessment_and_plan"] is None
 
 

@@ -253,33 +253,27 @@ def split_sentences(doc: Doc) -> list[tuple[int, int]]:
     n = len(doc)
     if n == 0:
         return []
+    texts = [t.text for t in doc]
+    space = [t.is_space for t in doc]
     starts = [0]
     for i in range(n - 1):
-        token = doc[i]
+        text = texts[i]
         j = i + 1
-        while j < n and doc[j].is_space and "\n" not in doc[j].text:
+        while j < n and space[j] and "\n" not in texts[j]:
             j += 1
-        if j >= n:
+        k = j
+        while k < n and space[k]:
+            k += 1
+        if k >= n:
             break
-        nxt = doc[j]
-        if token.text in _SENT_END or (
-            token.text.endswith(".") and len(token.text) > 1 and "\n" in token.whitespace_
-        ):
-            k = j
-            while k < n and doc[k].is_space:
-                k += 1
-            if k < n and ("\n" in nxt.text or not doc[k].text[:1].islower()):
+        following = texts[k]
+        if text in _SENT_END:
+            if "\n" in texts[j] or not following[:1].islower():
                 starts.append(k)
-        elif "\n" in token.text or "\n" in token.whitespace_:
-            k = j
-            while k < n and doc[k].is_space:
-                k += 1
-            if k >= n:
-                break
-            breaks = token.text.count("\n") + token.whitespace_.count("\n")
-            breaks += sum(doc[m].text.count("\n") for m in range(i + 1, k))
-            if breaks >= 2 or not doc[k].text[:1].islower() or _BULLET.match(doc[k].text):
-                starts.append(k if token.is_space else i + 1)
+        elif space[i] and "\n" in text:
+            breaks = sum(texts[m].count("\n") for m in range(i, k))
+            if breaks >= 2 or not following[:1].islower() or _BULLET.match(following):
+                starts.append(k)
     starts = sorted(set(starts))
     return [(s, e) for s, e in zip(starts, starts[1:] + [n], strict=True) if e > s]
 
@@ -340,9 +334,10 @@ class ContextComponent:
         for span in targets:
             index = max(bisect.bisect_right(range_starts, span.start) - 1, 0)
             by_sentence.setdefault(index, []).append(span)
-        header_chars = self._header_chars(doc, sections)
+        doc_text = doc.text  # built on each access: read it once
+        header_chars = self._header_chars(doc_text, sections)
         for index, spans in by_sentence.items():
-            found = self._assess_sentence(doc, ranges[index], spans, header_chars)
+            found = self._assess_sentence(doc, doc_text, ranges[index], spans, header_chars)
             for span, cats in zip(spans, found, strict=True):
                 self._set(span, cats, sections)
         return doc
@@ -358,17 +353,17 @@ class ContextComponent:
         cuts = sorted({bisect.bisect_left(token_starts, s[0]) for s in sections})
         out: list[tuple[int, int]] = []
         for start, end in ranges:
-            inner = [c for c in cuts if start < c < end]
+            inner = cuts[bisect.bisect_right(cuts, start) : bisect.bisect_left(cuts, end)]
             bounds = [start, *inner, end]
             out.extend((a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a)
         return out
 
     @staticmethod
-    def _header_chars(doc: Doc, sections: list[SectionTuple]) -> list[tuple[int, int]]:
+    def _header_chars(doc_text: str, sections: list[SectionTuple]) -> list[tuple[int, int]]:
         """Character ranges of the header words (not searched for triggers)."""
         spans = []
         for start, _end, _stype, header in sections:
-            pos = doc.text.find(header, start, start + len(header) + 16)
+            pos = doc_text.find(header, start, start + len(header) + 16)
             if pos >= 0:
                 spans.append((start, pos + len(header)))
         return spans
@@ -376,6 +371,7 @@ class ContextComponent:
     def _assess_sentence(
         self,
         doc: Doc,
+        doc_text: str,
         bounds: tuple[int, int],
         spans: list[Span],
         header_chars: list[tuple[int, int]],
@@ -384,20 +380,25 @@ class ContextComponent:
         s_tok, e_tok = bounds
         offset = doc[s_tok].idx
         end_char = doc[e_tok - 1].idx + len(doc[e_tok - 1].text)
-        text = doc.text[offset:end_char]
+        text = doc_text[offset:end_char]
         token_starts = [t.idx for t in doc[s_tok:e_tok]]
         cum = [0]
         for token in doc[s_tok:e_tok]:
             cum.append(cum[-1] + (0 if token.is_space or token.is_punct else 1))
 
         def tokens(start_char: int, end_char_: int) -> tuple[int, int]:
+            piece = text[start_char:end_char_]
+            start_char += len(piece) - len(piece.lstrip())
+            end_char_ -= len(piece) - len(piece.rstrip())
             first = bisect.bisect_right(token_starts, start_char + offset) - 1
             last = bisect.bisect_left(token_starts, end_char_ + offset)
             return max(first, 0), max(last, first + 1)
 
+        header_starts = [h[0] for h in header_chars]
+
         def in_header(start_char: int) -> bool:
-            char = start_char + offset
-            return any(a <= char < b for a, b in header_chars)
+            i = bisect.bisect_right(header_starts, start_char + offset) - 1
+            return i >= 0 and start_char + offset < header_chars[i][1]
 
         results: list[set[str]] = [set() for _ in spans]
         local = [(max(sp.start - s_tok, 0), min(sp.end, e_tok) - s_tok) for sp in spans]

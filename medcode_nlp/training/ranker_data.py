@@ -53,7 +53,9 @@ def is_match(candidate_code: str, gold: frozenset[str]) -> bool:
 
 def featurize(examples: Sequence[MentionExample], prior: CodePrior) -> PairSet:
     """Feature rows of every (mention, candidate) pair with its 0/1 label."""
-    blocks, labels, groups = [], [], []
+    blocks: list[np.ndarray] = []
+    labels: list[int] = []
+    groups: list[str] = []
     for example in examples:
         if not example.candidates:
             continue

@@ -98,7 +98,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     coder = medcode_nlp.load(ner=args.ner, kb=args.kb, ranker="none")
     kb = coder.kb
-    linker = coder.nlp.get_pipe("medcode_linker")
+    linker: Any = coder.nlp.get_pipe("medcode_linker")
     from medcode_nlp.training.ranker_data import document_examples
 
     train_docs = read_codiesp(Path(args.codiesp), "train")

@@ -1,0 +1,106 @@
+"""The ``medcode`` console script, run as a user would (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def medcode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "medcode_nlp.cli", *args],
+        input=stdin, capture_output=True, cwd=ROOT, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kb_ready(kb):
+    return kb
+
+
+def test_cli_suggest_json_schema():
+    done = medcode("suggest", "examples/ed_visit.txt", "--format", "json", "--ner", "dictionary",
+                   "--top", "5")
+    assert done.returncode == 0, done.stderr.decode()
+    data = json.loads(done.stdout)
+    assert data["schema_version"] == "1" and len(data["codes"]) <= 5
+    text = (ROOT / "examples" / "ed_visit.txt").read_text()
+    for code in data["codes"]:
+        for ev in code["evidence"]:
+            assert text[ev["start"] : ev["end"]] == ev["text"]
+
+
+def test_cli_suggest_table_from_stdin():
+    done = medcode("suggest", "-", "--ner", "dictionary", stdin=b"Acute cystitis.")
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"N30.0" in done.stdout
+
+
+def test_cli_suggest_html_is_self_contained(tmp_path):
+    out = tmp_path / "review.html"
+    done = medcode("suggest", "examples/office_visit.txt", "--format", "html", "--ner",
+                   "dictionary", "-o", str(out))
+    assert done.returncode == 0, done.stderr.decode()
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<mark" in page and "http" not in page
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [(b"\xff\xfe\xfa bad bytes", b"not valid UTF-8"), (b"abc\x00def", b"looks binary")],
+)
+def test_cli_suggest_bad_file_exit_2_without_traceback(tmp_path, payload, message):
+    bad = tmp_path / "note.txt"
+    bad.write_bytes(payload)
+    done = medcode("suggest", str(bad), "--ner", "dictionary")
+    assert done.returncode == 2
+    assert message in done.stderr and str(bad).encode() in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_cli_suggest_missing_file():
+    done = medcode("suggest", "no/such/note.txt")
+    assert done.returncode == 2 and b"does not exist" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_cli_search_stdin_jsonl():
+    done = medcode("search", "-", "--systems", "icd10cm", "--top", "3",
+                   stdin=b"urinary tract infection\nCHF\n")
+    assert done.returncode == 0, done.stderr.decode()
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["urinary tract infection", "CHF"]
+    assert lines[0]["candidates"][0]["code"] == "N39.0"
+    assert set(lines[0]["candidates"][0]) == {"code", "system", "description", "score",
+                                              "billable"}
+
+
+def test_cli_lookup_shows_notes():
+    done = medcode("lookup", "E11.9", "--json")
+    assert done.returncode == 0
+    (entry,) = json.loads(done.stdout)
+    assert entry["description"] == "Type 2 diabetes mellitus without complications"
+    assert "E11" in entry["ancestors"]
+
+
+def test_cli_lookup_unknown_code():
+    done = medcode("lookup", "ZZZ.99")
+    assert done.returncode == 2 and b"not found" in done.stderr
+
+
+def test_cli_kb_info():
+    done = medcode("kb", "info")
+    assert done.returncode == 0
+    info = json.loads(done.stdout)
+    assert info["systems"]["icd10cm"]["billable"] == 74714
+
+
+def test_cli_unknown_system_is_clear():
+    done = medcode("search", "fever", "--systems", "icd9")
+    assert done.returncode == 2 and b"Unknown code system" in done.stderr
