@@ -83,6 +83,8 @@ class BatchSummary:
     characters_this_run: int = 0
     notes_per_second: float = 0.0
     characters_per_second: float = 0.0
+    warm_characters_per_second: float = 0.0
+    cpu_seconds: float = 0.0
     worker_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     worker_load_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -752,24 +754,11 @@ def run_batch(
                     yield chunk, records
 
         bar = _progress_bar(total, done_records, progress)
-        rss: dict[str, float] = {}
-        loads: dict[str, float] = {}
-        chars = 0
-        coded = 0
-        run_started = time.perf_counter()
+        run = _RunStats(bar)
 
         def commit(chunk: int, lines: list[str], stats: dict[str, Any]) -> None:
-            nonlocal chars, coded
             headers[chunk] = checkpoint.commit(chunk, lines, stats)
-            worker = f"{stats['host']}:{stats['pid']}"
-            rss[worker] = max(rss.get(worker, 0.0), stats["peak_rss_mb"])
-            if stats["load_seconds"]:
-                loads[worker] = stats["load_seconds"]
-            chars += stats["characters"]
-            coded += stats["records"] - stats["errors"]
-            bar.update(stats["records"])
-            elapsed = max(time.perf_counter() - run_started, 1e-9)
-            bar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
+            run.add(stats)
 
         try:
             if n_chunks > len(headers):
@@ -782,8 +771,6 @@ def run_batch(
                         commit(*code_chunk(chunk, records, options))
         finally:
             bar.close()
-        run_seconds = time.perf_counter() - run_started
-
         missing = [c for c in range(n_chunks) if c not in headers]
         if missing:
             raise IntegrityError(f"Chunks {missing[:5]} were not committed; run again.")
@@ -797,13 +784,7 @@ def run_batch(
         summary.errors = sum(h["errors"] for h in headers.values())
         summary.coded = total - summary.errors
         summary.chunks = n_chunks
-        summary.coded_this_run = coded
-        summary.characters_this_run = chars
-        if coded:
-            summary.notes_per_second = round(coded / run_seconds, 2)
-            summary.characters_per_second = round(chars / run_seconds, 1)
-        summary.worker_peak_rss_mb = rss
-        summary.worker_load_seconds = loads
+        run.fill(summary)
     except BaseException:
         checkpoint.close()
         raise
@@ -813,6 +794,50 @@ def run_batch(
         checkpoint.remove()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+class _RunStats:
+    """Throughput and per-worker figures of the chunks coded by this run."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.started = time.perf_counter()
+        self.last = self.started
+        self.first: tuple[float, int] | None = None  # (time, characters) at the first commit
+        self.characters = 0
+        self.coded = 0
+        self.cpu = 0.0
+        self.rss: dict[str, float] = {}
+        self.loads: dict[str, float] = {}
+
+    def add(self, stats: dict[str, Any]) -> None:
+        self.last = time.perf_counter()
+        worker = f"{stats['host']}:{stats['pid']}"
+        self.rss[worker] = max(self.rss.get(worker, 0.0), stats["peak_rss_mb"])
+        if stats["load_seconds"]:
+            self.loads[worker] = stats["load_seconds"]
+        self.characters += stats["characters"]
+        self.coded += stats["records"] - stats["errors"]
+        self.cpu += stats["cpu_seconds"]
+        if self.first is None:
+            self.first = (self.last, self.characters)
+        self.bar.update(stats["records"])
+        elapsed = max(self.last - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{self.characters / elapsed:,.0f} chars/s", refresh=False)
+
+    def fill(self, summary: BatchSummary) -> None:
+        seconds = max(self.last - self.started, 1e-9)
+        summary.coded_this_run = self.coded
+        summary.characters_this_run = self.characters
+        summary.cpu_seconds = round(self.cpu, 3)
+        if self.coded:
+            summary.notes_per_second = round(self.coded / seconds, 2)
+            summary.characters_per_second = round(self.characters / seconds, 1)
+        if self.first is not None and self.last > self.first[0]:
+            warm = (self.characters - self.first[1]) / (self.last - self.first[0])
+            summary.warm_characters_per_second = round(warm, 1)
+        summary.worker_peak_rss_mb = self.rss
+        summary.worker_load_seconds = self.loads
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -12,11 +13,37 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def medcode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def medcode_subprocess(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """The console script in its own process (checks exit codes and stderr as users see them)."""
     return subprocess.run(
         [sys.executable, "-m", "medcode_nlp.cli", *args],
-        input=stdin, capture_output=True, cwd=ROOT, timeout=600,
+        capture_output=True, cwd=ROOT, timeout=600,
     )
+
+
+class Done:
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def medcode(monkeypatch, capsysbinary):
+    """``medcode`` run in this process (fast: the loaded resources are reused)."""
+    from medcode_nlp.cli import main
+
+    def run(*args: str, stdin: bytes | None = None) -> Done:
+        monkeypatch.setattr(sys, "argv", ["medcode", *args])
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
+        monkeypatch.chdir(ROOT)
+        code = 0
+        try:
+            main()
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out = capsysbinary.readouterr()
+        return Done(code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,7 +51,7 @@ def _kb_ready(kb):
     return kb
 
 
-def test_cli_suggest_json_schema():
+def test_cli_suggest_json_schema(medcode):
     done = medcode("suggest", "examples/ed_visit.txt", "--format", "json", "--ner", "dictionary",
                    "--top", "5")
     assert done.returncode == 0, done.stderr.decode()
@@ -36,13 +63,13 @@ def test_cli_suggest_json_schema():
             assert text[ev["start"] : ev["end"]] == ev["text"]
 
 
-def test_cli_suggest_table_from_stdin():
+def test_cli_suggest_table_from_stdin(medcode):
     done = medcode("suggest", "-", "--ner", "dictionary", stdin=b"Acute cystitis.")
     assert done.returncode == 0, done.stderr.decode()
     assert b"N30.0" in done.stdout
 
 
-def test_cli_suggest_html_is_self_contained(tmp_path):
+def test_cli_suggest_html_is_self_contained(medcode, tmp_path):
     out = tmp_path / "review.html"
     done = medcode("suggest", "examples/office_visit.txt", "--format", "html", "--ner",
                    "dictionary", "-o", str(out))
@@ -58,19 +85,19 @@ def test_cli_suggest_html_is_self_contained(tmp_path):
 def test_cli_suggest_bad_file_exit_2_without_traceback(tmp_path, payload, message):
     bad = tmp_path / "note.txt"
     bad.write_bytes(payload)
-    done = medcode("suggest", str(bad), "--ner", "dictionary")
+    done = medcode_subprocess("suggest", str(bad), "--ner", "dictionary")
     assert done.returncode == 2
     assert message in done.stderr and str(bad).encode() in done.stderr
     assert b"Traceback" not in done.stderr
 
 
 def test_cli_suggest_missing_file():
-    done = medcode("suggest", "no/such/note.txt")
+    done = medcode_subprocess("suggest", "no/such/note.txt")
     assert done.returncode == 2 and b"does not exist" in done.stderr
     assert b"Traceback" not in done.stderr
 
 
-def test_cli_search_stdin_jsonl():
+def test_cli_search_stdin_jsonl(medcode):
     done = medcode("search", "-", "--systems", "icd10cm", "--top", "3",
                    stdin=b"urinary tract infection\nCHF\n")
     assert done.returncode == 0, done.stderr.decode()
@@ -81,7 +108,7 @@ def test_cli_search_stdin_jsonl():
                                               "billable"}
 
 
-def test_cli_lookup_shows_notes():
+def test_cli_lookup_shows_notes(medcode):
     done = medcode("lookup", "E11.9", "--json")
     assert done.returncode == 0
     (entry,) = json.loads(done.stdout)
@@ -89,18 +116,18 @@ def test_cli_lookup_shows_notes():
     assert "E11" in entry["ancestors"]
 
 
-def test_cli_lookup_unknown_code():
+def test_cli_lookup_unknown_code(medcode):
     done = medcode("lookup", "ZZZ.99")
     assert done.returncode == 2 and b"not found" in done.stderr
 
 
-def test_cli_kb_info():
+def test_cli_kb_info(medcode):
     done = medcode("kb", "info")
     assert done.returncode == 0
     info = json.loads(done.stdout)
     assert info["systems"]["icd10cm"]["billable"] == 74714
 
 
-def test_cli_unknown_system_is_clear():
+def test_cli_unknown_system_is_clear(medcode):
     done = medcode("search", "fever", "--systems", "icd9")
     assert done.returncode == 2 and b"Unknown code system" in done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from spacy.language import Language
@@ -73,6 +74,20 @@ def build_terms(
     return terms
 
 
+@lru_cache(maxsize=4)
+def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) -> dict[str, str]:
+    from medcode_nlp.runtime import shared_kb
+
+    kb = shared_kb(kb_path)
+    rows = (
+        (text, system)
+        for system in kb.systems
+        for _, _, text, kind in kb.iter_aliases(system)
+        if kind in _ALIAS_KINDS_FOR_MATCHING
+    )
+    return build_terms(rows, max_words, Path(lexicon_path) if lexicon_path else None)
+
+
 class DictionaryMatcher:
     """Longest-match dictionary lookup writing ``doc.ents``."""
 
@@ -95,18 +110,8 @@ class DictionaryMatcher:
         self._case_sensitive: dict[str, str] = {}
 
     def initialize(self, get_examples: object = None, nlp: Language | None = None) -> None:
-        """Load the terms (knowledge-base aliases + lexicon)."""
-        from medcode_nlp.kb import load_kb
-
-        kb = load_kb(Path(self.kb_path) if self.kb_path else None)
-        rows = (
-            (text, system)
-            for system in kb.systems
-            for _, _, text, kind in kb.iter_aliases(system)
-            if kind in _ALIAS_KINDS_FOR_MATCHING
-        )
-        lexicon = Path(self.lexicon_path) if self.lexicon_path else None
-        terms = build_terms(rows, self.max_words, lexicon)
+        """Load the terms (knowledge-base aliases + lexicon), once per process."""
+        terms = _terms_for(self.kb_path, self.max_words, self.lexicon_path)
         self._case_sensitive = {k[1:]: v for k, v in terms.items() if k.startswith("\x00")}
         self._terms = {k: v for k, v in terms.items() if not k.startswith("\x00")}
 

@@ -1,0 +1,271 @@
+"""Throughput of batch coding on CodiEsp notes, against a blank spaCy tokenizer.
+
+    python benchmarks/batch_throughput.py [--notes 1000] [--workers 1 2] [--ner dictionary]
+
+Measures, on the first ``--notes`` notes (sorted by file name) of
+``../shared/data/codiesp/background/text_files_en/``:
+
+* cold start of a fresh process: ``import medcode_nlp``, ``medcode_nlp.load()``, first note;
+* ``medcode batch`` end to end (a fresh process each, JSONL in and out) with 1 and 2
+  workers: notes/s and characters/s over the whole command (process start, model loading,
+  reading, coding, atomic output), the warm rate after the first committed chunk, CPU
+  seconds spent coding (characters per CPU-second is stable on a busy machine), and peak
+  RSS per worker;
+* in the same run, a blank spaCy tokenizer (``spacy.blank("en")``, ``nlp.pipe``) over the same
+  notes in 1 and 2 processes: the upper bound of any spaCy pipeline; the ratio is reported;
+* single-note latency after loading, on 40 distinct notes of 1,800-2,200 characters;
+* a cProfile of ``Coder.pipe`` on 100 notes: the hot spots by own time and cumulative time.
+
+Writes ``benchmarks/results/batch_throughput.json``. The load average before and after is
+recorded: on a shared machine the wall-clock figures move with other people's work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEFAULT_DATA = SHARED / "codiesp" / "background" / "text_files_en"
+RESULTS = ROOT / "benchmarks" / "results" / "batch_throughput.json"
+TARGET_CHARS_PER_SECOND = 40_000  # Amazon Comprehend Medical's default quota per account
+
+
+def load_notes(directory: Path, limit: int) -> list[tuple[str, str]]:
+    """(id, text) of the first ``limit`` .txt notes by file name."""
+    if not directory.is_dir():
+        raise SystemExit(f"data set not found: {directory} (see ../shared/data/README.md)")
+    files = sorted(p for p in directory.iterdir() if p.suffix == ".txt")
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in files[:limit]]
+
+
+def load_options(ner: str | None) -> dict[str, Any]:
+    return {"ner": ner} if ner else {}
+
+
+def child_env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
+
+
+# ------------------------------------------------------------------------ cold start
+COLD_START = """
+import json, resource, time, warnings
+warnings.simplefilter("ignore")
+t0 = time.perf_counter()
+import medcode_nlp
+t1 = time.perf_counter()
+coder = medcode_nlp.load(**json.loads({options!r}))
+t2 = time.perf_counter()
+coder("Patient with type 2 diabetes mellitus and hypertension. Denies chest pain.")
+t3 = time.perf_counter()
+print(json.dumps({{"import_seconds": t1 - t0, "load_seconds": t2 - t1,
+                  "first_note_seconds": t3 - t2, "total_seconds": t3 - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "model": coder.model_version}}))
+"""
+
+
+def cold_start(options: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    code = COLD_START.format(options=json.dumps(options))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=child_env(), check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"loading failed ({done.returncode}): {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+
+
+# ------------------------------------------------------------------------- batch runs
+def batch_run(source: Path, workdir: Path, workers: int, ner: str | None, chunk_size: int,
+              characters: int, notes: int) -> dict[str, Any]:
+    out = workdir / f"coded-{workers}.jsonl"
+    command = [sys.executable, "-m", "medcode_nlp.cli", "batch", str(source), str(out),
+               "--workers", str(workers), "--chunk-size", str(chunk_size), "--no-progress"]
+    if ner:
+        command += ["--ner", ner]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"medcode batch failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    lines = out.read_text(encoding="utf-8").count("\n")
+    assert lines == notes, (lines, notes)
+    cpu = summary["cpu_seconds"] or 1e-9
+    return {
+        "workers": workers,
+        "wall_seconds": round(wall, 2),
+        "notes_per_second": round(notes / wall, 2),
+        "characters_per_second": round(characters / wall, 1),
+        "in_run_characters_per_second": summary["characters_per_second"],
+        "warm_characters_per_second": summary["warm_characters_per_second"],
+        "coding_cpu_seconds": summary["cpu_seconds"],
+        "characters_per_cpu_second": round(summary["characters_this_run"] / cpu, 1),
+        "errors": summary["errors"],
+        "peak_rss_mb_per_worker": sorted(summary["worker_peak_rss_mb"].values()),
+        "load_seconds_per_worker": sorted(summary["worker_load_seconds"].values()),
+    }
+
+
+# -------------------------------------------------------------------- spaCy tokenizer
+def tokenizer_bound(texts: list[str], processes: int) -> dict[str, Any]:
+    import spacy
+
+    nlp = spacy.blank("en")
+    list(nlp.pipe(texts[:20]))
+    started = time.perf_counter()
+    tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=64, n_process=processes))
+    seconds = time.perf_counter() - started
+    characters = sum(len(t) for t in texts)
+    return {"processes": processes, "seconds": round(seconds, 3), "tokens": tokens,
+            "notes_per_second": round(len(texts) / seconds, 1),
+            "characters_per_second": round(characters / seconds, 1)}
+
+
+# ------------------------------------------------------------------ latency, profile
+def latency(coder: Any, pool: list[str], count: int = 40) -> dict[str, Any]:
+    chosen = [t for t in pool if 1800 <= len(t) <= 2200][: count + 5]
+    for text in chosen[:5]:  # warm caches on other notes
+        coder(text)
+    times = []
+    for text in chosen[5:]:
+        started = time.perf_counter()
+        coder(text)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "notes": len(times),
+        "mean_characters": round(statistics.mean(len(t) for t in chosen[5:]), 1),
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 1),
+        "max_ms": round(times[-1], 1),
+        "target_p50_ms": 100,
+    }
+
+
+def profile(coder: Any, texts: list[str], top: int = 15) -> dict[str, Any]:
+    list(coder.pipe(texts[:5]))
+    profiler = cProfile.Profile()
+    cpu = time.process_time()
+    profiler.enable()
+    list(coder.pipe(texts))
+    profiler.disable()
+    cpu = time.process_time() - cpu
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    total = stats.total_tt  # type: ignore[attr-defined]
+
+    def rows(key: str) -> list[dict[str, Any]]:
+        entries = sorted(stats.stats.items(),  # type: ignore[attr-defined]
+                         key=lambda item: item[1][2 if key == "own" else 3], reverse=True)
+        out = []
+        for (filename, line, name), (_, calls, own, cumulative, _) in entries[:top]:
+            where = filename.replace(str(ROOT) + os.sep, "").split("site-packages" + os.sep)[-1]
+            out.append({"function": f"{where}:{line}({name})", "calls": calls,
+                        "own_seconds": round(own, 3), "cumulative_seconds": round(cumulative, 3),
+                        "share_own": round(own / total, 3) if total else 0.0})
+        return out
+
+    return {"notes": len(texts), "profiled_cpu_seconds": round(cpu, 2),
+            "characters_per_cpu_second_under_profiler": round(sum(map(len, texts)) / cpu, 1),
+            "by_own_time": rows("own"), "by_cumulative_time": rows("cumulative")}
+
+
+# ------------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunk-size", type=int, default=32)
+    parser.add_argument("--ner", default=None, help="'dictionary' (default: shipped NER)")
+    parser.add_argument("--profile-notes", type=int, default=100)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+
+    notes = load_notes(args.data, args.notes)
+    texts = [text for _, text in notes]
+    characters = sum(len(t) for t in texts)
+    options = load_options(args.ner)
+    report: dict[str, Any] = {
+        "data": {"directory": str(args.data), "notes": len(notes), "characters": characters,
+                 "mean_characters": round(characters / len(notes), 1)},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "load_average_before": os.getloadavg()},
+        "load_options": options,
+        "target_characters_per_second": TARGET_CHARS_PER_SECOND,
+    }
+    print(f"{len(notes)} notes, {characters:,} characters", file=sys.stderr)
+
+    report["cold_start"] = cold_start(options)
+    print("cold start:", report["cold_start"], file=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="medcode-bench-") as tmp:
+        workdir = Path(tmp)
+        source = workdir / "notes.jsonl"
+        with source.open("w", encoding="utf-8") as handle:
+            for note_id, text in notes:
+                handle.write(json.dumps({"id": note_id, "text": text}, ensure_ascii=False) + "\n")
+        runs = []
+        for workers in args.workers:
+            run = batch_run(source, workdir, workers, args.ner, args.chunk_size, characters,
+                            len(notes))
+            runs.append(run)
+            print("batch:", run, file=sys.stderr)
+        report["batch"] = runs
+
+    report["spacy_blank_tokenizer"] = [tokenizer_bound(texts, n) for n in sorted(
+        {1, *[w for w in args.workers if w > 1]})]
+    bounds = {b["processes"]: b["characters_per_second"] for b in report["spacy_blank_tokenizer"]}
+    report["ratio_to_tokenizer"] = {
+        str(run["workers"]): {
+            "end_to_end": round(run["characters_per_second"] / bounds[run["workers"]], 4),
+            "warm": round(run["warm_characters_per_second"] / bounds[run["workers"]], 4),
+        } for run in runs if run["workers"] in bounds
+    }
+    print("tokenizer:", report["spacy_blank_tokenizer"], file=sys.stderr)
+
+    import medcode_nlp
+
+    coder = medcode_nlp.load(**options)
+    report["model"] = coder.model_version
+    pool = [p.read_text(encoding="utf-8") for p in sorted(args.data.glob("*.txt"))]
+    report["latency_2000_chars"] = latency(coder, pool)
+    print("latency:", report["latency_2000_chars"], file=sys.stderr)
+    report["profile"] = profile(coder, texts[: args.profile_notes])
+
+    best = max(runs, key=lambda r: r["workers"])
+    report["verdict"] = {
+        "workers": best["workers"],
+        "end_to_end_characters_per_second": best["characters_per_second"],
+        "warm_characters_per_second": best["warm_characters_per_second"],
+        "meets_40k_end_to_end": best["characters_per_second"] >= TARGET_CHARS_PER_SECOND,
+        "meets_40k_warm": best["warm_characters_per_second"] >= TARGET_CHARS_PER_SECOND,
+        "meets_p50_100ms": report["latency_2000_chars"]["p50_ms"] < 100,
+    }
+    report["machine"]["load_average_after"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report["verdict"], indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

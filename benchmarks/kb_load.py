@@ -1,0 +1,88 @@
+"""Knowledge-base load time, memory and candidate-search speed (issue 2, items 5 and 6).
+
+Builds (once) a knowledge base with ICD-10-CM + ICD-10-PCS (built in) + HCPCS (the official
+CMS 2019 file from ../shared/data), then, in a fresh process, measures the time to open it and
+load every candidate index, the peak RSS, and exact candidate search throughput in batches.
+Usage: python benchmarks/kb_load.py [--kb DIR] [--queries N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "kb_load.json"
+
+
+def build(target: Path) -> None:
+    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb_sources import add_source
+
+    if (target / "manifest.json").is_file():
+        return
+    shutil.copytree(load_kb().path, target)
+    add_source("hcpcs", SHARED / "hcpcs-2019" / "HCPC2019_CONTR_ANWEB.txt", target)
+
+
+def measure(target: Path, n_queries: int) -> dict[str, object]:
+    """Runs in a fresh interpreter: import, load, search."""
+    started = time.perf_counter()
+    from medcode_nlp.candidates import CandidateIndex
+    from medcode_nlp.kb import CodeKnowledgeBase
+
+    imported = time.perf_counter()
+    kb = CodeKnowledgeBase(target)  # verifies every checksum
+    indexes = {s: CandidateIndex.load(target, s) for s in kb.systems}
+    loaded = time.perf_counter()
+    rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    descriptions = [kb.get("icd10cm", c).description for c in kb.codes("icd10cm")[:n_queries]]
+    # lower-case, drop the qualifiers after the first comma: mention-like queries
+    queries = [d.split(",")[0].lower() for d in descriptions]
+    speeds = {}
+    for system, index in indexes.items():
+        t0 = time.perf_counter()
+        index.search(queries, top_k=10, batch_size=256)
+        speeds[system] = round(len(queries) / (time.perf_counter() - t0), 1)
+    return {
+        "systems": kb.info()["systems"],
+        "import_seconds": round(imported - started, 3),
+        "load_seconds": round(loaded - imported, 3),
+        "peak_rss_mb_after_load": round(rss_after_load, 1),
+        "peak_rss_mb_after_search": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "queries": len(queries),
+        "mentions_per_second_single_process": speeds,
+        "targets": {"load_seconds": "< 1", "peak_rss_mb": "< 500", "mentions_per_second": ">= 1000"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kb", default=str(Path.home() / ".cache" / "medcode_nlp" / "bench-kb-hcpcs"))
+    parser.add_argument("--queries", type=int, default=5000)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    target = Path(args.kb)
+    if args.measure:
+        print(json.dumps(measure(target, args.queries)))
+        return
+    build(target)
+    done = subprocess.run([sys.executable, __file__, "--kb", str(target), "--queries",
+                           str(args.queries), "--measure"], capture_output=True, text=True,
+                          check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["command"] = "python benchmarks/kb_load.py"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
