@@ -48,22 +48,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def start_server(port: int, workers: int, db: Path, ner: str | None) -> subprocess.Popen[bytes]:
+def start_server(port: int, workers: int, db: Path, ner: str | None, log: Path
+                 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "medcode_nlp.cli", "serve", "--host", HOST,
                "--port", str(port), "--workers", str(workers), "--db", str(db),
-               "--log-level", "warning"]
+               "--log-level", "info"]
     if ner:
         command += ["--ner", ner]
     env = {k: v for k, v in os.environ.items() if k != "MEDCODE_API_TOKEN"}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    with log.open("wb") as sink:  # a file, not a pipe: a full pipe would stall the server
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink,
+                                start_new_session=True)
 
 
-def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float) -> dict:
+def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            error = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            error = log.read_text(errors="replace")
             raise SystemExit(f"the server exited with {server.returncode}:\n{error[-2000:]}")
         try:
             response = httpx.get(f"{base}/healthz", timeout=5)
@@ -138,18 +140,22 @@ def main() -> None:
     base = f"http://{HOST}:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         launched = time.perf_counter()
-        server = start_server(port, args.workers, Path(tmp) / "reviews.sqlite3", args.ner)
+        log = Path(tmp) / "server.log"
+        server = start_server(port, args.workers, Path(tmp) / "reviews.sqlite3", args.ner, log)
         try:
-            health = wait_ready(base, server, args.startup_timeout)
+            health = wait_ready(base, server, log, args.startup_timeout)
             startup = time.perf_counter() - launched
             # Warm-up (not measured): every worker codes every note a few times.
             asyncio.run(run_load(base, notes, args.workers * 2, len(notes) * 2))
             print(f"server ready in {startup:.1f} s; {args.clients} clients x "
                   f"{args.requests} requests ...", file=sys.stderr, flush=True)
+            load_before = os.getloadavg()
             latencies, errors, wall = asyncio.run(
                 run_load(base, notes, args.clients, args.requests))
+            load_after = os.getloadavg()
         finally:
             stop_server(server)
+            restarts = log.read_text(errors="replace").count("] died")
 
     total = args.clients * args.requests
     ms = [x * 1000 for x in latencies]
@@ -157,8 +163,12 @@ def main() -> None:
         "benchmark": "medcode serve: POST /v1/code with the sample notes",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(),
+                    # Other work on the machine slows the server down: note how busy it was.
+                    "load_average_1min_before_after": [round(load_before[0], 2),
+                                                       round(load_after[0], 2)]},
         "server": {"host": HOST, "workers": args.workers, "startup_seconds": round(startup, 1),
+                   "worker_restarts": restarts,
                    "versions": health.get("versions")},
         "load": {"clients": args.clients, "requests_per_client": args.requests,
                  "requests": total, "notes": [p.name for p in note_files],

@@ -101,7 +101,9 @@ _load_seconds: dict[str, float] = {}
 
 
 def _options_key(load_options: Mapping[str, Any]) -> str:
-    return json.dumps(dict(load_options), sort_keys=True, default=str)
+    """Canonical form of load options (None means the default, as in ``load``)."""
+    given = {k: v for k, v in load_options.items() if v is not None}
+    return json.dumps(given, sort_keys=True, default=str)
 
 
 def get_coder(load_options: Mapping[str, Any] | None = None) -> Coder:
@@ -714,9 +716,12 @@ def run_batch(
     if workers < 1:
         raise InputError(Errors.E014.format(name="workers", detail="must be at least 1 or -1"))
     options = dict(load_options or {})
-    from medcode_nlp.coder import DEFAULT_MAX_CHARS
+    if options.get("max_chars") is not None:
+        max_chars = int(options["max_chars"])
+    else:
+        from medcode_nlp.coder import DEFAULT_MAX_CHARS
 
-    max_chars = int(options.get("max_chars", DEFAULT_MAX_CHARS))
+        max_chars = DEFAULT_MAX_CHARS
     source = _Source(source_path, in_fmt, id_field, text_field, max_chars, chunk_size)
 
     stat = source_path.stat()
@@ -887,9 +892,8 @@ def _run_dask(address: str, chunks: Iterator[tuple[int, list[Record]]],
 # ------------------------------------------------------------------------ Dask API
 def _code_items(items: Iterable[Any], *, id_field: str, text_field: str,
                 load_options: dict[str, Any]) -> list[dict[str, Any]]:
-    from medcode_nlp.coder import DEFAULT_MAX_CHARS
-
-    max_chars = int(load_options.get("max_chars", DEFAULT_MAX_CHARS))
+    coder = get_coder(load_options)
+    max_chars = coder.max_chars
     records: list[Record] = []
     for item in items:
         if isinstance(item, str):
@@ -904,7 +908,7 @@ def _code_items(items: Iterable[Any], *, id_field: str, text_field: str,
         else:
             detail = f"item has type {type(item).__name__}; expected a string or a mapping"
             records.append((0, None, None, record_error(None, None, detail)))
-    out = code_records(get_coder(load_options), records)
+    out = code_records(coder, records)
     for record in out:
         del record["row"]
     return out

@@ -26,6 +26,8 @@ from medcode_nlp.errors import Errors, InputError
 logger = logging.getLogger(__name__)
 
 N_FEATURES = 1 << 20
+#: Small code lists are never pruned: an n-gram must be in at least this many aliases to go.
+MIN_PRUNED_DF = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ class CandidateIndex:
     ) -> list[list[Hit]]:
         """Top ``top_k`` codes for each text, best first (exact, no approximation)."""
         results: list[list[Hit]] = []
-        top_aliases = max(top_k * 4, 20)
+        top_aliases = min(max(top_k * 4, 20), self.matrix_t.shape[1])
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
             scores = sp_matmul_topn(
@@ -219,7 +221,8 @@ class CandidateIndex:
 
 
 def _idf(counts: sp.csr_matrix, max_df: float) -> np.ndarray:
-    """Smoothed IDF per hashed feature; features in more than ``max_df`` of texts get 0.
+    """Smoothed IDF per hashed feature; features in more than ``max_df`` of texts (and in
+    more than ``MIN_PRUNED_DF`` texts) get 0.
 
     Features never seen in the aliases keep the highest weight, so that unknown words
     still lower a query's similarity to every alias.
@@ -227,5 +230,5 @@ def _idf(counts: sp.csr_matrix, max_df: float) -> np.ndarray:
     n_docs = counts.shape[0]
     df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
-    idf[df > max_df * n_docs] = 0.0
+    idf[df > max(max_df * n_docs, MIN_PRUNED_DF)] = 0.0
     return idf.astype(np.float32)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "run_server"]
 
 logger = logging.getLogger("medcode_nlp.serve")
+HEALTHCHECK_SECONDS = 60
 
 
 def _require_extra() -> None:
@@ -105,4 +106,7 @@ def run_server(
         log_level=log_level.lower(),
         server_header=False,
         proxy_headers=False,
+        # A worker busy coding on a loaded machine can miss uvicorn's default 5 s health
+        # check and be killed mid-request; give it a minute.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )

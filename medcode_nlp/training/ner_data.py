@@ -38,7 +38,7 @@ from typing import Any
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin, Span, Token
 from spacy.util import filter_spans
 
 from ..ner_eval import read_conll, read_pubtator
@@ -566,7 +566,7 @@ def _resolve(doc: Doc, cands: Mapping[str, list[tuple[int, int]]]) -> list[Span]
     return filter_spans(spans)
 
 
-def _safe_outside(tok: Any, vocab: set[str]) -> bool:
+def _safe_outside(tok: Token, vocab: set[str]) -> bool:
     if tok.is_punct or tok.is_space or tok.like_num or tok.is_stop or tok.is_digit:
         return True
     return tok.is_alpha and tok.is_lower and tok.lower_ not in vocab

@@ -1,0 +1,68 @@
+"""CodiEsp end-to-end report and ablations (issues 3, 4 and 5).
+
+Runs, on the same CodiEsp split in one process:
+- medcode_nlp as shipped (NER + context + ranker), with the TF-IDF k-NN baseline beside it;
+- the same without the assertion component (every mention taken as present): issue 4's
+  before/after;
+- the dictionary matcher instead of the trained NER: issue 3's end-to-end gain.
+Writes benchmarks/results/codiesp_eval.json and the reliability diagrams to docs/img/.
+Usage: python benchmarks/codiesp_eval.py [--split dev] [--kb DIR] [--bootstrap 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _summary(report: dict) -> dict:
+    keep = ("map", "precision", "recall", "f1", "precision_at_5", "precision_at_10",
+            "recall_at_10", "ece", "ece_above_threshold", "brier", "ci", "threshold")
+    return {kind: {method: {k: r.get(k) for k in keep} for method, r in methods.items()}
+            for kind, methods in report["systems"].items()}
+
+
+def main() -> None:
+    import medcode_nlp
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--codiesp", default=str(SHARED / "codiesp"))
+    parser.add_argument("--kb", default=None)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "codiesp_eval.json"))
+    args = parser.parse_args()
+    root = Path(args.codiesp)
+    results: dict = {"command": "python benchmarks/codiesp_eval.py " + " ".join(
+        f"--{k} {v}" for k, v in (("split", args.split), ("kb", args.kb)) if v)}
+    started = time.time()
+    coder = medcode_nlp.load(kb=args.kb)
+    full = evaluate_codiesp_dir(root, args.split, coder=coder, n_bootstrap=args.bootstrap,
+                                plot_dir=ROOT / "docs" / "img")
+    print(full["table"])
+    results["shipped"] = _summary(full)
+    results["versions"] = full["versions"]
+    if args.ablations:
+        with coder.nlp.select_pipes(disable=["medcode_context"]):
+            no_context = evaluate_codiesp_dir(root, args.split, coder=coder, baseline=False,
+                                              n_bootstrap=args.bootstrap)
+        print("without assertion (context) component:\n" + no_context["table"])
+        results["without_context"] = _summary(no_context)
+        dictionary = medcode_nlp.load(kb=args.kb, ner="dictionary")
+        dict_report = evaluate_codiesp_dir(root, args.split, coder=dictionary, baseline=False,
+                                           n_bootstrap=args.bootstrap)
+        print("dictionary matcher instead of NER:\n" + dict_report["table"])
+        results["dictionary_matcher"] = _summary(dict_report)
+    results["seconds"] = round(time.time() - started, 1)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
