@@ -74,6 +74,7 @@ class CodeKnowledgeBase:
             f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False
         )
         self.get = lru_cache(maxsize=200_000)(self._get)
+        self.children = lru_cache(maxsize=50_000)(self._children)  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- reading
     @property
@@ -131,7 +132,10 @@ class CodeKnowledgeBase:
         return found
 
     def children(self, system: str, code: str) -> list[str]:
-        """Direct children of a code."""
+        """Direct children of a code (cached per instance)."""
+        return self._children(system, code)
+
+    def _children(self, system: str, code: str) -> list[str]:
         rows = self._query(
             "SELECT code FROM codes INDEXED BY codes_parent WHERE system = ? AND parent = ?",
             (system, code),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import FIXTURES, shared_path
+
 from medcode_nlp.errors import InputError
 from medcode_nlp.kb import CodeKnowledgeBase
 from medcode_nlp.kb_sources import add_source

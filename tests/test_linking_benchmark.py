@@ -21,6 +21,8 @@ if str(BENCHMARKS) not in sys.path:
 import linking_benchmark as lb  # noqa: E402
 import linking_methods as lm  # noqa: E402
 
+from medcode_nlp.training import index_terms  # noqa: E402
+
 INDEX_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "icd10cm_index_rows_sample.csv"
 
 # 20 invented aliases: (alias id, code, text, kind); Z90, Z91 are non-billable headers and
@@ -91,9 +93,9 @@ def test_mention_text(index_rows: list[lb.IndexRow], row_id: int, expected: str)
 
 
 def test_clean_term_and_alias_key() -> None:
-    assert lb.clean_term("infection (acute) (chronic) NOS") == "infection"
-    assert lb.clean_term("disease (of (nested) type) NEC, left") == "disease, left"
-    assert lb.alias_key("  Left-Arm   QUAVER, ") == "left arm quaver"
+    assert index_terms.clean_term("infection (acute) (chronic) NOS") == "infection"
+    assert index_terms.clean_term("disease (of (nested) type) NEC, left") == "disease, left"
+    assert index_terms.alias_key("  Left-Arm   QUAVER, ") == "left arm quaver"
 
 
 def test_eligible_mentions(index_rows: list[lb.IndexRow]) -> None:
