@@ -226,7 +226,9 @@ def code_records(coder: Coder, records: Sequence[Record]) -> list[dict[str, Any]
     with _coding_lock:  # one coder per process; threads of a Dask worker take turns
         try:
             results = list(coder.pipe(texts, batch_size=PIPE_BATCH_SIZE))  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001  (fall back to one note at a time)
+        except Exception as chunk_failure:  # noqa: BLE001  (fall back to one at a time)
+            logger.warning("coding %d notes together failed (%s); coding them one by one",
+                           len(todo), type(chunk_failure).__name__)
             results = []
             for i in todo:
                 try:

@@ -79,6 +79,9 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         else:
             self.model_ = trees
         self.model_.fit(X, y, sample_weight=sample_weight)
+        fitted = getattr(self.model_, "calibrated_classifiers_", None)
+        trees_fitted = fitted[0].estimator if fitted else self.model_
+        self.n_iter_ = int(getattr(trees_fitted, "n_iter_", self.max_iter))
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -89,6 +92,7 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class per row."""
+        check_is_fitted(self)
         return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
     def score_pairs(self, X: np.ndarray) -> np.ndarray:

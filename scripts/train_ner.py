@@ -10,7 +10,8 @@ Steps (all outputs except the packaged model go to training_runs/, which is git-
 2. save a blank pipeline with the clinical tokenizer to ``<run>/base`` (the config copies the
    tokenizer from it with spaCy's built-in ``spacy.copy_from_base_model.v1``);
 3. ``python -m spacy train configs/ner.cfg`` on one thread with a fixed seed into ``<run>/model``;
-4. copy ``model-best`` to ``models/ner`` (tokenizer, vocab, ner, config.cfg, meta.json; no data);
+4. copy ``model-best`` to ``models/ner`` (tokenizer, vocab, ner, config.cfg, meta.json; the
+   string store is cut down to the label names, so no word list from the training texts);
 5. run ``benchmarks/ner_eval.py`` on the packaged model, write ``MODEL_CARD.md`` and
    ``checksums.sha256`` (sha256 of every file in ``models/ner``).
 """
@@ -79,6 +80,12 @@ def package(best: Path, model_dir: Path, info: dict[str, Any]) -> None:
     if model_dir.exists():
         shutil.rmtree(model_dir)
     shutil.copytree(best, model_dir)
+    # The string store would list every word of the training texts; the model needs none of
+    # them (features are hashes), so only the label names are kept.
+    labels = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))["labels"]["ner"]
+    (model_dir / "vocab" / "strings.json").write_text(
+        json.dumps(sorted(labels), indent=2) + "\n", encoding="utf-8"
+    )
     cfg = (model_dir / "config.cfg").read_text(encoding="utf-8").splitlines()
     cleaned = []
     section = ""
@@ -189,10 +196,15 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
         "Speed is measured single-threaded and divided by the process's CPU time (what one core "
         "delivers); wall-clock throughput depends on other load on the machine (load average "
         f"during this run: {env.get('load_average_1_5_15min')}). ",
-        f"Model load time (`spacy.load`, first load in the process): {ev['load_seconds']:.2f} s. "
+        f'Model load time: {ev["reload_seconds"]:.2f} s for `spacy.load("models/ner")`; the '
+        f"first `spacy.load` in a fresh process took {ev['load_seconds']:.2f} s "
+        f"({ev['load_cpu_seconds']:.2f} s CPU) because spaCy then also imports every installed "
+        "`spacy_factories` entry point (medcode_nlp's own components included). "
         "Words = whitespace-separated words; tokens = tokens of the respective tokenizer.",
         "",
     ]
+    for ab in info.get("ablations", []):
+        lines += [f"**Ablation: {ab['name']}** — {ab['text']}", ""]
     if align_path.exists():
         al = json.loads(align_path.read_text(encoding="utf-8"))["results"]
         lines += [
@@ -235,8 +247,8 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
             "train + devel, Disease -> PROBLEM, sentences grouped by "
             f"{stats['settings']['ncbi_sentences_per_doc']}; chemical and procedure words missing."
             if info["use_ncbi"]
-            else "not used for training in this model (the converter is there: add "
-            "`--with-ncbi`); its test set is reported above as an out-of-corpus check."
+            else "not used for training in this model (opt in with `--with-ncbi`; see the "
+            "ablation under Metrics); its test set is reported above as an out-of-corpus check."
         ),
         f"- **CodiEsp** (CC BY 4.0, Miranda-Escalada et al., CLEF eHealth 2020): the first "
         f"{info['codiesp_docs']} train case reports (English machine translation), weakly "
@@ -295,9 +307,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None, help="override the config")
     parser.add_argument(
-        "--with-ncbi",
-        action="store_true",
-        help="add NCBI Disease train+devel (not in the shipped model)",
+        "--with-ncbi", action="store_true", help="add NCBI Disease train+devel (see the card)"
     )
     parser.add_argument(
         "--codiesp-docs", type=int, default=250, help="weakly labelled CodiEsp train docs"

@@ -135,6 +135,28 @@ def test_jsonl_every_kind_of_bad_record(tmp_path: Path, coder: Any,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jsonl", "out.jsonl"]
 
 
+def test_one_failing_note_only_costs_its_own_record() -> None:
+    from medcode_nlp.schema import CodingResult
+
+    class Flaky:
+        def pipe(self, texts: list[str], batch_size: int = 16) -> Any:
+            raise RuntimeError(f"pipeline broke on {SECRET}")
+
+        def __call__(self, text: str) -> CodingResult:
+            if "boom" in text:
+                raise KeyError(f"{SECRET} {text}")
+            return CodingResult()
+
+    records = [(1, "a", "fine note", None), (2, "b", "boom note", None),
+               (3, "c", None, "Record 'c' (row 3) is invalid: field 'text' is empty.")]
+    out = batch.code_records(Flaky(), records)  # type: ignore[arg-type]
+    assert [r["id"] for r in out] == ["a", "b", "c"]
+    assert out[0]["result"] == CodingResult().to_dict()
+    assert out[1]["error"] == "Record 'b' (row 2) is invalid: coding failed (KeyError)."
+    assert "is empty" in out[2]["error"]
+    assert SECRET not in json.dumps(out)
+
+
 # ----------------------------------------------------------------- CSV and Parquet
 def test_csv_to_parquet(tmp_path: Path, coder: Any, load_options: dict[str, Any]) -> None:
     import pyarrow.parquet as pq

@@ -39,7 +39,7 @@ from medcode_nlp.training.ranker_data import (
 logger = logging.getLogger("medcode_nlp.train_ranker")
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
-TOP_CANDIDATES = 12
+TOP_CANDIDATES = 10
 
 
 def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
@@ -49,7 +49,7 @@ def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
 def _fit(train: Sequence[MentionExample], prior: CodePrior, calibration_cv: int,
          seed: int) -> CodeRanker:
     pairs = featurize(train, prior)
-    return CodeRanker(max_iter=150, calibration_cv=calibration_cv, random_state=seed).fit(
+    return CodeRanker(max_iter=100, calibration_cv=calibration_cv, random_state=seed).fit(
         pairs.X, pairs.y)
 
 
@@ -174,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                  "linking_heldout_ids.json"))
     parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
     parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
-    parser.add_argument("--index-terms", type=int, default=20000)
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--index-terms", type=int, default=10000)
+    parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--version", default="ranker-0.1.0")
     parser.add_argument("--out", default=str(ROOT / "models" / "ranker"))
