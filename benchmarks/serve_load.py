@@ -79,7 +79,7 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path, timeout: f
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
-        os.killpg(server.pid, signal.SIGINT)  # its own session: the server and its workers
+        os.killpg(server.pid, signal.SIGTERM)  # its own session: the server and its workers
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -12,7 +12,7 @@ class Errors:
     E004 = "Expected a note as str, got {type_name}."
     E005 = "Unknown code system {system!r}; known systems: {known}."
     E006 = "Code {code!r} was not found in code system {system}."
-    E007 = "Knowledge base at {path} is missing or incomplete: {detail}."
+    E007 = "Artifact at {path} is missing or incomplete: {detail}."
     E008 = "Checksum mismatch for {path}: expected {expected}, got {actual}; the file was changed or truncated."
     E009 = "Could not parse {path} as {fmt}: {detail}."
     E010 = "File {path} does not exist."

@@ -195,14 +195,15 @@ def score_spans(
 def evaluate_ner(
     nlp: Any,
     examples: Sequence[Example],
-    label_map: Mapping[str, str] | None = None,
+    label_map: Mapping[str, str] | None = PUBTATOR_LABEL_MAP,
     *,
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Score ``nlp``'s entities against gold examples (exact match of start, end and label).
 
-    ``label_map`` renames gold labels to the pipeline's labels (e.g. ``{"Disease": "PROBLEM"}``);
-    gold labels not in it are kept. Only the (renamed) gold labels are scored: predictions of
+    ``label_map`` renames gold labels to the pipeline's labels (by default Disease -> PROBLEM and
+    Chemical -> DRUG, so BC5CDR/NCBI-style CoNLL files work as they are; ``None`` renames
+    nothing); gold labels not in it are kept. Only the (renamed) gold labels are scored: predictions of
     other labels (e.g. PROCEDURE on BC5CDR) are ignored. Returns per-label and micro P/R/F1,
     the number of documents and of gold spans that do not fall on token boundaries.
     """

@@ -98,3 +98,6 @@ def test_ner_eval_evaluate_ner_with_rule_pipeline(fixtures_dir: Path) -> None:
     assert res["labels"]["DRUG"]["f"] == 1.0
     assert res["micro"]["p"] == pytest.approx(2 / 3)
     assert res["n_docs"] == 2 and res["n_gold"] == 3 and res["n_misaligned_gold"] == 0
+    assert evaluate_ner(nlp, examples) == res  # Disease/Chemical are renamed by default
+    raw = evaluate_ner(nlp, examples, label_map=None)
+    assert set(raw["labels"]) == {"Disease", "Chemical"} and raw["micro"]["tp"] == 0

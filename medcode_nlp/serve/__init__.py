@@ -7,6 +7,7 @@ when an app is built or the server runs.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import os
@@ -95,6 +96,11 @@ def run_server(
     print(f"medcode_nlp review UI and API on http://{where}:{port}/ (docs at /docs); "
           f"reviews in {store.path}; {'API token required' if resolved else 'no token'}",
           flush=True)
+    extra: dict[str, Any] = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # uvicorn >= 0.37 kills a worker that misses its 5 s health check; a worker busy
+        # coding on a loaded machine can miss it mid-request, so give it a minute.
+        extra["timeout_worker_healthcheck"] = HEALTHCHECK_SECONDS
     uvicorn.run(
         "medcode_nlp.serve.app:app_from_env",
         factory=True,
@@ -106,7 +112,5 @@ def run_server(
         log_level=log_level.lower(),
         server_header=False,
         proxy_headers=False,
-        # A worker busy coding on a loaded machine can miss uvicorn's default 5 s health
-        # check and be killed mid-request; give it a minute.
-        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **extra,
     )
