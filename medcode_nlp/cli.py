@@ -266,6 +266,26 @@ def evaluate_codiesp_cli(
     _print_json(report) if as_json else typer.echo(report["table"])
 
 
+@train_app.command("ranker")
+def train_ranker_cli(
+    feedback: Annotated[Path | None, typer.Option(help="Review database (medcode serve).")] = None,
+    kb: KbOpt = None,
+    ner: Annotated[str | None, typer.Option(help="Mention finder (default: shipped NER).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
+    codiesp: Annotated[Path | None, typer.Option(help="CodiEsp root directory.")] = None,
+    index_csv: Annotated[Path | None, typer.Option(help="ICD-10-CM index CSV.")] = None,
+) -> None:
+    """Train the ranker (CodiEsp train, index terms, and coders' reviewed decisions)."""
+    from medcode_nlp.training.train_ranker import main as train_main
+
+    argv: list[str] = []
+    for flag, value in (("--feedback", feedback), ("--kb", kb), ("--ner", ner), ("--out", out),
+                        ("--codiesp", codiesp), ("--index-csv", index_csv)):
+        if value is not None:
+            argv += [flag, str(value)]
+    train_main(argv)
+
+
 # ----------------------------------------------------------------------- main
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""

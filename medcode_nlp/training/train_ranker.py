@@ -46,11 +46,51 @@ def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
     return [replace(e, candidates=e.candidates[:top]) for e in examples]
 
 
+FEEDBACK_WEIGHT = 5.0
+
+
 def _fit(train: Sequence[MentionExample], prior: CodePrior, calibration_cv: int,
          seed: int) -> CodeRanker:
     pairs = featurize(train, prior)
+    weights = np.array([FEEDBACK_WEIGHT if g.startswith("feedback:") else 1.0
+                        for g in pairs.groups])
     return CodeRanker(max_iter=100, calibration_cv=calibration_cv, random_state=seed).fit(
-        pairs.X, pairs.y)
+        pairs.X, pairs.y, sample_weight=weights)
+
+
+def feedback_examples(records: Sequence[Any], kb: Any, linker: Any) -> list[MentionExample]:
+    """Coders' reviewed decisions as mention examples (group ``feedback:<note id>``).
+
+    Accepted, replaced and added codes are right for their mention; a rejected code is a
+    wrong candidate (only it is kept for that mention, its other candidates are unknown).
+    """
+    from medcode_nlp.features import MentionContext
+    from medcode_nlp.schema import Candidate
+
+    found = linker.candidates_for([([r.entity_text], "PROBLEM" if (r.final_system or
+                                   r.suggested_system) == "icd10cm" else "PROCEDURE")
+                                   for r in records])
+    examples = []
+    for record, candidates in zip(records, found, strict=True):
+        mention = MentionContext(text=record.entity_text)
+        group = f"feedback:{record.note_id}"
+        if record.decision == "reject":
+            wrong = [c for c in candidates if c.code == record.suggested_code]
+            if wrong:
+                examples.append(MentionExample(mention, wrong, frozenset(), group))
+            continue
+        final = record.final_code
+        entry = kb.get(record.final_system, final) if final else None
+        if entry is None:
+            continue
+        if all(c.code != entry.code for c in candidates):
+            candidates = [*candidates[: TOP_CANDIDATES - 1],
+                          Candidate(entry.code, entry.system, entry.description,
+                                    min((c.score for c in candidates), default=0.0),
+                                    entry.billable, entry.description, "description")]
+        examples.append(MentionExample(mention, candidates[:TOP_CANDIDATES],
+                                       frozenset({code_key(entry.code)}), group))
+    return examples
 
 
 def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[MentionExample]:
@@ -119,6 +159,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         TOP_CANDIDATES)
     logger.info("index terms: %d (held out: %d)", len(term_examples), len(heldout))
 
+    if args.feedback:
+        from medcode_nlp.feedback import load_feedback
+
+        records = load_feedback(Path(args.feedback))
+        term_examples += feedback_examples(records, kb, linker)
+        logger.info("feedback: %d reviewed decisions", len(records))
+
     doc_ids = sorted(gold_train)
     random.shuffle(doc_ids)
     folds = [set(doc_ids[i :: args.folds]) for i in range(args.folds)]
@@ -178,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--version", default="ranker-0.1.0")
+    parser.add_argument("--feedback", default=None, help="review database (medcode serve)")
     parser.add_argument("--out", default=str(ROOT / "models" / "ranker"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
