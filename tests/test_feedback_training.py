@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from medcode_nlp.feedback import FeedbackRecord
 from medcode_nlp.features import CodePrior, MentionContext
+from medcode_nlp.feedback import FeedbackRecord
 from medcode_nlp.ranker import RankerModel
 from medcode_nlp.training.ranker_data import MentionExample
 from medcode_nlp.training.train_ranker import _fit, feedback_examples
