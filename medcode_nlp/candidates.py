@@ -154,13 +154,8 @@ class CandidateIndex:
         top_aliases = min(max(top_k * 4, 20), self.matrix_t.shape[1])
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
-            scores = sp_matmul_topn(
-                self.vectorize(batch),
-                self.matrix_t,
-                top_n=top_aliases,
-                threshold=max(min_score, 1e-6),
-                sort=True,
-            ).tocsr()
+            scores = _top_products(self.vectorize(batch), self.matrix_t, top_aliases,
+                                   max(min_score, 1e-6))
             for row in range(len(batch)):
                 lo, hi = scores.indptr[row], scores.indptr[row + 1]
                 results.append(self._collapse(scores.indices[lo:hi], scores.data[lo:hi], top_k))
@@ -218,6 +213,35 @@ class CandidateIndex:
                 codes=list(meta["codes"]),
                 char_weight=float(meta["char_weight"]),
             )
+
+
+def _top_products(
+    queries: sp.csr_matrix, matrix_t: sp.csr_matrix, top_n: int, threshold: float
+) -> sp.csr_matrix:
+    """Exact top-n of ``queries @ matrix_t`` per row, best first.
+
+    ``sparse_dot_topn``'s public function copies the index arrays of both matrices on every
+    call (``astype`` with the default copy); the alias matrix is large, so its sorted kernel is
+    called directly with arrays already of the right type. Falls back to the public function.
+    """
+    if queries.nnz == 0 or matrix_t.nnz == 0:
+        return sp.csr_matrix((queries.shape[0], matrix_t.shape[1]), dtype=np.float32)
+    try:
+        from sparse_dot_topn import _core
+
+        result = _core.sp_matmul_topn_sorted(
+            top_n=top_n, nrows=queries.shape[0], ncols=matrix_t.shape[1], threshold=threshold,
+            density=1.0, A_data=queries.data,
+            A_indptr=queries.indptr.astype(np.int32, copy=False),
+            A_indices=queries.indices.astype(np.int32, copy=False),
+            B_data=matrix_t.data,
+            B_indptr=matrix_t.indptr.astype(np.int32, copy=False),
+            B_indices=matrix_t.indices.astype(np.int32, copy=False),
+        )
+        return sp.csr_matrix(result, shape=(queries.shape[0], matrix_t.shape[1]))
+    except (ImportError, AttributeError, TypeError):  # private API changed: use the public one
+        return sp_matmul_topn(queries, matrix_t, top_n=top_n, threshold=threshold,
+                              sort=True).tocsr()
 
 
 def _idf(counts: sp.csr_matrix, max_df: float) -> np.ndarray:

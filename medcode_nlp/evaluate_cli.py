@@ -31,12 +31,10 @@ def evaluate_ner_file(path: Path, fmt: str, ner: str | None = None) -> dict[str,
     report["model"] = tag
     report["file"] = str(path)
     rows = [("label", "precision", "recall", "f1", "support")]
-    for label, scores in sorted(report.get("per_label", {}).items()):
-        rows.append((label, f"{scores['precision']:.4f}", f"{scores['recall']:.4f}",
-                     f"{scores['f1']:.4f}", str(scores.get("support", ""))))
-    micro = report.get("micro", {})
-    rows.append(("micro", f"{micro.get('precision', 0):.4f}", f"{micro.get('recall', 0):.4f}",
-                 f"{micro.get('f1', 0):.4f}", str(micro.get("support", ""))))
+    scored = [*sorted(report.get("labels", {}).items()), ("micro", report.get("micro", {}))]
+    for label, scores in scored:
+        rows.append((label, f"{scores.get('p', 0):.4f}", f"{scores.get('r', 0):.4f}",
+                     f"{scores.get('f', 0):.4f}", str(scores.get("support", ""))))
     report["table"] = _table(rows)
     return json.loads(json.dumps(report))
 

@@ -332,6 +332,7 @@ class KnowledgeBaseWriter:
 
 
 # ------------------------------------------------------------ default location
+@lru_cache(maxsize=1)
 def default_kb_path() -> Path:
     """Where the built-in knowledge base lives: ``$MEDCODE_KB`` or the user cache."""
     import os

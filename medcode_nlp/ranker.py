@@ -149,14 +149,18 @@ class RankerModel:
 
     def rescore_doc(self, doc: Any, kb: Any = None) -> None:
         """Replace similarity scores in ``span._.candidates`` with probabilities, re-sorted."""
-        for span in doc.ents:
-            candidates = span._.candidates or []
-            if not candidates:
-                continue
-            mention = mention_context(span)
-            probabilities = self.score(mention, candidates)
-            for candidate, p in zip(candidates, probabilities, strict=True):
-                candidate.score = round(float(p), 4)
+        spans = [span for span in doc.ents if span._.candidates]
+        if not spans:
+            return
+        blocks = [pair_features(mention_context(span), span._.candidates, self.prior)
+                  for span in spans]
+        probabilities = self.ranker.score_pairs(np.vstack(blocks))  # one call per document
+        offset = 0
+        for span in spans:
+            candidates = span._.candidates
+            for candidate in candidates:
+                candidate.score = round(float(probabilities[offset]), 4)
+                offset += 1
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
 
     def combine(self, probabilities: list[float]) -> float:
