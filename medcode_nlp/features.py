@@ -32,6 +32,14 @@ LABELS = ("PROBLEM", "PROCEDURE", "DRUG")
 FITS = {"PROBLEM": ("icd10cm", "custom"), "PROCEDURE": ("icd10pcs", "cpt", "hcpcs", "custom"),
         "DRUG": ("hcpcs", "custom")}
 ASSERTIONS = ("present", "negated", "historical", "family", "hypothetical", "uncertain")
+CHAPTER_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#: Title words that narrow a code to a population or cause; absent from the mention they
+#: usually mean the wrong code (a congenital, perinatal, maternal or post-procedural variant).
+QUALIFIERS = frozenset(
+    "congenital newborn neonatal fetal fetus perinatal maternal pregnancy puerperium "
+    "childbirth postprocedural postoperative traumatic drug induced poisoning sequelae "
+    "personal family history screening".split()
+)
 SECTION_GROUPS: dict[str, tuple[str, ...]] = {
     "diagnosis": ("assessment", "plan", "assessment_and_plan", "impression", "diagnoses",
                   "discharge_diagnoses", "admission_diagnoses", "preoperative_diagnosis",
@@ -52,7 +60,11 @@ FEATURE_NAMES: list[str] = (
         "has_7th_character", "unspecified", "other_specified", "label_fits_system",
         "category_support", "is_ancestor_of_candidate", "has_children_in_list",
         "prior_code", "prior_category", "prior_known",
+        "missing_mention_words", "char_jaccard_title", "stem_overlap", "laterality_match",
+        "with_mismatch", "billable_rank", "gap_to_best_billable", "depth_over_shallowest",
+        "qualifier_mismatch",
     ]
+    + [f"chapter_{letter}" for letter in CHAPTER_LETTERS]
     + [f"alias_{k}" for k in ALIAS_KINDS]
     + [f"system_{s}" for s in SYSTEM_GROUPS]
     + [f"label_{label}" for label in LABELS]
@@ -122,6 +134,28 @@ class CodePrior:
                    int(data["total_documents"]))
 
 
+_SIDES = frozenset({"left", "right", "bilateral", "unilateral"})
+
+
+@lru_cache(maxsize=300_000)
+def _char_grams(text: str) -> frozenset[str]:
+    padded = f" {' '.join(_WORD.findall(text.lower()))} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
+def _stems(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w[:5] for w in words)
+
+
+def _laterality(mention: frozenset[str], title: frozenset[str]) -> float:
+    wanted, offered = mention & _SIDES, title & _SIDES
+    if wanted and wanted & offered:
+        return 1.0
+    if offered and not wanted:
+        return -1.0
+    return 0.0
+
+
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
@@ -149,6 +183,13 @@ def pair_features(
     categories = Counter(k[:3] for k in keys)
     section_group = _section_group(mention.section)
     fits = FITS.get(mention.label, ())
+    mention_grams = _char_grams(mention.text)
+    mention_stems = _stems(mention_words)
+    mention_has_with = "with" in mention.text.lower().split()
+    billable_scores = [c.score for c in candidates if c.billable]
+    best_billable = max(billable_scores) if billable_scores else 0.0
+    shallowest = min(len(k) for k in keys)
+    billable_rank = 0
     for i, candidate in enumerate(candidates):
         key = keys[i]
         title = _title_words(candidate.description)
@@ -180,7 +221,18 @@ def pair_features(
             prior_code,
             prior_category,
             prior_known,
+            float(len(mention_words - title)),
+            _jaccard(mention_grams, _char_grams(candidate.description)),
+            len(mention_stems & _stems(title)) / max(len(mention_stems), 1),
+            _laterality(mention_words, title),
+            float(" with " in f" {candidate.description.lower()} " and not mention_has_with),
+            float(billable_rank if candidate.billable else -1),
+            best_billable - candidate.score,
+            float(len(key) - shallowest),
+            float(len((title & QUALIFIERS) - mention_words)),
         ]
+        values += [float(key[:1] == letter) for letter in CHAPTER_LETTERS]
+        billable_rank += int(candidate.billable)
         values += [float(candidate.alias_kind == k) for k in ALIAS_KINDS]
         values += [float(candidate.system == s) for s in SYSTEM_GROUPS]
         values += [float(mention.label == label) for label in LABELS]

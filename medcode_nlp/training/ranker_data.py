@@ -7,7 +7,6 @@ fold the mention is scored in (out-of-fold priors avoid leaking a document's own
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.kb import code_key
 from medcode_nlp.ranker import mention_context
 from medcode_nlp.schema import Candidate
+from medcode_nlp.training.index_terms import mention_text, read_index_rows
 
 logger = logging.getLogger(__name__)
 
@@ -84,21 +84,11 @@ def document_examples(nlp, docs: Iterable[tuple[str, str, set[str]]]) -> list[Me
 def index_term_rows(csv_path: Path) -> list[tuple[int, str, str]]:
     """(RowID, mention text, code) for every coded row of the ICD-10-CM index CSV.
 
-    A subterm's text is its own words followed by its ancestors' (nearest first), e.g.
-    main term "Fracture" > "femur" > "neck" gives "neck femur fracture".
+    The mention text is built as in the linking benchmark
+    (:func:`medcode_nlp.training.index_terms.mention_text`): "iron deficiency anemia".
     """
-    rows = []
-    stack: list[str] = []
-    with Path(csv_path).open(encoding="utf-8", newline="") as handle:
-        for record in csv.DictReader(handle):
-            level = int(record["Level"] or 0)
-            term = record["Term"].strip()
-            stack = stack[:level] + [term]
-            code = (record.get("Code") or "").strip()
-            if code:
-                text = " ".join(reversed(stack))
-                rows.append((int(record["RowID"]), text, code))
-    return rows
+    return [(row.row_id, mention_text(row.path), row.code)
+            for row in read_index_rows(Path(csv_path)) if row.code]
 
 
 def index_examples(

@@ -39,7 +39,7 @@ from medcode_nlp.training.ranker_data import (
 logger = logging.getLogger("medcode_nlp.train_ranker")
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
-TOP_CANDIDATES = 10
+TOP_CANDIDATES = 20
 
 
 def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                  "linking_heldout_ids.json"))
     parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
     parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
-    parser.add_argument("--index-terms", type=int, default=10000)
+    parser.add_argument("--index-terms", type=int, default=30000)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--version", default="ranker-0.1.0")
