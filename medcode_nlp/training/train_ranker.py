@@ -151,7 +151,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.heldout and Path(args.heldout).is_file():
         heldout = set(json.loads(Path(args.heldout).read_text())["row_ids"])
     rows = [r for r in index_term_rows(Path(args.index_csv)) if r[0] not in heldout]
-    rows = [r for r in rows if kb.get("icd10cm", r[2]) is not None]
+    rows = [r for r in rows if (entry := kb.get("icd10cm", r[2])) is not None and entry.billable]
     random.shuffle(rows)
     rows = rows[: args.index_terms]
     term_examples = _trim(index_examples(
