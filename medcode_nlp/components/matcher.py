@@ -108,12 +108,15 @@ class DictionaryMatcher:
         self.lexicon_path = lexicon_path
         self._terms: dict[str, str] | None = None
         self._case_sensitive: dict[str, str] = {}
+        self._first_words: set[str] = set()
 
     def initialize(self, get_examples: object = None, nlp: Language | None = None) -> None:
         """Load the terms (knowledge-base aliases + lexicon), once per process."""
         terms = _terms_for(self.kb_path, self.max_words, self.lexicon_path)
         self._case_sensitive = {k[1:]: v for k, v in terms.items() if k.startswith("\x00")}
         self._terms = {k: v for k, v in terms.items() if not k.startswith("\x00")}
+        self._first_words = {key.split(" ", 1)[0] for key in self._terms} | {
+            term_key(term).split(" ", 1)[0] for term in self._case_sensitive}
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """(start_char, end_char, label) of the longest non-overlapping matches."""
@@ -124,6 +127,9 @@ class DictionaryMatcher:
         found = []
         i = 0
         while i < len(pieces):
+            if pieces[i][2] not in self._first_words:  # no term starts with this word
+                i += 1
+                continue
             match = None
             for n in range(min(self.max_words * 2, len(pieces) - i), 0, -1):
                 start, end = pieces[i][0], pieces[i + n - 1][1]
