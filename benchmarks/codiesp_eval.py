@@ -4,7 +4,8 @@ Runs, on the same CodiEsp split in one process:
 - medcode_nlp as shipped (NER + context + ranker), with the TF-IDF k-NN baseline beside it;
 - the same without the assertion component (every mention taken as present): issue 4's
   before/after;
-- the dictionary matcher instead of the trained NER: issue 3's end-to-end gain.
+- the trained NER without the dictionary matcher as recall aid, and the dictionary matcher
+  instead of the trained NER: issue 3's end-to-end gain.
 Writes benchmarks/results/codiesp_eval.json and the reliability diagrams to docs/img/.
 Usage: python benchmarks/codiesp_eval.py [--split dev] [--kb DIR] [--bootstrap 1000]
 """
@@ -55,6 +56,11 @@ def main() -> None:
                                               n_bootstrap=args.bootstrap)
         print("without assertion (context) component:\n" + no_context["table"])
         results["without_context"] = _summary(no_context)
+        no_matcher = medcode_nlp.load(kb=args.kb, matcher="off")
+        matcher_report = evaluate_codiesp_dir(root, args.split, coder=no_matcher,
+                                              baseline=False, n_bootstrap=args.bootstrap)
+        print("NER without the dictionary matcher as recall aid:\n" + matcher_report["table"])
+        results["ner_without_dictionary_matcher"] = _summary(matcher_report)
         dictionary = medcode_nlp.load(kb=args.kb, ner="dictionary")
         dict_report = evaluate_codiesp_dir(root, args.split, coder=dictionary, baseline=False,
                                            n_bootstrap=args.bootstrap)

@@ -463,13 +463,16 @@ class RankerMethod:
         self.pool = pool
         self.batch_size = batch_size
 
+    def _score_all(self, pools: list[tuple[str, list[Any]]]) -> list[Any]:
+        return _score_all_default(self.scorer, pools)
+
     def __call__(self, mentions: list[str]) -> list[list[str]]:
-        from medcode_nlp.features import MentionContext
         from medcode_nlp.schema import Candidate
 
         hits = self.index.search(mentions, top_k=self.pool, batch_size=self.batch_size)
         alias_info = self.kb.alias_texts(h.alias_id for found in hits for h in found)
         results: list[list[str]] = []
+        pools: list[tuple[str, list[Any]]] = []
         for mention, found in zip(mentions, hits, strict=True):
             candidates = []
             for hit in found:
@@ -483,17 +486,36 @@ class RankerMethod:
                               alias=alias_text, alias_kind=alias_kind)
                 )
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
+            pools.append((mention, candidates))
+        probabilities = self._score_all(pools)
+        for (_, candidates), scores in zip(pools, probabilities, strict=True):
             if not candidates:
                 results.append([])
                 continue
-            probabilities = self.scorer.score(MentionContext(text=mention), candidates)
             ranked = sorted(
-                zip(candidates, probabilities, strict=True),
+                zip(candidates, scores, strict=True),
                 key=lambda cp: (-float(cp[1]), not cp[0].billable, cp[0].code),
             )
             codes = [c.code for c, _ in ranked if c.billable or not self.billable_only]
             results.append(codes[: self.top_k])
         return results
+
+
+def _score_all_default(scorer: Any, pools: list[tuple[str, list[Any]]]) -> list[Any]:
+    """Probabilities per pool; a RankerModel scores every pair in one call."""
+    from medcode_nlp.features import MentionContext, pair_features
+
+    if hasattr(scorer, "ranker") and hasattr(scorer, "prior"):
+        import numpy as np
+
+        blocks = [pair_features(MentionContext(text=m), c, scorer.prior) for m, c in pools if c]
+        flat = scorer.ranker.score_pairs(np.vstack(blocks)) if blocks else []
+        out, offset = [], 0
+        for _, candidates in pools:
+            out.append(flat[offset : offset + len(candidates)])
+            offset += len(candidates)
+        return out
+    return [scorer.score(MentionContext(text=m), c) if c else [] for m, c in pools]
 
 
 def load_ranker(path: str | Path) -> Any:

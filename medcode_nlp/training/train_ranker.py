@@ -94,11 +94,16 @@ def feedback_examples(records: Sequence[Any], kb: Any, linker: Any) -> list[Ment
 
 
 def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[MentionExample]:
+    """Copies of the examples with ranker probabilities as scores (one predict call)."""
+    pairs = featurize(examples, model.prior)
+    probabilities = model.ranker.score_pairs(pairs.X) if len(pairs.X) else np.zeros(0)
     output = []
+    offset = 0
     for example in examples:
         candidates = [replace(c) for c in example.candidates]
-        for c, p in zip(candidates, model.score(example.mention, candidates), strict=True):
-            c.score = float(p)
+        for c in candidates:
+            c.score = float(probabilities[offset])
+            offset += 1
         candidates.sort(key=lambda c: -c.score)
         output.append(replace(example, candidates=candidates))
     return output
