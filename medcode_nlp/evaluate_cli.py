@@ -45,7 +45,11 @@ def evaluate_context_file(path: Path) -> dict[str, Any]:
 
     import medcode_nlp.components.context  # noqa: F401
     import medcode_nlp.components.sections  # noqa: F401
-    from medcode_nlp.context_eval import evaluate_context, read_context_testkit
+    from medcode_nlp.context_eval import (
+        evaluate_context,
+        format_context_report,
+        read_context_testkit,
+    )
 
     if not Path(path).is_file():
         raise InputError(Errors.E010.format(path=path))
@@ -56,7 +60,7 @@ def evaluate_context_file(path: Path) -> dict[str, Any]:
     nlp.add_pipe("medcode_context")
     report: dict[str, Any] = dict(evaluate_context(nlp, rows))
     report["file"] = str(path)
-    report["table"] = json.dumps({k: v for k, v in report.items() if k != "file"}, indent=2)
+    report["table"] = format_context_report(report)
     return report
 
 
