@@ -1,12 +1,12 @@
-"""Document-level multi-label code classifier: hashed TF-IDF n-grams + one logistic model per code.
+"""Document-level multi-label code classifier: hashed TF-IDF words + one logistic model per code.
 
 A note is turned into hashed word n-gram counts (:class:`~sklearn.feature_extraction.text.
-HashingVectorizer`, no vocabulary to store), weighted by sublinear tf x idf (the idf vector is
-learnt on the training notes) and L2-normalised. Every code found in at least ``min_docs``
-training notes gets a binary L2 logistic regression (liblinear); its weights are then pruned
-(``|w| < prune``) and stored as one sparse ``codes x features`` CSR matrix plus intercepts, so
-the model saved by :meth:`DocumentCodeClassifier.save` is a few MB of plain arrays and JSON,
-loadable without pickle.
+HashingVectorizer`, no vocabulary to store; unigrams by default), weighted by sublinear tf x idf
+(the idf vector is learnt on the training notes) and L2-normalised. Every code found in at least
+``min_docs`` training notes (and not in all of them) gets a binary L2 logistic regression
+(liblinear, dual, balanced class weights); its weights are then pruned (``|w| < prune``) and
+stored as one sparse ``codes x features`` CSR matrix plus intercepts, so the model saved by
+:meth:`DocumentCodeClassifier.save` is a few MB of plain arrays and JSON, loadable without pickle.
 """
 
 from __future__ import annotations
@@ -42,16 +42,18 @@ class DocumentCodeClassifier:
     ``C`` is the inverse L2 strength of the per-code logistic regressions, ``class_weight`` their
     class weighting (``None`` or ``"balanced"``), ``prune`` the magnitude under which learnt
     weights are set to zero, ``ngram_range`` the word n-grams hashed into ``n_features`` columns.
+    Defaults were picked on CodiEsp dev MAP: unigrams beat 1-2 grams there (0.25 vs 0.18
+    diagnosis MAP), balanced class weights and strong pruning both helped.
     """
 
     def __init__(
         self,
         *,
         min_docs: int = 3,
-        C: float = 10.0,
-        class_weight: str | None = None,
-        prune: float = 0.02,
-        ngram_range: tuple[int, int] = (1, 2),
+        C: float = 100.0,
+        class_weight: str | None = "balanced",
+        prune: float = 0.5,
+        ngram_range: tuple[int, int] = (1, 1),
         n_features: int = 2**18,
     ) -> None:
         self.min_docs = min_docs
@@ -87,7 +89,9 @@ class DocumentCodeClassifier:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, texts: Sequence[str], code_sets: Sequence[Collection[str]]) -> DocumentCodeClassifier:
+    def fit(
+        self, texts: Sequence[str], code_sets: Sequence[Collection[str]]
+    ) -> DocumentCodeClassifier:
         """Learn the idf vector and one classifier per code with >= ``min_docs`` notes."""
         if len(texts) != len(code_sets):
             raise InputError(
@@ -107,15 +111,13 @@ class DocumentCodeClassifier:
 
         norm_sets = [{normalize_code(c) for c in codes} for codes in code_sets]
         freq = Counter(c for codes in norm_sets for c in codes)
-        self.codes_: list[str] = sorted(
-            c for c, n in freq.items() if self.min_docs <= n < n_docs
-        )
+        self.codes_: list[str] = sorted(c for c, n in freq.items() if self.min_docs <= n < n_docs)
         rows: list[sp.csr_matrix] = []
         intercepts = np.zeros(len(self.codes_))
         for i, code in enumerate(self.codes_):
             y = np.fromiter((code in s for s in norm_sets), dtype=np.int8, count=n_docs)
             clf = LogisticRegression(
-                C=self.C, solver="liblinear", class_weight=self.class_weight
+                C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight
             ).fit(x, y)
             w = clf.coef_[0]
             w[np.abs(w) < self.prune] = 0.0
@@ -129,7 +131,9 @@ class DocumentCodeClassifier:
         self.intercepts_: NDArray[np.float64] = intercepts
         logger.info(
             "DocumentCodeClassifier: %d documents, %d codes, %d non-zero weights",
-            n_docs, len(self.codes_), self.weights_.nnz,
+            n_docs,
+            len(self.codes_),
+            self.weights_.nnz,
         )
         return self
 
@@ -188,7 +192,9 @@ class DocumentCodeClassifier:
         src = Path(directory)
         meta_path, arrays_path = src / META_FILE, src / ARRAYS_FILE
         if not meta_path.is_file() or not arrays_path.is_file():
-            raise InputError(Errors.E012.format(path=src, detail=f"need {META_FILE} and {ARRAYS_FILE}"))
+            raise InputError(
+                Errors.E012.format(path=src, detail=f"need {META_FILE} and {ARRAYS_FILE}")
+            )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format_version") != FORMAT_VERSION:
             raise InputError(
