@@ -105,7 +105,8 @@ class Coder:
             self.ranker.rescore_doc(doc, self.kb)
         mentions = [self._mention(span) for span in doc.ents]
         if self.ranker is not None:
-            codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine)
+            codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine,
+                                            self.ranker.note_scores(doc.text, self.kb))
         else:
             codes, excluded = code_document(self.kb, mentions, options)
         return CodingResult(

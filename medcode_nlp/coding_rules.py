@@ -31,6 +31,8 @@ from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence, ExcludedCode
 
 SETTINGS = ("outpatient", "inpatient")
+#: Whole-note probability a code needs to be suggested without any mention evidence.
+NOTE_ONLY_FLOOR = 0.05
 CANDIDATES_PER_ENTITY = 3
 
 _EPISODES = (
@@ -235,11 +237,14 @@ def code_document(
     mentions: list[Mention],
     options: CodingOptions,
     combine: Callable[[list[float]], float] = noisy_or,
+    note_scores: dict[tuple[str, str], float] | None = None,
 ) -> tuple[list[CodeSuggestion], list[ExcludedCode]]:
     """Combine the mentions' candidates into document codes, applying the guidelines.
 
-    ``combine`` turns a code's mention probabilities into its document confidence (the
-    ranker supplies a calibrated one).
+    ``combine`` turns a code's probabilities into its document confidence (the ranker
+    supplies a calibrated one). ``note_scores`` are whole-note probabilities of codes (the
+    document classifier): they join a code's mention probabilities, and a code the note as a
+    whole supports without any single mention is suggested with a prompt saying so.
     """
     votes: dict[tuple[str, str], _Vote] = {}
     excluded: dict[tuple[str, str, str], ExcludedCode] = {}
@@ -297,6 +302,21 @@ def code_document(
                 prompts = [*prompts, "uncertain diagnosis coded as established (inpatient "
                            "setting, ICD-10-CM Guidelines II.H)"]
             vote(billable, candidate.score, evidence, prompts)
+
+    ruled_out = {(key[0], key[1]) for key in excluded}
+    for (system, code), p in (note_scores or {}).items():
+        if options.systems is not None and system not in options.systems:
+            continue
+        if (system, code) in ruled_out:  # a guideline dropped it: the note model cannot revive it
+            continue
+        if (system, code) in votes:
+            votes[(system, code)].probabilities.append(p)
+            continue
+        entry = kb.get(system, code)
+        if entry is not None and entry.billable and p >= NOTE_ONLY_FLOOR:
+            votes[(system, code)] = _Vote(system, entry.description, True, [p], [], [
+                "suggested from the note as a whole (document classifier): no single mention "
+                "supports it; check the note"])
 
     codes = []
     for (system, code), v in votes.items():

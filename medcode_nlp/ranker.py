@@ -130,8 +130,10 @@ class RankerModel:
         calibrator: DocumentCalibrator | None = None,
         threshold: float = 0.3,
         meta: dict[str, Any] | None = None,
+        note_model: Any = None,
     ) -> None:
         self.ranker = ranker
+        self.note_model = note_model  # DocumentCodeClassifier or None
         self.prior = prior
         self.calibrator = calibrator or DocumentCalibrator()
         self.threshold = threshold
@@ -163,6 +165,22 @@ class RankerModel:
                 offset += 1
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
 
+    def note_scores(self, text: str, kb: Any) -> dict[tuple[str, str], float]:
+        """Whole-note code probabilities from the document classifier, keyed by KB code."""
+        if self.note_model is None or not text.strip():
+            return {}
+        (scores,) = self.note_model.predict([text])
+        found: dict[tuple[str, str], float] = {}
+        for key, p in scores.items():
+            if p < 0.01:
+                continue
+            for system in ("icd10cm", "icd10pcs"):
+                entry = kb.get(system, key)
+                if entry is not None:
+                    found[(system, entry.code)] = float(p)
+                    break
+        return found
+
     def combine(self, probabilities: list[float]) -> float:
         """Document-level confidence of a code from its mention probabilities."""
         remaining = 1.0
@@ -177,6 +195,8 @@ class RankerModel:
 
         directory.mkdir(parents=True, exist_ok=True)
         sio.dump(self.ranker, directory / RANKER_FILE)
+        if self.note_model is not None:
+            self.note_model.save(directory)
         meta = {
             **self.meta,
             "threshold": self.threshold,
@@ -203,8 +223,13 @@ class RankerModel:
         ranker = sio.load(directory / RANKER_FILE, trusted=untrusted)
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         calibrator = DocumentCalibrator(meta["calibrator"]["x"], meta["calibrator"]["y"])
+        note_model = None
+        if (directory / "doc_classifier.npz").is_file():
+            from medcode_nlp.doc_classifier import DocumentCodeClassifier
+
+            note_model = DocumentCodeClassifier.load(directory)
         return cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
-                   float(meta["threshold"]), meta)
+                   float(meta["threshold"]), meta, note_model)
 
 
 TRUSTED_PREFIXES = ("medcode_nlp.ranker.", "sklearn.", "numpy.", "builtins.")

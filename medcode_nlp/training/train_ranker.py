@@ -109,7 +109,8 @@ def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[Me
     return output
 
 
-def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerModel
+def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
+                    texts: dict[str, str] | None = None
                     ) -> dict[str, list[tuple[str, str, float]]]:
     """(system, code, combined score) per document, through the coding rules."""
     by_doc: dict[str, list[MentionExample]] = {}
@@ -125,9 +126,17 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
                     context=e.mention.context)
             for e in items
         ]
-        codes, _ = code_document(kb, mentions, options, model.combine)
+        note = model.note_scores(texts[doc_id], kb) if texts else None
+        codes, _ = code_document(kb, mentions, options, model.combine, note)
         scores[doc_id] = [(c.system, c.code, c.score) for c in codes]
     return scores
+
+
+def _note_model(docs: Sequence[Any], gold: dict[str, set[str]]) -> Any:
+    """The whole-note code classifier, fit on these documents' gold codes."""
+    from medcode_nlp.doc_classifier import DocumentCodeClassifier
+
+    return DocumentCodeClassifier().fit([d.text for d in docs], [gold[d.id] for d in docs])
 
 
 def _gold_match(code: str, gold: set[str]) -> bool:
@@ -148,6 +157,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     train_docs = read_codiesp(Path(args.codiesp), "train")
     gold_train = {d.id: {normalize_code(c) for c in d.all_codes()} for d in train_docs}
+    texts = {d.id: d.text for d in train_docs}
     doc_examples = _trim(document_examples(
         coder.nlp, [(d.id, d.text, gold_train[d.id]) for d in train_docs]), TOP_CANDIDATES)
     logger.info("CodiEsp train: %d docs, %d mentions", len(train_docs), len(doc_examples))
@@ -178,9 +188,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for k, fold in enumerate(folds):
         prior = CodePrior.from_gold([gold_train[d] for d in doc_ids if d not in fold])
         fit_on = [e for e in doc_examples if e.group not in fold] + term_examples
-        model = RankerModel(_fit(fit_on, prior, 0, args.seed), prior)
+        note_model = _note_model([d for d in train_docs if d.id not in fold], gold_train)
+        model = RankerModel(_fit(fit_on, prior, 0, args.seed), prior, note_model=note_model)
         held = [e for e in doc_examples if e.group in fold]
-        for doc_id, codes in document_scores(kb, held, model).items():
+        for doc_id, codes in document_scores(kb, held, model, texts).items():
             for _, code, score in codes:
                 oof_scores.append(score)
                 oof_labels.append(int(_gold_match(code, gold_train[doc_id])))
@@ -189,7 +200,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     prior = CodePrior.from_gold(list(gold_train.values()))
     final = _fit(doc_examples + term_examples, prior, 3, args.seed)
-    model = RankerModel(final, prior, calibrator, threshold=0.5, meta={
+    model = RankerModel(final, prior, calibrator, threshold=0.5, note_model=_note_model(
+        train_docs, gold_train), meta={
         "version": args.version,
         "features": FEATURE_NAMES,
         "training": {"codiesp_train_docs": len(train_docs),
@@ -205,7 +217,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         coder.nlp, [(d.id, d.text, gold_dev[d.id]) for d in dev_docs]), TOP_CANDIDATES)
     predictions = {
         doc_id: [(code, score) for _, code, score in codes]
-        for doc_id, codes in document_scores(kb, dev_examples, model).items()
+        for doc_id, codes in document_scores(kb, dev_examples, model,
+                                             {d.id: d.text for d in dev_docs}).items()
     }
     model.threshold = float(choose_threshold(predictions, gold_dev))
     out = Path(args.out)
