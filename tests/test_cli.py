@@ -64,7 +64,8 @@ def test_cli_suggest_json_schema(medcode):
 
 
 def test_cli_suggest_table_from_stdin(medcode):
-    done = medcode("suggest", "-", "--ner", "dictionary", stdin=b"Acute cystitis.")
+    done = medcode("suggest", "-", "--ner", "dictionary", "--min-score", "0",
+                   stdin=b"Acute cystitis.")
     assert done.returncode == 0, done.stderr.decode()
     assert b"N30.0" in done.stdout
 
