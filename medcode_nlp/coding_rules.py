@@ -285,10 +285,13 @@ def code_document(
             if target_entry is not None:
                 exclude(top, f"{'family' if kind == 'family' else 'personal'} history: "
                         f"coded as {target_entry.code}", evidence)
+                # the history code is as sure as the condition's mention is: its similarity,
+                # not the ranker's (low) probability that the condition itself is coded
+                confidence = max(top.score, top.similarity)
                 history = Candidate(target_entry.code, "icd10cm", target_entry.description,
-                                    top.score, target_entry.billable)
+                                    confidence, target_entry.billable)
                 history, prompts = make_billable(kb, history, mention.context)
-                vote(history, top.score, evidence, prompts)
+                vote(history, confidence, evidence, prompts)
                 continue
             if kind == "family":
                 exclude(top, "family member's condition, no family-history code for it", evidence)

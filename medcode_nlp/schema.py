@@ -29,6 +29,7 @@ class Candidate:
     billable: bool
     alias: str = ""  # the knowledge-base name that matched
     alias_kind: str = ""
+    similarity: float = 0.0  # n-gram similarity of mention and alias (score before ranking)
 
 
 @dataclass(slots=True)

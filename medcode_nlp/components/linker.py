@@ -25,9 +25,30 @@ LABEL_SYSTEMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Words that, right before a mention, qualify it ("type 2 | diabetes", "left | hip fracture").
+MODIFIERS = frozenset(
+    "type 1 2 i ii left right bilateral acute chronic subacute severe mild moderate recurrent "
+    "primary secondary essential unstable stable malignant benign open closed displaced".split()
+)
+
+
+def with_modifiers(span: Span, limit: int = 3) -> str | None:
+    """The mention extended left over the modifier words just before it, if there are any."""
+    start = span.start
+    while start > 0 and span.start - start < limit and span.doc[start - 1].lower_ in MODIFIERS:
+        start -= 1
+    if start == span.start:
+        return None
+    return span.doc[start : span.end].text
+
+
 def query_variants(span: Span, lexicon: Lexicon) -> list[str]:
-    """The texts an entity is searched under: itself, its long form, lexicon expansions."""
+    """The texts an entity is searched under: itself, itself with the modifier words before
+    it, its long form, lexicon expansions."""
     variants = [span.text]
+    extended = with_modifiers(span)
+    if extended:
+        variants.append(extended)
     if span._.expansion:
         variants.append(str(span._.expansion))
     variants.extend(lexicon.expand(span.text))
@@ -117,7 +138,8 @@ class CodeLinker:
                 candidates.append(
                     Candidate(code=code, system=system, description=entry.description,
                               score=round(float(score), 4), billable=entry.billable,
-                              alias=alias_text, alias_kind=alias_kind)
+                              alias=alias_text, alias_kind=alias_kind,
+                              similarity=round(float(score), 4))
                 )
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
             output.append(candidates[: self.top_k])
