@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import FIXTURES, shared_path
+
 from medcode_nlp.evaluate_cli import evaluate_context_file, evaluate_ner_file
 
 
