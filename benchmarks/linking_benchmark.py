@@ -29,7 +29,6 @@ subterm follow the main term in index order ("anemia in chronic kidney disease")
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -68,6 +67,7 @@ SECTION = "## Linking (ICD-10-CM index terms)"
 KS = (1, 5)
 logger = logging.getLogger("linking_benchmark")
 
+from medcode_nlp.integrity import sha256_file  # noqa: E402
 from medcode_nlp.training.index_terms import (  # noqa: E402
     IndexRow,
     alias_key,
@@ -137,14 +137,6 @@ def select_heldout(eligible: list[Mention], n: int, seed: int) -> list[Mention]:
         raise SystemExit(f"only {len(eligible)} eligible index terms, {n} requested")
     chosen = random.Random(seed).sample(eligible, n)
     return sorted(chosen, key=lambda m: m.row_id)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------- evaluation

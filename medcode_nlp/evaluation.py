@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .about import __version__
 from .errors import Errors, InputError
+from .kb import code_key
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def normalize_code(code: str) -> str:
         raise InputError(
             Errors.E014.format(name="code", detail=f"expected str, got {type(code).__name__}")
         )
-    return code.strip().replace(".", "").upper()
+    return code_key(code)
 
 
 def normalize_system(name: str) -> str:
