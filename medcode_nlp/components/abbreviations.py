@@ -20,13 +20,11 @@ class AbbreviationExpander:
     def __init__(self, nlp: Language, name: str, *, use_lexicon: bool) -> None:
         self.name = name
         self.use_lexicon = use_lexicon
-        self._lexicon: Lexicon | None = None
 
     @property
     def lexicon(self) -> Lexicon:
-        if self._lexicon is None:
-            self._lexicon = load_lexicon()
-        return self._lexicon
+        """The packaged lexicon (``load_lexicon`` caches it for every component)."""
+        return load_lexicon()
 
     def __call__(self, doc: Doc) -> Doc:
         defined: dict[str, str] = {}

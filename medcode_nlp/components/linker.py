@@ -80,13 +80,11 @@ class CodeLinker:
         self.systems = systems
         self.top_k = top_k
         self.min_similarity = min_similarity
-        self._lexicon: Lexicon | None = None
 
     @property
     def lexicon(self) -> Lexicon:
-        if self._lexicon is None:
-            self._lexicon = load_lexicon()
-        return self._lexicon
+        """The packaged lexicon (``load_lexicon`` caches it for every component)."""
+        return load_lexicon()
 
     def systems_for(self, label: str, available: list[str]) -> list[str]:
         """Code systems searched for an entity label."""
