@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
 from medcode_nlp.codesets.icd10cm import referenced_codes
+from medcode_nlp.doc_scorer import CodeSignals, partial_description, partial_pcs_code
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence, ExcludedCode
 
@@ -34,6 +35,12 @@ SETTINGS = ("outpatient", "inpatient")
 #: Whole-note probability a code needs to be suggested without any mention evidence.
 NOTE_ONLY_FLOOR = 0.05
 CANDIDATES_PER_ENTITY = 3
+#: Candidates per entity that vote when a document scorer weighs the evidence.
+SCORED_CANDIDATES_PER_ENTITY = 10
+PARTIAL_PROMPT = ("partial ICD-10-PCS code (section, body system, root operation, body part): "
+                  "choose approach, device and qualifier from the note")
+#: Scores each code of a note from its signals (and the note's mention count).
+DocumentScorer = Callable[[list[CodeSignals], int], Sequence[float]]
 
 _EPISODES = (
     ("S", re.compile(r"\bsequela", re.I), "sequela"),
@@ -70,6 +77,7 @@ class CodingOptions:
     systems: tuple[str, ...] | None = None
     top_k: int = 20
     min_score: float = 0.2
+    partial_codes: bool = False  # also suggest 4-character ICD-10-PCS partial codes
 
 
 @dataclass(slots=True)
@@ -80,6 +88,10 @@ class _Vote:
     probabilities: list[float] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    similarities: list[float] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
+    assertions: list[str] = field(default_factory=list)
+    partial: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -232,19 +244,62 @@ def noisy_or(probabilities: list[float]) -> float:
     return 1.0 - remaining
 
 
+NOTE_ONLY_PROMPT = ("suggested from the note as a whole (document classifier): no single "
+                    "mention supports it; check the note")
+
+
+def _note_only_vote(kb: CodeKnowledgeBase, system: str, code: str, probability: float,
+                    options: CodingOptions, scored: bool) -> _Vote | None:
+    """A vote for a code only the whole-note classifier supports, if it may be suggested."""
+    entry = kb.get(system, code)
+    if entry is not None:
+        if not entry.billable or (not scored and probability < NOTE_ONLY_FLOOR):
+            return None
+        return _Vote(system, entry.description, True, [] if scored else [probability], [],
+                     [NOTE_ONLY_PROMPT])
+    if not (scored and options.partial_codes and system == "icd10pcs" and len(code) == 4):
+        return None
+    child = kb.first_with_prefix(system, code)
+    child_entry = kb.get(system, child) if child else None
+    if child_entry is None:
+        return None
+    return _Vote(system, partial_description(child_entry.description), False, [], [],
+                 [NOTE_ONLY_PROMPT, PARTIAL_PROMPT], partial=True)
+
+
+def _scores(votes: dict[tuple[str, str], _Vote], note_probability: dict[tuple[str, str], float],
+            combine: Callable[[list[float]], float], scorer: DocumentScorer | None,
+            n_mentions: int) -> dict[tuple[str, str], float]:
+    """Each voted code's document confidence: the scorer's, or ``combine`` of its votes."""
+    if scorer is None:
+        return {key: round(combine(v.probabilities), 4) for key, v in votes.items()}
+    keys = list(votes)
+    signals = [CodeSignals(system, code, votes[(system, code)].partial,
+                           votes[(system, code)].probabilities,
+                           votes[(system, code)].similarities, votes[(system, code)].ranks,
+                           votes[(system, code)].assertions,
+                           note_probability.get((system, code)))
+               for system, code in keys]
+    probabilities = scorer(signals, n_mentions) if signals else []
+    return {key: round(float(p), 4) for key, p in zip(keys, probabilities, strict=True)}
+
+
 def code_document(
     kb: CodeKnowledgeBase,
     mentions: list[Mention],
     options: CodingOptions,
     combine: Callable[[list[float]], float] = noisy_or,
     note_scores: dict[tuple[str, str], float] | None = None,
+    scorer: DocumentScorer | None = None,
 ) -> tuple[list[CodeSuggestion], list[ExcludedCode]]:
     """Combine the mentions' candidates into document codes, applying the guidelines.
 
     ``combine`` turns a code's probabilities into its document confidence (the ranker
     supplies a calibrated one). ``note_scores`` are whole-note probabilities of codes (the
     document classifier): they join a code's mention probabilities, and a code the note as a
-    whole supports without any single mention is suggested with a prompt saying so.
+    whole supports without any single mention is suggested with a prompt saying so. A
+    ``scorer`` (the ranker's second stage) replaces ``combine``: it weighs all of a code's
+    signals at once, over more candidates per mention and every code the note model knows.
     """
     votes: dict[tuple[str, str], _Vote] = {}
     excluded: dict[tuple[str, str, str], ExcludedCode] = {}
@@ -256,12 +311,17 @@ def code_document(
         excluded[key].evidence.append(evidence)
 
     def vote(candidate: Candidate, probability: float, evidence: Evidence,
-             prompts: list[str]) -> None:
+             prompts: list[str], rank: int = 0, assertion: str = "present",
+             partial: bool = False) -> None:
         key = (candidate.system, candidate.code)
         if key not in votes:
-            votes[key] = _Vote(candidate.system, candidate.description, candidate.billable)
+            votes[key] = _Vote(candidate.system, candidate.description, candidate.billable,
+                               partial=partial)
         v = votes[key]
         v.probabilities.append(probability)
+        v.similarities.append(candidate.similarity)
+        v.ranks.append(rank)
+        v.assertions.append(assertion)
         if evidence not in v.evidence:
             v.evidence.append(evidence)
         v.prompts.extend(p for p in prompts if p not in v.prompts)
@@ -291,12 +351,14 @@ def code_document(
                 history = Candidate(target_entry.code, "icd10cm", target_entry.description,
                                     confidence, target_entry.billable)
                 history, prompts = make_billable(kb, history, mention.context)
-                vote(history, confidence, evidence, prompts)
+                history.similarity = confidence
+                vote(history, confidence, evidence, prompts, assertion=entity.assertion)
                 continue
             if kind == "family":
                 exclude(top, "family member's condition, no family-history code for it", evidence)
                 continue
-        for rank, candidate in enumerate(candidates[:CANDIDATES_PER_ENTITY]):
+        per_entity = SCORED_CANDIDATES_PER_ENTITY if scorer else CANDIDATES_PER_ENTITY
+        for rank, candidate in enumerate(candidates[:per_entity]):
             billable, prompts = make_billable(kb, candidate, mention.context)
             if entity.assertion == "historical" and rank == 0:
                 prompts = [*prompts, "documented as history: code only if the condition is "
@@ -304,26 +366,42 @@ def code_document(
             if entity.assertion == "uncertain":
                 prompts = [*prompts, "uncertain diagnosis coded as established (inpatient "
                            "setting, ICD-10-CM Guidelines II.H)"]
-            vote(billable, candidate.score, evidence, prompts)
+            vote(billable, candidate.score, evidence, prompts, rank, entity.assertion)
+            stem = partial_pcs_code(candidate.code) if candidate.system == "icd10pcs" else None
+            if scorer and options.partial_codes and stem:
+                vote(Candidate(stem, "icd10pcs", partial_description(candidate.description),
+                               candidate.score, False, similarity=candidate.similarity),
+                     candidate.score, evidence, [PARTIAL_PROMPT], rank, entity.assertion,
+                     partial=True)
 
     ruled_out = {(key[0], key[1]) for key in excluded}
+    note_probability: dict[tuple[str, str], float] = {}
     for (system, code), p in (note_scores or {}).items():
         if options.systems is not None and system not in options.systems:
             continue
         if (system, code) in ruled_out:  # a guideline dropped it: the note model cannot revive it
             continue
         if (system, code) in votes:
-            votes[(system, code)].probabilities.append(p)
+            if scorer is None:
+                votes[(system, code)].probabilities.append(p)
+            note_probability[(system, code)] = p
             continue
-        entry = kb.get(system, code)
-        if entry is not None and entry.billable and p >= NOTE_ONLY_FLOOR:
-            votes[(system, code)] = _Vote(system, entry.description, True, [p], [], [
-                "suggested from the note as a whole (document classifier): no single mention "
-                "supports it; check the note"])
+        note_vote = _note_only_vote(kb, system, code, p, options, scored=scorer is not None)
+        if note_vote is not None:
+            votes[(system, code)] = note_vote
+            note_probability[(system, code)] = p
 
+    scores = _scores(votes, note_probability, combine, scorer, len(mentions))
     codes = []
     for (system, code), v in votes.items():
-        score = round(combine(v.probabilities), 4)
+        score = scores[(system, code)]
+        if v.partial and options.partial_codes:
+            if score >= options.min_score:
+                codes.append(CodeSuggestion(code, system, v.description, score, False,
+                                            v.evidence, v.prompts, []))
+            continue
+        if v.partial:
+            continue
         if not v.billable:
             exclude(Candidate(code, system, v.description, score, False),
                     "not billable and no billable child found", v.evidence[0])

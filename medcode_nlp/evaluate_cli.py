@@ -88,12 +88,18 @@ def align_partial_codes(
     return aligned
 
 
-def codiesp_predictions(coder: Any, docs: list[Any]) -> dict[str, dict[str, list[tuple[str, float]]]]:
-    """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS)."""
+def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
+                        ) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS).
+
+    CodiEsp codes a procedure to its first 4 characters when the note lacks the rest, so the
+    coder may suggest such partial codes (``partial_codes``), as its annotators did.
+    """
     from medcode_nlp.evaluation import DIAGNOSIS, PROCEDURE
 
     by_kind: dict[str, dict[str, list[tuple[str, float]]]] = {DIAGNOSIS: {}, PROCEDURE: {}}
-    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=200)
+    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=200,
+                         partial_codes=partial_codes)
     for doc, result in zip(docs, results, strict=True):
         by_kind[DIAGNOSIS][doc.id] = [(c.code, c.score) for c in result.codes
                                       if c.system == "icd10cm"]
@@ -112,6 +118,7 @@ def evaluate_codiesp_dir(
     seed: int = 0,
     n_bootstrap: int = 1000,
     plot_dir: Path | None = None,
+    partial_codes: bool = True,
 ) -> dict[str, Any]:
     """The researchers' CodiEsp report: medcode_nlp and the TF-IDF k-NN baseline, D and P."""
     import medcode_nlp
@@ -131,9 +138,10 @@ def evaluate_codiesp_dir(
     docs = read_codiesp(root, split)
     coder = coder or medcode_nlp.load()
     threshold = float(coder.options.min_score)
-    predictions = codiesp_predictions(coder, docs)
+    predictions = codiesp_predictions(coder, docs, partial_codes)
     report: dict[str, Any] = {"split": split, "documents": len(docs), "seed": seed,
                               "threshold": threshold, "versions": coder.versions(),
+                              "partial_codes": partial_codes,
                               "systems": {}}
     train_docs = read_codiesp(root, "train") if baseline and split != "train" else []
     for kind in CODIESP_KINDS:
@@ -183,3 +191,51 @@ def format_codiesp_table(report: dict[str, Any]) -> str:
                 "map", "precision", "recall", "f1", "precision_at_5", "precision_at_10",
                 "recall_at_10", "ece", "brier"))))
     return _table(rows)
+
+
+def evaluate_gold_jsonl(
+    path: Path,
+    *,
+    coder: Any = None,
+    predictions_out: Path | None = None,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+) -> dict[str, Any]:
+    """The same report for a JSONL gold file (``{"id", "text", "codes": [...]}`` per line).
+
+    Codes given with a ``system`` are scored against that system's suggestions; codes without
+    one (group ``unspecified``) against all suggestions together.
+    """
+    import json
+
+    import medcode_nlp
+    from medcode_nlp.evaluation import (
+        UNSPECIFIED_SYSTEM,
+        evaluation_report,
+        gold_codes,
+        normalize_system,
+        read_jsonl_gold,
+    )
+
+    docs = read_jsonl_gold(path)
+    coder = coder or medcode_nlp.load()
+    threshold = float(coder.options.min_score)
+    results = list(coder.pipe((d.text for d in docs), min_score=0.0, top_k=200))
+    groups = sorted({group for d in docs for group in d.codes})
+    report: dict[str, Any] = {"file": str(path), "documents": len(docs), "seed": seed,
+                              "threshold": threshold, "versions": coder.versions(),
+                              "systems": {}}
+    for group in groups:
+        pred = {d.id: [(c.code, c.score) for c in r.codes
+                       if group == UNSPECIFIED_SYSTEM or normalize_system(c.system) == group]
+                for d, r in zip(docs, results, strict=True)}
+        report["systems"][group] = {"medcode_nlp": evaluation_report(
+            pred, gold_codes(docs, group), threshold, seed, n_bootstrap=n_bootstrap)}
+    if predictions_out is not None:
+        with Path(predictions_out).open("w", encoding="utf-8") as out:
+            for d, r in zip(docs, results, strict=True):
+                codes = [{"code": c.code, "system": c.system, "score": c.score}
+                         for c in r.codes if c.score >= threshold]
+                out.write(json.dumps({"id": d.id, "codes": codes}) + "\n")
+    report["table"] = format_codiesp_table(report)
+    return report

@@ -131,6 +131,18 @@ class CodeKnowledgeBase:
                 found.append(entry)
         return found
 
+    def first_with_prefix(self, system: str, prefix: str) -> str | None:
+        """The first code (in code order) whose lookup form starts with ``prefix``, if any."""
+        key = code_key(prefix)
+        if not key:
+            return None
+        rows = self._query(
+            "SELECT code FROM codes INDEXED BY codes_key WHERE system = ? AND code_key >= ? "
+            "AND code_key < ? ORDER BY code_key LIMIT 1",
+            (system, key, key + "\uffff"),
+        )
+        return str(rows[0][0]) if rows else None
+
     def children(self, system: str, code: str) -> list[str]:
         """Direct children of a code (cached per instance)."""
         return self._children(system, code)

@@ -4,9 +4,11 @@
    a candidate is right when its code is in the document's gold set.
 2. Add ICD-10-CM Alphabetic Index terms as mentions (minus the rows held out for the linking
    benchmark), and coders' reviewed decisions when a feedback database is given.
-3. Out-of-fold (by document) fits give honest mention probabilities; combined per code by the
-   coding rules, they fit the document-level isotonic calibration.
-4. The final ranker is fit on everything; the decision threshold is chosen on CodiEsp dev.
+3. Out-of-fold (by document) fits of the mention ranker and the whole-note classifier give
+   honest signals per (note, code) through the coding rules; the second stage (document
+   ranker, calibrated) is fit on them, with ICD-10-PCS partial codes among the candidates.
+4. The final mention ranker and note classifier are fit on everything; the decision threshold
+   is chosen on CodiEsp dev.
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ from typing import Any
 import numpy as np
 
 from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
-from medcode_nlp.evaluation import choose_threshold, normalize_code, read_codiesp
+from medcode_nlp.doc_scorer import DOC_FEATURE_NAMES, CodeSignals, document_features
+from medcode_nlp.evaluation import (
+    choose_threshold,
+    mean_average_precision,
+    normalize_code,
+    read_codiesp,
+)
 from medcode_nlp.features import FEATURE_NAMES, CodePrior
 from medcode_nlp.kb import code_key
-from medcode_nlp.ranker import CodeRanker, DocumentCalibrator, RankerModel
+from medcode_nlp.ranker import CodeRanker, RankerModel
 from medcode_nlp.schema import Entity
 from medcode_nlp.training.ranker_data import (
     MentionExample,
@@ -112,13 +120,16 @@ def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[Me
 
 
 def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
-                    texts: dict[str, str] | None = None
+                    texts: dict[str, str] | None = None, scorer: Any = None,
                     ) -> dict[str, list[tuple[str, str, float]]]:
     """(system, code, combined score) per document, through the coding rules."""
     by_doc: dict[str, list[MentionExample]] = {}
     for example in _rescored(examples, model):
         by_doc.setdefault(example.group, []).append(example)
-    options = CodingOptions(min_score=0.0, top_k=200)
+    for doc_id in texts or {}:
+        by_doc.setdefault(doc_id, [])
+    options = CodingOptions(min_score=0.0, top_k=1000, partial_codes=True)
+    scorer = scorer or model.scorer
     scores = {}
     for doc_id, items in by_doc.items():
         mentions = [
@@ -129,7 +140,7 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
             for e in items
         ]
         note = model.note_scores(texts[doc_id], kb) if texts else None
-        codes, _ = code_document(kb, mentions, options, model.combine, note)
+        codes, _ = code_document(kb, mentions, options, model.combine, note, scorer)
         scores[doc_id] = [(c.system, c.code, c.score) for c in codes]
     return scores
 
@@ -141,9 +152,24 @@ def _note_model(docs: Sequence[Any], gold: dict[str, set[str]]) -> Any:
     return DocumentCodeClassifier().fit([d.text for d in docs], [gold[d.id] for d in docs])
 
 
-def _gold_match(code: str, gold: set[str]) -> bool:
-    key = code_key(code)
-    return key in gold or key[:4] in gold
+def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
+                  texts: dict[str, str], gold: dict[str, set[str]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Second-stage rows (``document_features``) and exact-match labels for these notes."""
+    blocks: list[np.ndarray] = []
+    labels: list[int] = []
+    current: list[str] = []
+
+    def record(signals: list[CodeSignals], note_mentions: int) -> np.ndarray:
+        blocks.append(document_features(signals, model.prior, note_mentions))
+        labels.extend(int(normalize_code(s.code) in gold[current[0]]) for s in signals)
+        return np.zeros(len(signals))
+
+    for doc_id in texts:
+        current[:] = [doc_id]
+        document_scores(kb, [e for e in examples if e.group == doc_id], model,
+                        {doc_id: texts[doc_id]}, record)
+    return np.vstack(blocks), np.array(labels, dtype=np.int64)
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,26 +212,28 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     doc_ids = sorted(gold_train)
     random.shuffle(doc_ids)
     folds = [set(doc_ids[i :: args.folds]) for i in range(args.folds)]
-    oof_scores, oof_labels = [], []
+    doc_x, doc_y = [], []
     for k, fold in enumerate(folds):
         prior = CodePrior.from_gold([gold_train[d] for d in doc_ids if d not in fold])
         fit_on = [e for e in doc_examples if e.group not in fold] + term_examples
         note_model = _note_model([d for d in train_docs if d.id not in fold], gold_train)
         model = RankerModel(_fit(fit_on, prior, 0, args.seed), prior, note_model=note_model)
         held = [e for e in doc_examples if e.group in fold]
-        for doc_id, codes in document_scores(kb, held, model, texts).items():
-            for _, code, score in codes:
-                oof_scores.append(score)
-                oof_labels.append(int(_gold_match(code, gold_train[doc_id])))
+        x, y = document_rows(kb, held, model, {d: texts[d] for d in sorted(fold)}, gold_train)
+        doc_x.append(x)
+        doc_y.append(y)
         logger.info("fold %d/%d done (%.0f s)", k + 1, args.folds, time.time() - started)
-    calibrator = DocumentCalibrator.fit(np.array(oof_scores), np.array(oof_labels))
+    doc_ranker = CodeRanker(max_iter=300, learning_rate=0.05, l2_regularization=1.0,
+                            calibration_cv=3, random_state=args.seed).fit(
+        np.vstack(doc_x), np.concatenate(doc_y))
 
     prior = CodePrior.from_gold(list(gold_train.values()))
     final = _fit(doc_examples + term_examples, prior, 3, args.seed)
-    model = RankerModel(final, prior, calibrator, threshold=0.5, note_model=_note_model(
-        train_docs, gold_train), meta={
+    model = RankerModel(final, prior, threshold=0.5, note_model=_note_model(
+        train_docs, gold_train), doc_ranker=doc_ranker, meta={
         "version": args.version,
         "features": FEATURE_NAMES,
+        "document_features": DOC_FEATURE_NAMES,
         "training": {"codiesp_train_docs": len(train_docs),
                      "codiesp_train_mentions": len(doc_examples),
                      "index_terms": len(term_examples), "heldout_index_rows": len(heldout),
@@ -217,16 +245,20 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     gold_dev = {d.id: {normalize_code(c) for c in d.all_codes()} for d in dev_docs}
     dev_examples = _trim(document_examples(
         coder.nlp, [(d.id, d.text, gold_dev[d.id]) for d in dev_docs]), TOP_CANDIDATES)
-    predictions = {
-        doc_id: [(code, score) for _, code, score in codes]
-        for doc_id, codes in document_scores(kb, dev_examples, model,
-                                             {d.id: d.text for d in dev_docs}).items()
-    }
+    scored = document_scores(kb, dev_examples, model, {d.id: d.text for d in dev_docs})
+    predictions = {doc_id: [(code, score) for _, code, score in codes]
+                   for doc_id, codes in scored.items()}
     model.threshold = float(choose_threshold(predictions, gold_dev))
     out = Path(args.out)
     model.save(out)
-    metrics = {"threshold_dev": model.threshold, "seconds": round(time.time() - started, 1),
-               **model.meta["training"]}
+    dev_map = {}
+    for kind, system in (("diagnosis", "icd10cm"), ("procedure", "icd10pcs")):
+        ranked = {doc_id: [(code, score) for s, code, score in codes if s == system]
+                  for doc_id, codes in scored.items()}
+        dev_map[kind] = round(mean_average_precision(
+            ranked, {d.id: set(d.codes.get(kind, set())) for d in dev_docs}), 4)
+    metrics = {"threshold_dev": model.threshold, "dev_map": dev_map,
+               "seconds": round(time.time() - started, 1), **model.meta["training"]}
     (out / "training_metrics.json").write_text(json.dumps(metrics, indent=1))
     logger.info("saved ranker to %s: %s", out, metrics)
     return metrics

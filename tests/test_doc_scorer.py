@@ -1,0 +1,97 @@
+"""The second-stage document scorer: its features, and how the coding rules use it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medcode_nlp.coding_rules import PARTIAL_PROMPT, CodingOptions, Mention, code_document
+from medcode_nlp.doc_scorer import (
+    DOC_FEATURE_NAMES,
+    CodeSignals,
+    document_features,
+    partial_description,
+    partial_pcs_code,
+)
+from medcode_nlp.features import CodePrior
+from medcode_nlp.schema import Candidate, Entity
+
+
+def _named(row: np.ndarray) -> dict[str, float]:
+    return dict(zip(DOC_FEATURE_NAMES, row.tolist(), strict=True))
+
+
+def test_doc_scorer_features_summarise_the_evidence():
+    prior = CodePrior.from_gold([{"J18.9"}, {"J18.9", "R50.9"}])
+    signals = [
+        CodeSignals("icd10cm", "J18.9", probabilities=[0.5, 0.4], similarities=[0.9, 0.7],
+                    ranks=[0, 2], assertions=["present", "historical"], note_probability=0.3),
+        CodeSignals("icd10cm", "R50.9", probabilities=[0.2], similarities=[0.6], ranks=[1],
+                    assertions=["present"]),
+        CodeSignals("icd10pcs", "0BJ0", partial=True, note_probability=0.8),
+    ]
+    rows = document_features(signals, prior, note_mentions=7)
+    assert rows.shape == (3, len(DOC_FEATURE_NAMES))
+    first, second, third = (_named(r) for r in rows)
+    assert first["mentions"] == 2 and first["max_probability"] == np.float32(0.5)
+    assert abs(first["noisy_or"] - 0.7) < 1e-6
+    assert first["best_rank"] == 0 and first["top_share"] == 0.5
+    assert first["historical_mentions"] == 1 and first["note_modelled"] == 1
+    assert first["mention_rank"] == 0 and second["mention_rank"] == 1
+    assert first["prior_code"] > second["prior_code"]
+    assert second["note_probability"] == -1 and second["note_modelled"] == 0
+    assert third["partial_code"] == 1 and third["system_icd10pcs"] == 1
+    assert third["mention_rank"] == 999 and third["note_rank"] == 0  # ranked in its own group
+    assert {r["note_mentions"] for r in (first, second, third)} == {7}
+
+
+def test_doc_scorer_partial_code_helpers():
+    assert partial_pcs_code("0DJD8ZZ") == "0DJD"
+    assert partial_pcs_code("0DJD") is None
+    assert partial_description("Inspection Lower Intestinal Tract, Via Natural Opening").startswith(
+        "Inspection Lower Intestinal Tract (partial code")
+
+
+def _procedure_mention(kb) -> Mention:
+    code = kb.first_with_prefix("icd10pcs", "0DT")
+    assert code is not None
+    entry = kb.get("icd10pcs", code)
+    candidate = Candidate(entry.code, "icd10pcs", entry.description, 0.9, True, similarity=0.8)
+    entity = Entity(text="resection", start=0, end=9, label="PROCEDURE", candidates=[candidate])
+    return Mention(entity, context="resection")
+
+
+def test_doc_scorer_drives_scores_and_partial_codes(kb):
+    mention = _procedure_mention(kb)
+    seen: list[list[CodeSignals]] = []
+
+    def scorer(signals: list[CodeSignals], note_mentions: int) -> list[float]:
+        seen.append(signals)
+        assert note_mentions == 1
+        return [0.25 if s.partial else 0.75 for s in signals]
+
+    full_code = mention.entity.candidates[0].code
+    codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0), scorer=scorer)
+    assert [(c.code, c.score) for c in codes] == [(full_code, 0.75)]  # partial codes off
+    codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0, partial_codes=True),
+                             scorer=scorer)
+    by_code = {c.code: c for c in codes}
+    partial = by_code[full_code[:4]]
+    assert partial.score == 0.25 and not partial.billable and PARTIAL_PROMPT in partial.prompts
+    assert [s.similarities for s in seen[-1] if not s.partial] == [[0.8]]
+
+
+def test_doc_scorer_note_only_partial_code_needs_a_real_stem(kb):
+    mention = _procedure_mention(kb)
+    note = {("icd10pcs", "0DTJ"): 0.6, ("icd10pcs", "ZZZZ"): 0.9}
+    codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0, partial_codes=True),
+                             note_scores=note, scorer=lambda s, n: [0.5] * len(s))
+    found = {c.code for c in codes}
+    assert "0DTJ" in found and "ZZZZ" not in found
+
+
+def test_doc_scorer_shipped_model_has_a_document_stage(default_coder):
+    ranker = default_coder.ranker
+    assert ranker is not None and ranker.doc_ranker is not None
+    result = default_coder("Colonoscopy with biopsy of the sigmoid colon.", partial_codes=True,
+                           min_score=0.0)
+    assert all(0.0 <= c.score <= 1.0 for c in result.codes)
