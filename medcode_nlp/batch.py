@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -401,8 +402,7 @@ class _Source:
         if missing:
             raise InputError(Errors.E009.format(
                 path=self.path, fmt="CSV",
-                detail=f"no column {missing[0]!r} in the header (columns: "
-                       f"{', '.join(repr(h) for h in header[:20])})"))
+                detail=f"no column {missing[0]!r} in the header ({_header_cells(header)})"))
         return header.index(self.id_field), header.index(self.text_field)
 
     def _csv_rows(self) -> Iterator[list[str] | str]:
@@ -466,6 +466,18 @@ class _Source:
             for record_id, text in zip(ids, texts, strict=True):
                 number += 1
                 yield self._check(number, record_id, text, True, True)
+
+
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+
+
+def _header_cells(header: Sequence[str]) -> str:
+    """The header row for an error message: listed only when every cell looks like a column
+    name. A file without a header row has a record there, which must not be quoted."""
+    if all(_COLUMN_NAME.fullmatch(cell) for cell in header):
+        return f"columns: {', '.join(repr(cell) for cell in header[:20])}"
+    return (f"{len(header)} cells, not shown as some do not look like column names; "
+            "is the header row missing?")
 
 
 def _raise_csv_field_limit() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -254,15 +255,27 @@ def evaluate_codiesp_cli(
     kb: KbOpt = None,
     ner: Annotated[str | None, typer.Option(help="NER model (default: shipped).")] = None,
     baseline: Annotated[bool, typer.Option(help="Run the TF-IDF k-NN baseline too.")] = True,
+    partial_codes: Annotated[bool, typer.Option(
+        help="Let the coder suggest 4-character ICD-10-PCS partial codes, as CodiEsp's "
+             "gold does.")] = True,
     seed: int = 0,
 ) -> None:
-    """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration."""
+    """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration.
+
+    DIRECTORY is a CodiEsp root, or a JSONL gold file ({"id", "text", "codes": [...]} per
+    line) scored the same way.
+    """
     import medcode_nlp
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir, evaluate_gold_jsonl
 
     coder = medcode_nlp.load(kb=kb, ner=ner)
-    report = evaluate_codiesp_dir(directory, split, coder=coder, baseline=baseline,
-                                  predictions_out=predictions_out, seed=seed)
+    if directory.is_file():
+        report = evaluate_gold_jsonl(directory, coder=coder, predictions_out=predictions_out,
+                                     seed=seed)
+    else:
+        report = evaluate_codiesp_dir(directory, split, coder=coder, baseline=baseline,
+                                      predictions_out=predictions_out, seed=seed,
+                                      partial_codes=partial_codes)
     _print_json(report) if as_json else typer.echo(report["table"])
 
 
@@ -287,9 +300,19 @@ def train_ranker_cli(
 
 
 # ----------------------------------------------------------------------- main
+LOG_LEVEL_ENV = "MEDCODE_LOG_LEVEL"
+
+
+def _log_level() -> int:
+    """The level named by ``$MEDCODE_LOG_LEVEL`` (debug, info, ...); WARNING by default."""
+    name = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
+    level = logging.getLevelName(name) if name else logging.WARNING
+    return level if isinstance(level, int) else logging.WARNING
+
+
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:

@@ -15,6 +15,7 @@ from medcode_nlp.about import SCHEMA_VERSION, __version__
 from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.kb import CodeKnowledgeBase
+from medcode_nlp.ranker import sentence_context
 from medcode_nlp.runtime import shared_kb
 from medcode_nlp.schema import CodingResult, Entity
 
@@ -29,7 +30,21 @@ def check_text(text: object, max_chars: int) -> str:
         raise InputError(Errors.E004.format(type_name=type(text).__name__))
     if len(text) > max_chars:
         raise InputError(Errors.E003.format(length=len(text), limit=max_chars))
+    if not _encodable(text):  # else spaCy raises a UnicodeEncodeError that holds the text
+        raise InputError(Errors.E014.format(
+            name="text", detail="it has lone surrogates (undecodable bytes); pass valid Unicode"))
     return text
+
+
+def _encodable(text: str) -> bool:
+    """False when ``text`` has lone surrogates (which cannot be encoded as UTF-8)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Coder:
@@ -81,7 +96,7 @@ class Coder:
         }
 
     def __call__(self, text: str, **options: Any) -> CodingResult:
-        """Code one note. Options: setting, systems, top_k, min_score."""
+        """Code one note. Options: setting, systems, top_k, min_score, partial_codes."""
         resolved = self._options(options)
         text = check_text(text, self.max_chars)
         if not text.strip():
@@ -106,7 +121,8 @@ class Coder:
         mentions = [self._mention(span) for span in doc.ents]
         if self.ranker is not None:
             codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine,
-                                            self.ranker.note_scores(doc.text, self.kb))
+                                            self.ranker.note_scores(doc.text, self.kb),
+                                            self.ranker.scorer)
         else:
             codes, excluded = code_document(self.kb, mentions, options)
         return CodingResult(
@@ -129,7 +145,8 @@ class Coder:
         )
         flags = {name: bool(getattr(span._, name)) for name in
                  ("is_negated", "is_historical", "is_family", "is_hypothetical", "is_uncertain")}
-        sentence = span.sent.text if span.doc.has_annotation("SENT_START") else span.text
+        has_sentences = span.doc.has_annotation("SENT_START")
+        sentence = sentence_context(span) if has_sentences else span.text
         return Mention(entity=entity, context=sentence, flags=flags)
 
 

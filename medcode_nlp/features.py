@@ -70,6 +70,7 @@ FEATURE_NAMES: list[str] = (
     + [f"label_{label}" for label in LABELS]
     + [f"assertion_{a}" for a in ASSERTIONS]
     + [f"section_{g}" for g in (*SECTION_GROUPS, "other", "none")]
+    + ["standalone"]  # a term looked up on its own (search, index term), not a note mention
 )
 
 
@@ -190,6 +191,7 @@ def pair_features(
     best_billable = max(billable_scores) if billable_scores else 0.0
     shallowest = min(len(k) for k in keys)
     billable_rank = 0
+    standalone = float(not mention.context.strip())
     for i, candidate in enumerate(candidates):
         key = keys[i]
         title = _title_words(candidate.description)
@@ -238,5 +240,6 @@ def pair_features(
         values += [float(mention.label == label) for label in LABELS]
         values += [float(mention.assertion == a) for a in ASSERTIONS]
         values += [float(section_group == g) for g in (*SECTION_GROUPS, "other", "none")]
+        values.append(standalone)
         rows[i] = values
     return rows

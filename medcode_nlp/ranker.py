@@ -24,6 +24,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from medcode_nlp.doc_scorer import CodeSignals, document_features
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.integrity import verify_directory, write_checksums
@@ -31,6 +32,7 @@ from medcode_nlp.integrity import verify_directory, write_checksums
 logger = logging.getLogger(__name__)
 
 RANKER_FILE = "ranker.skops"
+DOC_RANKER_FILE = "doc_ranker.skops"
 META_FILE = "ranker.json"
 
 
@@ -131,9 +133,11 @@ class RankerModel:
         threshold: float = 0.3,
         meta: dict[str, Any] | None = None,
         note_model: Any = None,
+        doc_ranker: CodeRanker | None = None,
     ) -> None:
         self.ranker = ranker
         self.note_model = note_model  # DocumentCodeClassifier or None
+        self.doc_ranker = doc_ranker  # second stage over document_features rows, or None
         self.prior = prior
         self.calibrator = calibrator or DocumentCalibrator()
         self.threshold = threshold
@@ -166,20 +170,41 @@ class RankerModel:
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
 
     def note_scores(self, text: str, kb: Any) -> dict[tuple[str, str], float]:
-        """Whole-note code probabilities from the document classifier, keyed by KB code."""
+        """Whole-note code probabilities from the document classifier, keyed by KB code.
+
+        4-character keys that are no code but start ICD-10-PCS codes are kept as partial
+        procedure codes. Without a second stage, probabilities under 0.01 are dropped.
+        """
         if self.note_model is None or not text.strip():
             return {}
         (scores,) = self.note_model.predict([text])
+        floor = 0.0 if self.doc_ranker is not None else 0.01
         found: dict[tuple[str, str], float] = {}
         for key, p in scores.items():
-            if p < 0.01:
+            if p < floor:
                 continue
             for system in ("icd10cm", "icd10pcs"):
                 entry = kb.get(system, key)
                 if entry is not None:
                     found[(system, entry.code)] = float(p)
                     break
+            else:
+                partial = key.upper()
+                if len(partial) == 4 and kb.first_with_prefix("icd10pcs", partial):
+                    found[("icd10pcs", partial)] = float(p)
         return found
+
+    def score_codes(self, signals: list[CodeSignals], note_mentions: int) -> np.ndarray:
+        """The second stage's probability that each code is in the note's gold set."""
+        if self.doc_ranker is None:
+            raise ValueError("this ranker has no document stage")
+        return self.doc_ranker.score_pairs(document_features(signals, self.prior,
+                                                             note_mentions))
+
+    @property
+    def scorer(self) -> Any:
+        """``score_codes`` for :func:`~medcode_nlp.coding_rules.code_document`, or None."""
+        return self.score_codes if self.doc_ranker is not None else None
 
     def combine(self, probabilities: list[float]) -> float:
         """Document-level confidence of a code from its mention probabilities."""
@@ -195,6 +220,8 @@ class RankerModel:
 
         directory.mkdir(parents=True, exist_ok=True)
         sio.dump(self.ranker, directory / RANKER_FILE)
+        if self.doc_ranker is not None:
+            sio.dump(self.doc_ranker, directory / DOC_RANKER_FILE)
         if self.note_model is not None:
             self.note_model.save(directory)
         meta = {
@@ -209,18 +236,14 @@ class RankerModel:
     @classmethod
     def load(cls, directory: Path) -> RankerModel:
         """Verify the checksums, then load with skops and an explicit trusted-type list."""
-        import skops.io as sio
 
         directory = Path(directory)
         if not (directory / RANKER_FILE).is_file():
             raise InputError(Errors.E012.format(path=directory, detail=f"no {RANKER_FILE}"))
         verify_directory(directory)
-        untrusted = sio.get_untrusted_types(file=directory / RANKER_FILE)
-        unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if unexpected:
-            raise InputError(Errors.E012.format(path=directory,
-                                                detail=f"unexpected types {unexpected}"))
-        ranker = sio.load(directory / RANKER_FILE, trusted=untrusted)
+        ranker = _load_estimator(directory / RANKER_FILE)
+        doc_ranker = (_load_estimator(directory / DOC_RANKER_FILE)
+                      if (directory / DOC_RANKER_FILE).is_file() else None)
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         calibrator = DocumentCalibrator(meta["calibrator"]["x"], meta["calibrator"]["y"])
         note_model = None
@@ -229,17 +252,49 @@ class RankerModel:
 
             note_model = DocumentCodeClassifier.load(directory)
         return cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
-                   float(meta["threshold"]), meta, note_model)
+                   float(meta["threshold"]), meta, note_model, doc_ranker)
 
 
 TRUSTED_PREFIXES = ("medcode_nlp.ranker.", "sklearn.", "numpy.", "builtins.")
+
+
+def _load_estimator(path: Path) -> CodeRanker:
+    """A skops file whose types all come from the trusted packages (checksums already checked)."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if unexpected:
+        raise InputError(Errors.E012.format(path=path, detail=f"unexpected types {unexpected}"))
+    estimator: CodeRanker = sio.load(path, trusted=untrusted)
+    return estimator
+
+
+#: Tokens of the sentence kept on each side of a mention as its context. ``span.sent`` walks
+#: the whole sentence, so a note with no sentence ends (a long list without full stops) made
+#: every mention cost the length of the note: quadratic time.
+SENTENCE_WINDOW = 100
+
+
+def sentence_context(span: Any, window: int = SENTENCE_WINDOW) -> str:
+    """The text of the sentence holding ``span`` (as ``span.sent``: it starts before the span
+    and ends at the next sentence start after the span's first token), clipped to ``window``
+    tokens before and after the span. Needs sentence boundaries on the doc."""
+    doc = span.doc
+    start, lowest = span.start, max(span.start - window, 0)
+    while start > lowest and not doc[start].is_sent_start:
+        start -= 1
+    end, highest = span.start + 1, min(span.end + window, len(doc))
+    while end < highest and not doc[end].is_sent_start:
+        end += 1
+    return str(doc[start:end].text)
 
 
 def mention_context(span: Any, window: int = 200) -> MentionContext:
     """A MentionContext from a spaCy entity span (the sentence, or a character window)."""
     doc = span.doc
     if doc.has_annotation("SENT_START"):
-        context = span.sent.text
+        context = sentence_context(span)
     else:
         context = doc.text[max(0, span.start_char - window) : span.end_char + window]
     return MentionContext(

@@ -15,7 +15,9 @@ def decode_note(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(Errors.E001.format(path=source, position=error.start)) from None
+        position = error.start
+    # Raised outside the handler: the decode error (which holds the note) is not its context.
+    raise InputError(Errors.E001.format(path=source, position=position))
 
 
 def read_note(path: str | Path) -> str:

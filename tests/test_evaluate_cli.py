@@ -23,3 +23,29 @@ def test_evaluate_cli_context_on_testkit():
     path = shared_path("context-testkit", "dev.tsv")
     report = evaluate_context_file(path)
     assert "table" in report
+
+
+def test_evaluate_cli_codiesp_and_jsonl_gold_give_the_same_report(tmp_path, dictionary_coder):
+    import json
+
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir, evaluate_gold_jsonl
+    from medcode_nlp.evaluation import read_codiesp
+
+    mini = FIXTURES / "codiesp_mini"
+    codiesp = evaluate_codiesp_dir(mini, "train", coder=dictionary_coder, baseline=False,
+                                   n_bootstrap=20, partial_codes=False)
+    gold = tmp_path / "gold.jsonl"
+    with gold.open("w") as out:
+        for doc in read_codiesp(mini, "train"):
+            codes = [{"code": c, "system": "icd10cm"} for c in sorted(doc.codes["diagnosis"])]
+            out.write(json.dumps({"id": doc.id, "text": doc.text, "codes": codes}) + "\n")
+    predictions = tmp_path / "pred.jsonl"
+    report = evaluate_gold_jsonl(gold, coder=dictionary_coder, predictions_out=predictions,
+                                 n_bootstrap=20)
+    ours = report["systems"]["icd10cm"]["medcode_nlp"]
+    theirs = codiesp["systems"]["diagnosis"]["medcode_nlp"]
+    assert ours["map"] == theirs["map"] and ours["f1"] == theirs["f1"]
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["mini-001", "mini-002", "mini-003"]
+    assert all(c["score"] >= report["threshold"] for r in rows for c in r["codes"])
+    assert "icd10cm" in report["table"]
