@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from medcode_nlp.about import SCHEMA_VERSION, __version__
 from medcode_nlp.coder import DEFAULT_MAX_CHARS, Coder
 from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
+from medcode_nlp.schema import CodingResult
 from medcode_nlp.serve.review_store import Decision, ReviewStore
 from medcode_nlp.serve.security import (
     DEFAULT_MAX_BODY_BYTES,
@@ -58,6 +59,8 @@ CodeText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-]{1,16}$")]
 Label = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]+$", min_length=1,
                                          max_length=200, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
+NOTE_EXAMPLE = ("Assessment: type 2 diabetes mellitus with diabetic neuropathy. Essential "
+                "hypertension. Denies chest pain.")
 
 
 # ------------------------------------------------------------------ models
@@ -81,14 +84,15 @@ class CodeOptions(BaseModel):
 class CodeRequest(CodeOptions):
     """One note to code."""
 
-    text: str = Field(..., max_length=DEFAULT_MAX_CHARS, description="The note (UTF-8 text).")
+    text: str = Field(..., max_length=DEFAULT_MAX_CHARS, description="The note (UTF-8 text).",
+                      examples=[NOTE_EXAMPLE])
 
 
 class BatchNote(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Label | None = Field(None, description="Your id for the note, echoed in the result.")
-    text: str = Field(..., max_length=DEFAULT_MAX_CHARS)
+    text: str = Field(..., max_length=DEFAULT_MAX_CHARS, examples=[NOTE_EXAMPLE])
 
 
 class BatchRequest(CodeOptions):
@@ -146,6 +150,115 @@ class ReviewRequest(BaseModel):
     decisions: list[DecisionIn] = Field(..., min_length=1, max_length=500)
     versions: VersionsIn | None = Field(
         None, description="Versions of the reviewed result (default: this server's).")
+
+
+# --------------------------------------------------------- response models
+# Documented in the OpenAPI schema so that clients (and the schema fuzz test) know every
+# status code and body the API can return.
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(..., description="Where: e.g. [\"body\", \"top_k\"].")
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(..., description="Kind of error, e.g. validation_error, not_found.")
+    message: str
+    details: list[ErrorDetail] | None = Field(
+        None, description="Validation errors: where and what, never the input itself.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response: no traceback, no note text."""
+
+    error: ErrorInfo
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Host header not accepted (invalid_host), or a Content-Length or body that cannot "
+         "be read (bad_request).",
+    401: "This server needs its API token (unauthorized).",
+    403: "Cross-origin write (cross_origin) or review write without the CSRF token (csrf).",
+    404: "Unknown code or code system (not_found).",
+    413: "Request body over the size limit (request_too_large).",
+    415: "Request body is not application/json (unsupported_media_type).",
+    422: "Invalid request (validation_error) or unusable value (input_error).",
+    500: "Internal error; the details are only in the server log (internal_error).",
+    503: "A model or knowledge-base file failed its integrity check (unavailable).",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error status codes."""
+    return {code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]}
+            for code in codes}
+
+
+READ_ERRORS = (400, 401, 422, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 500, 503)
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    schema_version: str
+    versions: dict[str, Any]
+    coder_load_seconds: float | None
+    systems: list[str]
+
+
+class BatchItem(BaseModel):
+    id: str | None
+    result: CodingResult
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem] = Field(..., description="results[i] belongs to notes[i].")
+
+
+class CodeDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # fields the knowledge base may add pass through
+
+    code: str
+    system: str
+    description: str
+    billable: bool
+    parent: str | None
+    aliases: list[str]
+    excludes1: list[str]
+    excludes2: list[str]
+    code_first: list[str]
+    use_additional: list[str]
+    seventh_characters: dict[str, str]
+    extra: dict[str, str]
+    ancestors: list[str] = Field(..., description="Parent chain, nearest first.")
+
+
+class SearchHit(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    system: str
+    description: str
+    score: float
+    billable: bool
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+
+
+class CsrfResponse(BaseModel):
+    csrf_token: str
+    header: str
+    cookie: str
+
+
+class SavedResponse(BaseModel):
+    saved: list[Decision]
+
+
+class DecisionsResponse(BaseModel):
+    decisions: list[Decision]
 
 
 # ------------------------------------------------------------------ coder
@@ -304,7 +417,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            error.status_code, "http_error")
         return JSONResponse(status_code=error.status_code,
                             content=error_body(kind, str(error.detail)),
                             headers=getattr(error, "headers", None))
@@ -327,7 +441,8 @@ def create_app(
             "internal_error", "Internal server error; the server log has details."))
 
     # ------------------------------------------------------ endpoints
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], response_model=HealthResponse,
+             responses=error_responses(400, 401, 500, 503))
     def healthz() -> dict[str, Any]:
         """Liveness and versions; loads the coder if it is not loaded yet."""
         coder = holder.get()
@@ -335,8 +450,9 @@ def create_app(
                 "versions": coder.versions(), "coder_load_seconds": holder.load_seconds,
                 "systems": coder.kb.systems}
 
-    @app.post("/v1/code", tags=["coding"],
-              responses={200: {"description": "The CodingResult (schema in docs/api.md)."}})
+    @app.post("/v1/code", tags=["coding"], responses={
+        200: {"model": CodingResult, "description": "The CodingResult (see docs/api.md)."},
+        **error_responses(*WRITE_ERRORS)})
     def code_note(request: CodeRequest) -> JSONResponse:
         """Code one note: entities, ranked codes with evidence, excluded codes."""
         coder = holder.get()
@@ -344,7 +460,8 @@ def create_app(
             result = coder(request.text, **request.overrides())
         return JSONResponse(result.to_dict())
 
-    @app.post("/v1/code/batch", tags=["coding"])
+    @app.post("/v1/code/batch", tags=["coding"], responses={
+        200: {"model": BatchResponse}, **error_responses(*WRITE_ERRORS)})
     def code_batch(request: BatchRequest) -> JSONResponse:
         """Code up to 64 notes; ``results[i]`` belongs to ``notes[i]``."""
         coder = holder.get()
@@ -354,10 +471,11 @@ def create_app(
             {"id": note.id, "result": result.to_dict()}
             for note, result in zip(request.notes, results, strict=True)]})
 
-    @app.get("/v1/codes/{system}/{code}", tags=["knowledge base"])
+    @app.get("/v1/codes/{system}/{code}", tags=["knowledge base"], response_model=CodeDetail,
+             responses=error_responses(404, *READ_ERRORS))
     def get_code(
-        system: Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,32}$")],
-        code: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9.\-]{1,16}$")],
+        system: Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,32}$", examples=["icd10cm"])],
+        code: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9.\-]{1,16}$", examples=["E11.9"])],
     ) -> dict[str, Any]:
         """A code with its description, billable flag, notes, aliases and ancestors."""
         from medcode_nlp.search import describe_code
@@ -372,9 +490,11 @@ def create_app(
             raise StarletteHTTPException(404, str(error)) from None
         return entries[0]
 
-    @app.get("/v1/search", tags=["knowledge base"])
+    @app.get("/v1/search", tags=["knowledge base"], response_model=SearchResponse,
+             responses=error_responses(*READ_ERRORS))
     def search(
-        q: Annotated[str, Query(min_length=1, max_length=200, description="Search text.")],
+        q: Annotated[str, Query(min_length=1, max_length=200, description="Search text.",
+                                examples=["congestive heart failure"])],
         systems: Annotated[str | None, Query(
             pattern=r"^[a-z0-9_]{1,32}(,[a-z0-9_]{1,32}){0,9}$",
             description="Comma-separated code systems.")] = None,
@@ -391,13 +511,15 @@ def create_app(
             (found,) = search_terms([q], chosen, top_k, coder.kb_path)
         return {"results": found}
 
-    @app.get("/v1/csrf", tags=["review"])
+    @app.get("/v1/csrf", tags=["review"], response_model=CsrfResponse,
+             responses=error_responses(400, 401))
     def csrf(request: Request) -> dict[str, Any]:
         """The CSRF token to send as ``X-CSRF-Token`` (also set as the medcode_csrf cookie)."""
         return {"csrf_token": request.scope.get("state", {}).get("csrf_token"),
                 "header": "X-CSRF-Token", "cookie": "medcode_csrf"}
 
-    @app.post("/v1/reviews", tags=["review"], status_code=201)
+    @app.post("/v1/reviews", tags=["review"], status_code=201, response_model=SavedResponse,
+              responses=error_responses(*WRITE_ERRORS))
     def save_review(request: ReviewRequest) -> dict[str, Any]:
         """Append decisions to the audit trail (all or none)."""
         if request.versions is not None:
@@ -418,7 +540,8 @@ def create_app(
         logger.info("review saved: %d decision(s)", len(saved))
         return {"saved": [_decision_out(d) for d in saved]}
 
-    @app.get("/v1/reviews", tags=["review"])
+    @app.get("/v1/reviews", tags=["review"], response_model=DecisionsResponse,
+             responses=error_responses(400, 401, 422, 500))
     def list_reviews(
         note_id: Annotated[str | None, Query(max_length=200)] = None,
         all: Annotated[bool, Query(description="Whole audit trail, not only current.")] = False,
@@ -427,7 +550,11 @@ def create_app(
         return {"decisions": [_decision_out(d)
                               for d in store.decisions(note_id, latest_only=not all)]}
 
-    @app.get("/v1/reviews/export", tags=["review"])
+    @app.get("/v1/reviews/export", tags=["review"], response_class=Response, responses={
+        200: {"description": "A CSV file (header row first) or JSON lines.",
+              "content": {"text/csv": {"schema": {"type": "string"}},
+                          "application/x-ndjson": {"schema": {"type": "string"}}}},
+        **error_responses(400, 401, 422, 500)})
     def export_reviews(
         format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
         note_id: Annotated[str | None, Query(max_length=200)] = None,

@@ -334,7 +334,8 @@ class SecurityMiddleware:
                         "to the medcode_csrf cookie (GET /v1/csrf issues one)."))
                     return
 
-        needs_csrf_cookie = CSRF_COOKIE not in cookies and (path == "/" or path == "/v1/csrf")
+        # An empty cookie counts as none: it could never match a non-empty header.
+        needs_csrf_cookie = not cookies.get(CSRF_COOKIE) and (path == "/" or path == "/v1/csrf")
         csrf_value = secrets.token_urlsafe(32) if needs_csrf_cookie else cookies.get(CSRF_COOKIE)
         scope.setdefault("state", {})["csrf_token"] = csrf_value
         csp = DOCS_CSP if path in DOCS_PATHS else UI_CSP
