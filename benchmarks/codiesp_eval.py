@@ -2,8 +2,9 @@
 
 Runs, on the same CodiEsp split in one process:
 - medcode_nlp as shipped (NER + context + ranker), with the TF-IDF k-NN baseline beside it;
-- the same without the assertion component (every mention taken as present): issue 4's
-  before/after;
+- the same without the assertion component (every mention taken as present, as CodiEsp's
+  annotators coded): issue 4's before/after;
+- the same without ICD-10-PCS partial codes (only full 7-character procedure codes);
 - the trained NER without the dictionary matcher as recall aid, and the dictionary matcher
   instead of the trained NER: issue 3's end-to-end gain.
 Writes benchmarks/results/codiesp_eval.json and the reliability diagrams to docs/img/.
@@ -51,11 +52,14 @@ def main() -> None:
     results["shipped"] = _summary(full)
     results["versions"] = full["versions"]
     if args.ablations:
-        with coder.nlp.select_pipes(disable=["medcode_context"]):
-            no_context = evaluate_codiesp_dir(root, args.split, coder=coder, baseline=False,
-                                              n_bootstrap=args.bootstrap)
+        no_context = evaluate_codiesp_dir(root, args.split, coder=coder, baseline=False,
+                                          n_bootstrap=args.bootstrap, assertions="ignore")
         print("without assertion (context) component:\n" + no_context["table"])
         results["without_context"] = _summary(no_context)
+        full_codes_only = evaluate_codiesp_dir(root, args.split, coder=coder, baseline=False,
+                                               n_bootstrap=args.bootstrap, partial_codes=False)
+        print("without ICD-10-PCS partial codes:\n" + full_codes_only["table"])
+        results["without_partial_codes"] = _summary(full_codes_only)
         no_matcher = medcode_nlp.load(kb=args.kb, matcher="off")
         matcher_report = evaluate_codiesp_dir(root, args.split, coder=no_matcher,
                                               baseline=False, n_bootstrap=args.bootstrap)

@@ -509,7 +509,7 @@ def _score_all_default(scorer: Any, pools: list[tuple[str, list[Any]]]) -> list[
         import numpy as np
 
         blocks = [pair_features(MentionContext(text=m), c, scorer.prior) for m, c in pools if c]
-        flat = scorer.ranker.score_pairs(np.vstack(blocks)) if blocks else []
+        flat = scorer.score_rows(np.vstack(blocks), standalone=True) if blocks else []
         out, offset = [], 0
         for _, candidates in pools:
             out.append(flat[offset : offset + len(candidates)])

@@ -258,6 +258,9 @@ def evaluate_codiesp_cli(
     partial_codes: Annotated[bool, typer.Option(
         help="Let the coder suggest 4-character ICD-10-PCS partial codes, as CodiEsp's "
              "gold does.")] = True,
+    assertions: Annotated[str, typer.Option(
+        help="guidelines (as shipped) or ignore (code every mention whatever its assertion, "
+             "as CodiEsp's annotators did).")] = "guidelines",
     seed: int = 0,
 ) -> None:
     """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration.
@@ -275,7 +278,7 @@ def evaluate_codiesp_cli(
     else:
         report = evaluate_codiesp_dir(directory, split, coder=coder, baseline=baseline,
                                       predictions_out=predictions_out, seed=seed,
-                                      partial_codes=partial_codes)
+                                      partial_codes=partial_codes, assertions=assertions)
     _print_json(report) if as_json else typer.echo(report["table"])
 
 

@@ -88,6 +88,9 @@ def align_partial_codes(
     return aligned
 
 
+ASSERTION_MODES = ("guidelines", "ignore")
+
+
 def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
                         ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS).
@@ -119,8 +122,14 @@ def evaluate_codiesp_dir(
     n_bootstrap: int = 1000,
     plot_dir: Path | None = None,
     partial_codes: bool = True,
+    assertions: str = "guidelines",
 ) -> dict[str, Any]:
-    """The researchers' CodiEsp report: medcode_nlp and the TF-IDF k-NN baseline, D and P."""
+    """The researchers' CodiEsp report: medcode_nlp and the TF-IDF k-NN baseline, D and P.
+
+    ``assertions="ignore"`` codes every mention whatever its assertion (the context component
+    off), as CodiEsp's annotators did (they coded negated findings too); ``"guidelines"``
+    applies the coding guidelines as the shipped coder does.
+    """
     import medcode_nlp
     from medcode_nlp.baselines import TfidfKnnBaseline
     from medcode_nlp.evaluation import (
@@ -138,10 +147,16 @@ def evaluate_codiesp_dir(
     docs = read_codiesp(root, split)
     coder = coder or medcode_nlp.load()
     threshold = float(coder.options.min_score)
-    predictions = codiesp_predictions(coder, docs, partial_codes)
+    if assertions not in ASSERTION_MODES:
+        raise InputError(Errors.E011.format(value=assertions, name="assertions",
+                                            allowed=", ".join(ASSERTION_MODES)))
+    context_off = [n for n in ("medcode_context",)
+                   if assertions == "ignore" and n in coder.nlp.pipe_names]
+    with coder.nlp.select_pipes(disable=context_off):
+        predictions = codiesp_predictions(coder, docs, partial_codes)
     report: dict[str, Any] = {"split": split, "documents": len(docs), "seed": seed,
                               "threshold": threshold, "versions": coder.versions(),
-                              "partial_codes": partial_codes,
+                              "partial_codes": partial_codes, "assertions": assertions,
                               "systems": {}}
     train_docs = read_codiesp(root, "train") if baseline and split != "train" else []
     for kind in CODIESP_KINDS:

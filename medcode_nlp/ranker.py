@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
 
 from medcode_nlp.doc_scorer import CodeSignals, document_features
 from medcode_nlp.errors import Errors, InputError
@@ -33,7 +35,17 @@ logger = logging.getLogger(__name__)
 
 RANKER_FILE = "ranker.skops"
 DOC_RANKER_FILE = "doc_ranker.skops"
+TERM_RANKER_FILE = "term_ranker.skops"
 META_FILE = "ranker.json"
+
+
+#: Below this many rows, trees are evaluated on a single thread.
+SINGLE_THREAD_ROWS = 20_000
+
+
+@lru_cache(maxsize=1)
+def _thread_controller() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 class CodeRanker(ClassifierMixin, BaseEstimator):
@@ -41,7 +53,8 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
 
     Parameters are the boosted trees' (``max_iter``, ``learning_rate``, ``max_leaf_nodes``,
     ``l2_regularization``), the calibration ``method`` ("isotonic" or "sigmoid") with
-    ``calibration_cv`` folds (0 = no calibration), and ``random_state``.
+    ``calibration_cv`` folds (0 = no calibration; ``ensemble=False`` keeps one set of trees fit
+    on all rows instead of one per fold), and ``random_state``.
     """
 
     def __init__(
@@ -53,6 +66,7 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         method: str = "isotonic",
         calibration_cv: int = 3,
         random_state: int | None = 0,
+        ensemble: bool = True,
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -61,6 +75,7 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         self.method = method
         self.calibration_cv = calibration_cv
         self.random_state = random_state
+        self.ensemble = ensemble
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CodeRanker:
         """Fit the trees (and the calibration) on pair rows ``X`` and labels ``y``."""
@@ -76,7 +91,7 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         counts = np.bincount(np.searchsorted(self.classes_, y))
         if self.calibration_cv >= 2 and len(self.classes_) > 1 and counts.min() >= self.calibration_cv:
             self.model_: Any = CalibratedClassifierCV(
-                trees, method=self.method, cv=self.calibration_cv
+                trees, method=self.method, cv=self.calibration_cv, ensemble=self.ensemble
             )
         else:
             self.model_ = trees
@@ -98,8 +113,16 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
     def score_pairs(self, X: np.ndarray) -> np.ndarray:
-        """Probability of the positive class (or of the only class seen)."""
-        proba = self.predict_proba(X)
+        """Probability of the positive class (or of the only class seen).
+
+        Small inputs (one note's rows) are scored on one thread: OpenMP's per-tree thread
+        start-up costs more than the work, and much more on a busy machine.
+        """
+        if len(X) < SINGLE_THREAD_ROWS:
+            with _thread_controller().limit(limits=1, user_api="openmp"):
+                proba = self.predict_proba(X)
+        else:
+            proba = self.predict_proba(X)
         if proba.shape[1] == 1:
             return np.full(len(X), float(self.classes_[0] == 1))
         return proba[:, list(self.classes_).index(1)] if 1 in self.classes_ else proba[:, -1]
@@ -134,10 +157,12 @@ class RankerModel:
         meta: dict[str, Any] | None = None,
         note_model: Any = None,
         doc_ranker: CodeRanker | None = None,
+        term_ranker: CodeRanker | None = None,
     ) -> None:
         self.ranker = ranker
         self.note_model = note_model  # DocumentCodeClassifier or None
         self.doc_ranker = doc_ranker  # second stage over document_features rows, or None
+        self.term_ranker = term_ranker  # for terms looked up on their own (no note around them)
         self.prior = prior
         self.calibrator = calibrator or DocumentCalibrator()
         self.threshold = threshold
@@ -148,10 +173,22 @@ class RankerModel:
         return str(self.meta.get("version", "ranker"))
 
     def score(self, mention: MentionContext, candidates: list[Any]) -> np.ndarray:
-        """Calibrated probability of each candidate for this mention."""
+        """Probability of each candidate for this mention.
+
+        A mention without note context (a term looked up on its own) is scored by the term
+        ranker when the model has one: it is trained on index terms only, which suits such
+        queries better than the ranker fit mostly on note mentions.
+        """
         if not candidates:
             return np.zeros(0)
-        return self.ranker.score_pairs(pair_features(mention, candidates, self.prior))
+        return self.score_rows(pair_features(mention, candidates, self.prior),
+                               standalone=not mention.context.strip())
+
+    def score_rows(self, rows: np.ndarray, standalone: bool = False) -> np.ndarray:
+        """Probabilities for ``pair_features`` rows (of standalone terms or note mentions)."""
+        if standalone and self.term_ranker is not None:
+            return self.term_ranker.score_pairs(rows)
+        return self.ranker.score_pairs(rows)
 
     def rescore_doc(self, doc: Any, kb: Any = None) -> None:
         """Replace similarity scores in ``span._.candidates`` with probabilities, re-sorted."""
@@ -222,6 +259,8 @@ class RankerModel:
         sio.dump(self.ranker, directory / RANKER_FILE)
         if self.doc_ranker is not None:
             sio.dump(self.doc_ranker, directory / DOC_RANKER_FILE)
+        if self.term_ranker is not None:
+            sio.dump(self.term_ranker, directory / TERM_RANKER_FILE)
         if self.note_model is not None:
             self.note_model.save(directory)
         meta = {
@@ -242,8 +281,9 @@ class RankerModel:
             raise InputError(Errors.E012.format(path=directory, detail=f"no {RANKER_FILE}"))
         verify_directory(directory)
         ranker = _load_estimator(directory / RANKER_FILE)
-        doc_ranker = (_load_estimator(directory / DOC_RANKER_FILE)
-                      if (directory / DOC_RANKER_FILE).is_file() else None)
+        doc_ranker, term_ranker = (
+            _load_estimator(directory / name) if (directory / name).is_file() else None
+            for name in (DOC_RANKER_FILE, TERM_RANKER_FILE))
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         calibrator = DocumentCalibrator(meta["calibrator"]["x"], meta["calibrator"]["y"])
         note_model = None
@@ -252,7 +292,7 @@ class RankerModel:
 
             note_model = DocumentCodeClassifier.load(directory)
         return cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
-                   float(meta["threshold"]), meta, note_model, doc_ranker)
+                   float(meta["threshold"]), meta, note_model, doc_ranker, term_ranker)
 
 
 TRUSTED_PREFIXES = ("medcode_nlp.ranker.", "sklearn.", "numpy.", "builtins.")

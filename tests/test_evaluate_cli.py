@@ -49,3 +49,19 @@ def test_evaluate_cli_codiesp_and_jsonl_gold_give_the_same_report(tmp_path, dict
     assert [r["id"] for r in rows] == ["mini-001", "mini-002", "mini-003"]
     assert all(c["score"] >= report["threshold"] for r in rows for c in r["codes"])
     assert "icd10cm" in report["table"]
+
+
+def test_evaluate_cli_codiesp_assertion_modes(dictionary_coder):
+    import pytest
+
+    from medcode_nlp.errors import InputError
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+
+    mini = FIXTURES / "codiesp_mini"
+    with pytest.raises(InputError, match="assertions"):
+        evaluate_codiesp_dir(mini, "train", coder=dictionary_coder, baseline=False,
+                             assertions="sometimes")
+    report = evaluate_codiesp_dir(mini, "train", coder=dictionary_coder, baseline=False,
+                                  n_bootstrap=10, assertions="ignore")
+    assert report["assertions"] == "ignore" and report["partial_codes"] is True
+    assert "medcode_context" in dictionary_coder.nlp.pipe_names  # switched back on afterwards
