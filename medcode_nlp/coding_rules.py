@@ -92,6 +92,9 @@ class _Vote:
     ranks: list[int] = field(default_factory=list)
     assertions: list[str] = field(default_factory=list)
     partial: bool = False
+    # (start, end, text) of ``evidence``: a membership test on the list made a code mentioned
+    # thousands of times (a long problem list) cost quadratic time
+    seen: set[tuple[int, int, str]] = field(default_factory=set)
 
 
 @lru_cache(maxsize=1)
@@ -322,7 +325,8 @@ def code_document(
         v.similarities.append(candidate.similarity)
         v.ranks.append(rank)
         v.assertions.append(assertion)
-        if evidence not in v.evidence:
+        if (evidence.start, evidence.end, evidence.text) not in v.seen:
+            v.seen.add((evidence.start, evidence.end, evidence.text))
             v.evidence.append(evidence)
         v.prompts.extend(p for p in prompts if p not in v.prompts)
 

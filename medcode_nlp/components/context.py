@@ -404,6 +404,14 @@ class ContextComponent:
         local = [(max(sp.start - s_tok, 0), min(sp.end, e_tok) - s_tok) for sp in spans]
         starts = [sp.start_char - offset for sp in spans]
         n = e_tok - s_tok
+        # Spans sorted by start, so that a trigger only looks at the spans near it: a sentence
+        # with thousands of mentions and triggers (a long list without full stops) would
+        # otherwise cost mentions x triggers.
+        by_char = sorted(range(len(spans)), key=starts.__getitem__)
+        char_starts = [starts[k] for k in by_char]
+        by_token = sorted(range(len(spans)), key=local.__getitem__)
+        token_starts_of = [local[k][0] for k in by_token]
+        longest = max([0, *(te - ts for ts, te in local)])  # in tokens
         for matcher in self.matchers:
             triggers, pseudo, terms = matcher.find(text)
             # A pseudo-trigger that runs into a mention ("no change in vision" with the mention
@@ -413,7 +421,10 @@ class ContextComponent:
                 (r, a, b, None) for r, a, b in triggers
             ]
             for a, b in pseudo:
-                for k, start in enumerate(starts):
+                inside = by_char[bisect.bisect_right(char_starts, a) :
+                                 bisect.bisect_left(char_starts, b)]
+                for k in sorted(inside):  # spans starting inside the pseudo-trigger
+                    start = starts[k]
                     if a < start < b:
                         head = text[a:start].rstrip()
                         rule = matcher.literal_trigger(head)
@@ -422,6 +433,8 @@ class ContextComponent:
             if not found:
                 continue
             term_toks = sorted(tokens(a, b) for a, b in terms)
+            term_starts = [ts for ts, _te in term_toks]
+            term_ends = sorted(te for _ts, te in term_toks)
             for rule, a, b, only in found:
                 if in_header(a):
                     continue
@@ -431,20 +444,25 @@ class ContextComponent:
                 if rule.direction in ("forward", "bidirectional"):
                     limit = bisect.bisect_right(cum, cum[t1] + window) - 1
                     end = min(n, max(limit, t1))
-                    for ts, _te in term_toks:
-                        if ts >= t1:
-                            end = min(end, ts)
-                            break
+                    i = bisect.bisect_left(term_starts, t1)  # the first termination after
+                    if i < len(term_starts):
+                        end = min(end, term_starts[i])
                     scopes.append((t1, end))
                 if rule.direction in ("backward", "bidirectional"):
                     start = bisect.bisect_left(cum, cum[t0] - window)
-                    for _ts, te in term_toks:
-                        if te <= t0:
-                            start = max(start, te)
+                    i = bisect.bisect_right(term_ends, t0)  # the last termination before
+                    if i > 0:
+                        start = max(start, term_ends[i - 1])
                     scopes.append((min(start, t0), t0))
-                for k, (ts, te) in enumerate(local):
-                    if only is not None and k != only:
-                        continue
+                if only is not None:
+                    near = [only]
+                else:  # spans that can overlap the trigger or its scopes: ts < hi, te > lo
+                    lo = min([t0, *(ss for ss, _se in scopes)])
+                    hi = max([t1, *(se for _ss, se in scopes)])
+                    near = by_token[bisect.bisect_left(token_starts_of, lo - longest) :
+                                    bisect.bisect_left(token_starts_of, hi)]
+                for k in near:
+                    ts, te = local[k]
                     if t0 < te and t1 > ts:
                         # A trigger inside a mention modifies it only when it opens the mention
                         # ("status post CABG", "history of stroke"), and never as negation:
