@@ -79,20 +79,29 @@ def search(
     systems: SystemsOpt = None,
     top: Annotated[int, typer.Option("--top")] = 10,
     kb: KbOpt = None,
+    ranked: Annotated[bool, typer.Option(
+        "--ranked", help="Order by the shipped term ranker's probability (score), not by "
+                         "n-gram similarity.")] = False,
 ) -> None:
     """Search the knowledge base for codes matching a term."""
     from medcode_nlp.search import search_terms
 
+    ranker = None
+    if ranked:
+        from medcode_nlp.ranker import load_default_ranker
+
+        ranker = load_default_ranker()
+
     if text == "-":
         queries = [line.strip() for line in sys.stdin if line.strip()]
-        for query, candidates in zip(queries, search_terms(queries, _systems(systems), top, kb),
+        for query, candidates in zip(queries, search_terms(queries, _systems(systems), top, kb, ranker),
                                      strict=True):
             record = {"query": query, "candidates": [
                 {k: c[k] for k in ("code", "system", "description", "score", "billable")}
                 for c in candidates]}
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    (candidates,) = search_terms([text], _systems(systems), top, kb)
+    (candidates,) = search_terms([text], _systems(systems), top, kb, ranker)
     for c in candidates:
         flag = "" if c["billable"] else " (not billable)"
         typer.echo(f"{c['score']:.3f}  {c['system']:<8} {c['code']:<9} {c['description']}{flag}")

@@ -10,14 +10,27 @@ from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.lexicon import load_lexicon
 from medcode_nlp.runtime import shared_index, shared_kb
 
+#: Codes per query and system re-ordered by the term ranker (as in its training).
+RANKED_POOL = 20
+#: Mention label the ranker assumes for a term searched in each system.
+_SYSTEM_LABEL = {"icd10cm": "PROBLEM", "icd10pcs": "PROCEDURE", "cpt": "PROCEDURE",
+                 "hcpcs": "DRUG", "custom": "PROBLEM"}
+
 
 def search_terms(
     queries: list[str],
     systems: list[str] | None = None,
     top_k: int = 10,
     kb_path: str | Path | None = None,
+    ranker: Any = None,
 ) -> list[list[dict[str, Any]]]:
-    """Ranked candidates for each query (lexicon expansions searched too), best first."""
+    """Ranked candidates for each query (lexicon expansions searched too), best first.
+
+    ``score`` is the n-gram similarity; with a ``ranker`` (a ``RankerModel``, e.g.
+    ``load_default_ranker()``), the best ``RANKED_POOL`` codes of each system are re-ordered by
+    its probability that the code is the term's (its term ranker, trained on index terms), and
+    ``score`` is that probability, ``similarity`` the n-gram one.
+    """
     kb = shared_kb(kb_path)
     chosen = systems or kb.systems
     for system in chosen:
@@ -27,12 +40,19 @@ def search_terms(
     variants = [[q, *lexicon.expand(q)] for q in queries]
     flat = [(i, text) for i, texts in enumerate(variants) for text in texts]
     best: list[dict[tuple[str, str], float]] = [{} for _ in queries]
+    aliases: list[dict[tuple[str, str], int]] = [{} for _ in queries]
+    depth = max(top_k, RANKED_POOL) if ranker is not None else top_k
     for system in chosen:
-        hits = shared_index(kb_path, system).search([t for _, t in flat], top_k=top_k)
+        hits = shared_index(kb_path, system).search([t for _, t in flat], top_k=depth)
         for (i, _), found in zip(flat, hits, strict=True):
             for hit in found:
                 key = (system, hit.code)
-                best[i][key] = max(best[i].get(key, 0.0), hit.score)
+                if hit.score > best[i].get(key, -1.0):
+                    best[i][key] = hit.score
+                    aliases[i][key] = hit.alias_id
+    if ranker is not None:
+        return [_ranked(kb, query, scores, found, ranker, top_k)
+                for query, scores, found in zip(queries, best, aliases, strict=True)]
     results = []
     for scores in best:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0][1]))[:top_k]
@@ -44,6 +64,36 @@ def search_terms(
                              "score": round(score, 4), "billable": entry.billable})
         results.append(rows)
     return results
+
+
+def _ranked(kb: Any, query: str, scores: dict[tuple[str, str], float],
+            alias_ids: dict[tuple[str, str], int], ranker: Any, top_k: int
+            ) -> list[dict[str, Any]]:
+    """One query's codes re-ordered by the ranker, per system, then merged by probability."""
+    from medcode_nlp.features import MentionContext
+    from medcode_nlp.schema import Candidate
+
+    texts = kb.alias_texts(alias_ids.values())
+    rows = []
+    for system in sorted({s for s, _ in scores}):
+        ranked = sorted(((code, score) for (s, code), score in scores.items() if s == system),
+                        key=lambda item: (-item[1], item[0]))[:RANKED_POOL]
+        candidates = []
+        for code, score in ranked:
+            entry = kb.get(system, code)
+            if entry is None:
+                continue
+            alias, kind = texts.get(alias_ids[(system, code)], ("", ""))
+            candidates.append(Candidate(code, system, entry.description, round(score, 4),
+                                        entry.billable, alias=alias, alias_kind=kind,
+                                        similarity=round(score, 4)))
+        mention = MentionContext(text=query, label=_SYSTEM_LABEL.get(system, "PROBLEM"))
+        for candidate, p in zip(candidates, ranker.score(mention, candidates), strict=True):
+            rows.append({"code": candidate.code, "system": system,
+                         "description": candidate.description, "score": round(float(p), 4),
+                         "similarity": candidate.similarity, "billable": candidate.billable})
+    rows.sort(key=lambda r: (-float(r["score"]), -float(r["similarity"]), str(r["code"])))
+    return rows[:top_k]
 
 
 def describe_code(

@@ -72,3 +72,18 @@ def test_ranker_model_tampered_file_is_refused(tmp_path):
     target.write_bytes(target.read_bytes()[:-10])
     with pytest.raises(IntegrityError, match="ranker.skops"):
         RankerModel.load(tmp_path / "ranker")
+
+
+def test_ranker_orders_search_results_with_the_term_ranker():
+    from medcode_nlp.ranker import load_default_ranker
+    from medcode_nlp.search import search_terms
+
+    ranker = load_default_ranker()
+    assert ranker is not None and ranker.term_ranker is not None
+    query = "iron deficiency anemia due to chronic blood loss"
+    (plain,) = search_terms([query], ["icd10cm"], top_k=5)
+    (ranked,) = search_terms([query], ["icd10cm"], top_k=5, ranker=ranker)
+    assert ranked[0]["code"] == "D50.0"
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    assert all(0.0 <= r["score"] <= 1.0 and "similarity" in r for r in ranked)
+    assert {r["code"] for r in ranked} != {r["code"] for r in plain} or ranked != plain
