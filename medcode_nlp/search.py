@@ -74,7 +74,7 @@ def _ranked(kb: Any, query: str, scores: dict[tuple[str, str], float],
     from medcode_nlp.schema import Candidate
 
     texts = kb.alias_texts(alias_ids.values())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for system in sorted({s for s, _ in scores}):
         ranked = sorted(((code, score) for (s, code), score in scores.items() if s == system),
                         key=lambda item: (-item[1], item[0]))[:RANKED_POOL]
@@ -92,7 +92,7 @@ def _ranked(kb: Any, query: str, scores: dict[tuple[str, str], float],
             rows.append({"code": candidate.code, "system": system,
                          "description": candidate.description, "score": round(float(p), 4),
                          "similarity": candidate.similarity, "billable": candidate.billable})
-    rows.sort(key=lambda r: (-float(r["score"]), -float(r["similarity"]), str(r["code"])))
+    rows.sort(key=lambda r: (-r["score"], -r["similarity"], r["code"]))
     return rows[:top_k]
 
 
