@@ -39,6 +39,8 @@ TERM_RANKER_FILE = "term_ranker.skops"
 META_FILE = "ranker.json"
 
 
+#: Whole-note probability a code needs to be a candidate of the document stage.
+NOTE_CANDIDATE_FLOOR = 0.005  # 0.0 scored the same MAP on CodiEsp dev, 20% slower
 #: Below this many rows, trees are evaluated on a single thread.
 SINGLE_THREAD_ROWS = 20_000
 
@@ -215,7 +217,7 @@ class RankerModel:
         if self.note_model is None or not text.strip():
             return {}
         (scores,) = self.note_model.predict([text])
-        floor = 0.0 if self.doc_ranker is not None else 0.01
+        floor = NOTE_CANDIDATE_FLOOR if self.doc_ranker is not None else 0.01
         found: dict[tuple[str, str], float] = {}
         for key, p in scores.items():
             if p < floor:
