@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> None:
+    """One JSON document per line (strings are written as they are: malformed lines)."""
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(row if isinstance(row, str) else json.dumps(row))
+            handle.write("\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON documents of a JSONL file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def shared_path(*parts: str) -> Path:

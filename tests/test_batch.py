@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_jsonl, write_jsonl
 
 from medcode_nlp import batch
 from medcode_nlp.batch import run_batch
@@ -40,17 +41,6 @@ PHRASES = [
 def make_notes(n: int, seed: int = 7, phrases: int = 3) -> list[str]:
     rng = random.Random(seed)
     return [" ".join(rng.sample(PHRASES, phrases)) + f" Visit {i}." for i in range(n)]
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(row if isinstance(row, str) else json.dumps(row))
-            handle.write("\n")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_jsonl, write_jsonl
 
 from medcode_nlp import batch
 from medcode_nlp.batch import run_batch
@@ -121,17 +122,6 @@ def small_coder(dictionary_coder: Any) -> Any:
     coder = copy.copy(dictionary_coder)
     coder.max_chars = SMALL_LIMIT
     return coder
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(row if isinstance(row, str) else json.dumps(row))
-            handle.write("\n")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ======================================================================= public API
