@@ -75,6 +75,8 @@ class CodeKnowledgeBase:
         )
         self.get = lru_cache(maxsize=200_000)(self._get)
         self.children = lru_cache(maxsize=50_000)(self._children)  # type: ignore[method-assign]
+        self.first_with_prefix = lru_cache(maxsize=50_000)(  # type: ignore[method-assign]
+            self._first_with_prefix)
 
     # ----------------------------------------------------------------- reading
     @property
@@ -133,6 +135,9 @@ class CodeKnowledgeBase:
 
     def first_with_prefix(self, system: str, prefix: str) -> str | None:
         """The first code (in code order) whose lookup form starts with ``prefix``, if any."""
+        return self._first_with_prefix(system, prefix)
+
+    def _first_with_prefix(self, system: str, prefix: str) -> str | None:
         key = code_key(prefix)
         if not key:
             return None

@@ -165,6 +165,8 @@ class RankerModel:
         self.note_model = note_model  # DocumentCodeClassifier or None
         self.doc_ranker = doc_ranker  # second stage over document_features rows, or None
         self.term_ranker = term_ranker  # for terms looked up on their own (no note around them)
+        self._note_keys_for: Any = None  # the KB _note_keys_cache was worked out for
+        self._note_keys_cache: dict[str, Any] = {}
         self.prior = prior
         self.calibrator = calibrator or DocumentCalibrator()
         self.threshold = threshold
@@ -218,20 +220,24 @@ class RankerModel:
             return {}
         (scores,) = self.note_model.predict([text])
         floor = NOTE_CANDIDATE_FLOOR if self.doc_ranker is not None else 0.01
-        found: dict[tuple[str, str], float] = {}
-        for key, p in scores.items():
-            if p < floor:
-                continue
-            for system in ("icd10cm", "icd10pcs"):
-                entry = kb.get(system, key)
-                if entry is not None:
-                    found[(system, entry.code)] = float(p)
-                    break
-            else:
-                partial = key.upper()
-                if len(partial) == 4 and kb.first_with_prefix("icd10pcs", partial):
-                    found[("icd10pcs", partial)] = float(p)
-        return found
+        keys = self._note_keys(kb)
+        return {keys[code]: float(p) for code, p in scores.items()
+                if p >= floor and keys.get(code) is not None}
+
+    def _note_keys(self, kb: Any) -> dict[str, Any]:
+        """The KB key (system, code) of each code the note model knows; worked out once per KB."""
+        if self._note_keys_for is not kb:
+            keys: dict[str, tuple[str, str] | None] = {}
+            for code in self.note_model.codes_:
+                found = next(((system, entry.code) for system in ("icd10cm", "icd10pcs")
+                              if (entry := kb.get(system, code)) is not None), None)
+                partial = code.upper()
+                if found is None and len(partial) == 4 and kb.first_with_prefix("icd10pcs",
+                                                                                 partial):
+                    found = ("icd10pcs", partial)
+                keys[code] = found
+            self._note_keys_cache, self._note_keys_for = keys, kb
+        return self._note_keys_cache
 
     def score_codes(self, signals: list[CodeSignals], note_mentions: int) -> np.ndarray:
         """The second stage's probability that each code is in the note's gold set."""

@@ -169,10 +169,12 @@ def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerMode
         labels.extend(int(normalize_code(s.code) in gold[current[0]]) for s in signals)
         return np.zeros(len(signals))
 
+    by_doc: dict[str, list[MentionExample]] = {}
+    for example in examples:
+        by_doc.setdefault(example.group, []).append(example)
     for doc_id in texts:
         current[:] = [doc_id]
-        document_scores(kb, [e for e in examples if e.group == doc_id], model,
-                        {doc_id: texts[doc_id]}, record)
+        document_scores(kb, by_doc.get(doc_id, []), model, {doc_id: texts[doc_id]}, record)
     return np.vstack(blocks), np.array(labels, dtype=np.int64)
 
 
