@@ -26,8 +26,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -122,6 +126,40 @@ async def run_load(base: str, notes: list[str], clients: int, requests: int
     return latencies, errors, wall
 
 
+@dataclass
+class RunningServer:
+    """A started, warmed-up ``medcode serve``; ``restarts`` is filled in once it has stopped."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    health: dict[str, Any]
+    startup_seconds: float
+    restarts: int = 0
+
+
+@contextmanager
+def running_server(args: argparse.Namespace, notes: list[str], warmup_clients: int
+                   ) -> Iterator[RunningServer]:
+    """Start the server on a free loopback port, warm it up (not measured), stop it after."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        launched = time.perf_counter()
+        log = Path(tmp) / "server.log"
+        server = start_server(port, args.workers, Path(tmp) / "reviews.sqlite3", args.ner, log)
+        running: RunningServer | None = None
+        try:
+            health = wait_ready(base, server, log, args.startup_timeout)
+            running = RunningServer(base, server, health, time.perf_counter() - launched)
+            # every worker codes every note a few times and starts the threads it will use
+            asyncio.run(run_load(base, notes, warmup_clients, len(notes) * 2))
+            yield running
+        finally:
+            stop_server(server)
+            if running is not None:
+                running.restarts = log.read_text(errors="replace").count("] died")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=20)
@@ -136,26 +174,14 @@ def main() -> None:
 
     note_files = sorted((ROOT / "examples").glob("*.txt"))
     notes = [p.read_text(encoding="utf-8") for p in note_files]
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        launched = time.perf_counter()
-        log = Path(tmp) / "server.log"
-        server = start_server(port, args.workers, Path(tmp) / "reviews.sqlite3", args.ner, log)
-        try:
-            health = wait_ready(base, server, log, args.startup_timeout)
-            startup = time.perf_counter() - launched
-            # Warm-up (not measured): every worker codes every note a few times.
-            asyncio.run(run_load(base, notes, args.workers * 2, len(notes) * 2))
-            print(f"server ready in {startup:.1f} s; {args.clients} clients x "
-                  f"{args.requests} requests ...", file=sys.stderr, flush=True)
-            load_before = os.getloadavg()
-            latencies, errors, wall = asyncio.run(
-                run_load(base, notes, args.clients, args.requests))
-            load_after = os.getloadavg()
-        finally:
-            stop_server(server)
-            restarts = log.read_text(errors="replace").count("] died")
+    with running_server(args, notes, args.workers * 2) as server:
+        print(f"server ready in {server.startup_seconds:.1f} s; {args.clients} clients x "
+              f"{args.requests} requests ...", file=sys.stderr, flush=True)
+        load_before = os.getloadavg()
+        latencies, errors, wall = asyncio.run(
+            run_load(server.base, notes, args.clients, args.requests))
+        load_after = os.getloadavg()
+    startup, health, restarts = server.startup_seconds, server.health, server.restarts
 
     total = args.clients * args.requests
     ms = [x * 1000 for x in latencies]

@@ -26,7 +26,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -43,12 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import (  # noqa: E402  (the sibling benchmark's server helpers)
     HOST,
     ROOT,
-    free_port,
     percentile,
-    run_load,
-    start_server,
-    stop_server,
-    wait_ready,
+    running_server,
 )
 
 MB = 1024 * 1024
@@ -260,37 +255,25 @@ def main() -> None:
 
     note_files = sorted((ROOT / "examples").glob("*.txt"))
     notes = [p.read_text(encoding="utf-8") for p in note_files]
-    port = free_port()
-    base = f"http://{HOST}:{port}"
     samples = Samples()
-    with tempfile.TemporaryDirectory() as tmp:
-        launched = time.perf_counter()
-        log = Path(tmp) / "server.log"
-        server = start_server(port, args.workers, Path(tmp) / "reviews.sqlite3", args.ner, log)
-        try:
-            health = wait_ready(base, server, log, args.startup_timeout)
-            startup = time.perf_counter() - launched
-            # Warm-up (not measured), at the soak's concurrency: every worker codes every note
-            # a few times and starts the request threads it will use.
-            asyncio.run(run_load(base, notes, args.clients, len(notes) * 2))
-            print(f"server ready in {startup:.1f} s; {args.clients} clients for "
-                  f"{args.seconds:.0f} s, RSS every {args.sample_every:g} s ...",
-                  file=sys.stderr, flush=True)
-            load_before = os.getloadavg()
-            stop = threading.Event()
-            started = time.perf_counter()
-            sampler = threading.Thread(target=sample_memory, daemon=True, args=(
-                server.pid, args.sample_every, started, stop, samples))
-            sampler.start()
-            records, errors = asyncio.run(soak(base, notes, args.clients, args.seconds,
-                                               started))
-            wall = time.perf_counter() - started
-            stop.set()
-            sampler.join()
-            load_after = os.getloadavg()
-        finally:
-            stop_server(server)
-            restarts = log.read_text(errors="replace").count("] died")
+    # warm-up at the soak's concurrency, so that the request threads exist before measuring
+    with running_server(args, notes, args.clients) as server:
+        print(f"server ready in {server.startup_seconds:.1f} s; {args.clients} clients for "
+              f"{args.seconds:.0f} s, RSS every {args.sample_every:g} s ...",
+              file=sys.stderr, flush=True)
+        load_before = os.getloadavg()
+        stop = threading.Event()
+        started = time.perf_counter()
+        sampler = threading.Thread(target=sample_memory, daemon=True, args=(
+            server.process.pid, args.sample_every, started, stop, samples))
+        sampler.start()
+        records, errors = asyncio.run(soak(server.base, notes, args.clients, args.seconds,
+                                           started))
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        load_after = os.getloadavg()
+    startup, health, restarts = server.startup_seconds, server.health, server.restarts
 
     ok = [latency for _, latency, good in records if good]
     error_count = sum(errors.values())
