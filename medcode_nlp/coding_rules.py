@@ -92,6 +92,7 @@ class _Vote:
     ranks: list[int] = field(default_factory=list)
     assertions: list[str] = field(default_factory=list)
     partial: bool = False
+    expanded: list[bool] = field(default_factory=list)  # vote came from a category made billable
     # (start, end, text) of ``evidence``: a membership test on the list made a code mentioned
     # thousands of times (a long problem list) cost quadratic time
     seen: set[tuple[int, int, str]] = field(default_factory=set)
@@ -272,17 +273,21 @@ def _note_only_vote(kb: CodeKnowledgeBase, system: str, code: str, probability: 
 
 def _scores(votes: dict[tuple[str, str], _Vote], note_probability: dict[tuple[str, str], float],
             combine: Callable[[list[float]], float], scorer: DocumentScorer | None,
-            n_mentions: int) -> dict[tuple[str, str], float]:
+            mentions: Sequence[Mention]) -> dict[tuple[str, str], float]:
     """Each voted code's document confidence: the scorer's, or ``combine`` of its votes."""
     if scorer is None:
         return {key: round(combine(v.probabilities), 4) for key, v in votes.items()}
     keys = list(votes)
-    signals = [CodeSignals(system, code, votes[(system, code)].partial,
-                           votes[(system, code)].probabilities,
-                           votes[(system, code)].similarities, votes[(system, code)].ranks,
-                           votes[(system, code)].assertions,
-                           note_probability.get((system, code)))
-               for system, code in keys]
+    extent = max((m.entity.end for m in mentions), default=0) or 1
+    signals = []
+    for system, code in keys:
+        v = votes[(system, code)]
+        signals.append(CodeSignals(
+            system, code, v.partial, v.probabilities, v.similarities, v.ranks, v.assertions,
+            note_probability.get((system, code)), v.expanded,
+            [min(e.start / extent, 1.0) for e in v.evidence],
+            [len(e.text.split()) for e in v.evidence]))
+    n_mentions = len(mentions)
     probabilities = scorer(signals, n_mentions) if signals else []
     return {key: round(float(p), 4) for key, p in zip(keys, probabilities, strict=True)}
 
@@ -315,7 +320,7 @@ def code_document(
 
     def vote(candidate: Candidate, probability: float, evidence: Evidence,
              prompts: list[str], rank: int = 0, assertion: str = "present",
-             partial: bool = False) -> None:
+             partial: bool = False, expanded: bool = False) -> None:
         key = (candidate.system, candidate.code)
         if key not in votes:
             votes[key] = _Vote(candidate.system, candidate.description, candidate.billable,
@@ -325,6 +330,7 @@ def code_document(
         v.similarities.append(candidate.similarity)
         v.ranks.append(rank)
         v.assertions.append(assertion)
+        v.expanded.append(expanded)
         if (evidence.start, evidence.end, evidence.text) not in v.seen:
             v.seen.add((evidence.start, evidence.end, evidence.text))
             v.evidence.append(evidence)
@@ -370,7 +376,8 @@ def code_document(
             if entity.assertion == "uncertain":
                 prompts = [*prompts, "uncertain diagnosis coded as established (inpatient "
                            "setting, ICD-10-CM Guidelines II.H)"]
-            vote(billable, candidate.score, evidence, prompts, rank, entity.assertion)
+            vote(billable, candidate.score, evidence, prompts, rank, entity.assertion,
+                 expanded=billable.code != candidate.code)
             stem = partial_pcs_code(candidate.code) if candidate.system == "icd10pcs" else None
             if scorer and options.partial_codes and stem:
                 vote(Candidate(stem, "icd10pcs", partial_description(candidate.description),
@@ -395,7 +402,7 @@ def code_document(
             votes[(system, code)] = note_vote
             note_probability[(system, code)] = p
 
-    scores = _scores(votes, note_probability, combine, scorer, len(mentions))
+    scores = _scores(votes, note_probability, combine, scorer, mentions)
     codes = []
     for (system, code), v in votes.items():
         score = scores[(system, code)]

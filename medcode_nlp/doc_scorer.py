@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medcode_nlp.features import CodePrior
+from medcode_nlp.kb import code_key
 
 #: Length of an ICD-10-PCS partial code (section, body system, root operation, body part).
 PCS_PARTIAL_LENGTH = 4
@@ -29,6 +30,12 @@ DOC_FEATURE_NAMES: list[str] = [
     "best_rank", "note_probability", "note_modelled", "prior_code", "prior_category",
     "system_icd10cm", "system_icd10pcs", "partial_code", "historical_mentions",
     "uncertain_mentions", "top_share", "note_mentions", "note_rank", "mention_rank",
+    # the code's category (first 3 characters, same system) among the note's codes
+    "category_noisy_or", "category_codes", "category_rank", "category_best_other",
+    "category_note_max",
+    # where and how the code was found
+    "expanded_share", "first_position", "last_position", "evidence_spans", "min_mention_words",
+    "code_length", "chapter",
 ]
 
 
@@ -44,6 +51,9 @@ class CodeSignals:
     ranks: list[int] = field(default_factory=list)
     assertions: list[str] = field(default_factory=list)
     note_probability: float | None = None
+    expanded: list[bool] = field(default_factory=list)  # per vote: a category made billable
+    positions: list[float] = field(default_factory=list)  # evidence starts, 0 = note start
+    mention_words: list[int] = field(default_factory=list)  # words of each evidence span
 
 
 def _ranks(values: Sequence[float], eligible: Sequence[bool]) -> list[float]:
@@ -53,6 +63,24 @@ def _ranks(values: Sequence[float], eligible: Sequence[bool]) -> list[float]:
     for rank, i in enumerate(order):
         ranks[i] = float(rank)
     return ranks
+
+
+def _category_features(signals: Sequence[CodeSignals], best: Sequence[float]) -> np.ndarray:
+    """Per code: evidence for its category (noisy-or of its codes' best probabilities, number
+    of codes, the code's rank among them, best other code, best whole-note probability)."""
+    groups: dict[tuple[str, bool, str], list[int]] = {}
+    for i, s in enumerate(signals):
+        groups.setdefault((s.system, s.partial, code_key(s.code)[:3]), []).append(i)
+    out = np.zeros((len(signals), 5), dtype=np.float32)
+    for members in groups.values():
+        values = [best[j] for j in members]
+        noisy = 1.0 - float(np.prod([1.0 - v for v in values]))
+        notes = [p for j in members if (p := signals[j].note_probability) is not None]
+        for i in members:
+            others = [best[j] for j in members if j != i]
+            out[i] = [noisy, len(members), sum(v > best[i] for v in values),
+                      max(others, default=0.0), max(notes, default=-1.0)]
+    return out
 
 
 def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
@@ -75,8 +103,10 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
             mention_rank[i] = min(mention_rank[i], r)
         for i, r in enumerate(_ranks(note, modelled)):
             note_rank[i] = min(note_rank[i], r)
+    category = _category_features(signals, best)
     for i, s in enumerate(signals):
         ps = s.probabilities
+        key = code_key(s.code)
         prior_code, prior_category, _ = prior.values(s.code)
         rows[i] = [
             float(len(ps)),
@@ -98,6 +128,14 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
             float(note_mentions),
             note_rank[i],
             mention_rank[i],
+            *category[i],
+            float(np.mean(s.expanded)) if s.expanded else -1.0,
+            min(s.positions, default=-1.0),
+            max(s.positions, default=-1.0),
+            float(len(s.positions)),
+            float(min(s.mention_words, default=0)),
+            float(len(key)),
+            float(ord(key[0])) if key else 0.0,
         ]
     return rows
 

@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from medcode_nlp.doc_scorer import CodeSignals, document_features
+from medcode_nlp.doc_scorer import DOC_FEATURE_NAMES, CodeSignals, document_features
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.integrity import verify_directory, write_checksums
@@ -243,8 +243,10 @@ class RankerModel:
         """The second stage's probability that each code is in the note's gold set."""
         if self.doc_ranker is None:
             raise ValueError("this ranker has no document stage")
-        return self.doc_ranker.score_pairs(document_features(signals, self.prior,
-                                                             note_mentions))
+        rows = document_features(signals, self.prior, note_mentions)
+        # a model trained before features were appended uses the first ones only
+        used = len(self.meta.get("document_features", DOC_FEATURE_NAMES))
+        return self.doc_ranker.score_pairs(rows[:, :used])
 
     @property
     def scorer(self) -> Any:

@@ -44,6 +44,25 @@ def test_doc_scorer_features_summarise_the_evidence():
     assert {r["note_mentions"] for r in (first, second, third)} == {7}
 
 
+def test_doc_scorer_category_and_position_features():
+    prior = CodePrior.from_gold([{"J18.9"}])
+    signals = [
+        CodeSignals("icd10cm", "J18.9", probabilities=[0.5], positions=[0.8, 0.2],
+                    mention_words=[2, 1], expanded=[True]),
+        CodeSignals("icd10cm", "J18.1", probabilities=[0.2], note_probability=0.6),
+        CodeSignals("icd10cm", "R50.9", probabilities=[0.4]),
+    ]
+    first, second, third = (_named(r) for r in document_features(signals, prior, 3))
+    assert abs(first["category_noisy_or"] - 0.6) < 1e-6 and first["category_codes"] == 2
+    assert first["category_rank"] == 0 and second["category_rank"] == 1
+    assert abs(first["category_best_other"] - 0.2) < 1e-6 and third["category_best_other"] == 0
+    assert abs(first["category_note_max"] - 0.6) < 1e-6 and third["category_note_max"] == -1
+    assert first["first_position"] == np.float32(0.2) and first["last_position"] == np.float32(0.8)
+    assert first["evidence_spans"] == 2 and first["min_mention_words"] == 1
+    assert first["expanded_share"] == 1 and second["expanded_share"] == -1
+    assert first["code_length"] == 4 and third["chapter"] == ord("R")
+
+
 def test_doc_scorer_partial_code_helpers():
     assert partial_pcs_code("0DJD8ZZ") == "0DJD"
     assert partial_pcs_code("0DJD") is None

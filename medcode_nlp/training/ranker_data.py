@@ -1,4 +1,4 @@
-"""Training pairs for the ranker: CodiEsp documents and ICD-10-CM index terms.
+"""Training pairs for the ranker: CodiEsp documents and ICD-10-CM / ICD-10-PCS index terms.
 
 A *mention set* is a list of (MentionContext, candidates, gold keys) triples: the gold keys
 say which candidate codes are right. Features are computed later, with the code prior of the
@@ -91,13 +91,38 @@ def index_term_rows(csv_path: Path) -> list[tuple[int, str, str]]:
             for row in read_index_rows(Path(csv_path)) if row.code]
 
 
+#: Lengths of the ICD-10-PCS index targets kept for training: a partial code (section, body
+#: system, root operation, body part; any full code starting with it is right, as
+#: :func:`is_match` does for CodiEsp's partial gold) or a full code. A 3-character table
+#: leaves the body part open (too many right answers), 5-6 characters are rare.
+PCS_TARGET_LENGTHS = (4, 7)
+
+
+def pcs_index_rows(xml_path: Path) -> list[tuple[int, str, str]]:
+    """(row number, mention text, code) for the ICD-10-PCS index entries usable as training.
+
+    "Excision, Joint, Hip, Left" -> "left hip joint excision" (built like the ICD-10-CM
+    mentions); the row number is the entry's position in the file, stable across runs.
+    """
+    from medcode_nlp.codesets.icd10pcs_official import load_icd10pcs_index
+
+    rows = []
+    for number, term in enumerate(load_icd10pcs_index(xml_path)):
+        code = code_key(term.code)
+        text = mention_text(term.term.split(", "))
+        if len(code) in PCS_TARGET_LENGTHS and text:
+            rows.append((number, text, code))
+    return rows
+
+
 def index_examples(
-    linker_search, rows: Sequence[tuple[int, str, str]]  # type: ignore[no-untyped-def]
+    linker_search, rows: Sequence[tuple[int, str, str]],  # type: ignore[no-untyped-def]
+    label: str = "PROBLEM",
 ) -> list[MentionExample]:
     """Mention examples from index terms; ``linker_search(texts)`` returns candidate lists."""
     candidate_lists = linker_search([text for _, text, _ in rows])
     return [
-        MentionExample(MentionContext(text=text, label="PROBLEM"), candidates,
+        MentionExample(MentionContext(text=text, label=label), candidates,
                        frozenset({code_key(code)}), "index")
         for (_, text, code), candidates in zip(rows, candidate_lists, strict=True)
     ]

@@ -3,7 +3,8 @@
 1. Run the pipeline (ranker off) over CodiEsp train and keep every entity's candidates;
    a candidate is right when its code is in the document's gold set.
 2. Add ICD-10-CM Alphabetic Index terms as mentions (minus the rows held out for the linking
-   benchmark), and coders' reviewed decisions when a feedback database is given.
+   benchmark), ICD-10-PCS Index terms (a partial-code target: any full code under it is
+   right), and coders' reviewed decisions when a feedback database is given.
 3. Out-of-fold (by document) fits of the mention ranker and the whole-note classifier give
    honest signals per (note, code) through the coding rules; the second stage (document
    ranker, calibrated) is fit on them, with ICD-10-PCS partial codes among the candidates.
@@ -44,6 +45,7 @@ from medcode_nlp.training.ranker_data import (
     featurize,
     index_examples,
     index_term_rows,
+    pcs_index_rows,
 )
 
 logger = logging.getLogger("medcode_nlp.train_ranker")
@@ -212,6 +214,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     lookup_examples = _trim(index_examples(
         search, [r for r in rows if alias_key(r[1]) not in alias_keys]), TOP_CANDIDATES)
     logger.info("index terms: %d (held out: %d)", len(term_examples), len(heldout))
+    if args.pcs_index and args.pcs_index_terms and Path(args.pcs_index).is_file():
+        pcs_rows = pcs_index_rows(Path(args.pcs_index))
+        random.shuffle(pcs_rows)
+        pcs_examples = _trim(index_examples(
+            lambda texts: linker.candidates_for([([t], "PROCEDURE") for t in texts]),
+            pcs_rows[: args.pcs_index_terms], label="PROCEDURE"), TOP_CANDIDATES)
+        term_examples += pcs_examples
+        lookup_examples += pcs_examples
+        logger.info("ICD-10-PCS index terms: %d", len(pcs_examples))
 
     if args.feedback:
         from medcode_nlp.feedback import load_feedback
@@ -255,6 +266,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "training": {"codiesp_train_docs": len(train_docs),
                      "codiesp_train_mentions": len(doc_examples),
                      "index_terms": len(term_examples), "heldout_index_rows": len(heldout),
+                     "pcs_index_terms": sum(e.mention.label == "PROCEDURE"
+                                            for e in term_examples if e.group == "index"),
                      "term_ranker_terms": len(lookup_examples),
                      "folds": args.folds, "seed": args.seed, "ner": args.ner or "shipped",
                      "top_candidates": TOP_CANDIDATES},
@@ -293,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
     parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
     parser.add_argument("--index-terms", type=int, default=30000)
+    parser.add_argument("--pcs-index", default=str(SHARED / "icd10pcs-2025" /
+                                                   "icd10pcs_index_2025.xml"))
+    parser.add_argument("--pcs-index-terms", type=int, default=14314,
+                        help="ICD-10-PCS index terms used (0: none)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--version", default="ranker-0.1.0")
