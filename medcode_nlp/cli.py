@@ -270,6 +270,9 @@ def evaluate_codiesp_cli(
     assertions: Annotated[str, typer.Option(
         help="guidelines (as shipped) or ignore (code every mention whatever its assertion, "
              "as CodiEsp's annotators did).")] = "guidelines",
+    setting: Annotated[str, typer.Option(
+        help="outpatient or inpatient coding guidelines (CodiEsp's case reports are mostly "
+             "hospital stays).")] = "inpatient",
     seed: int = 0,
 ) -> None:
     """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration.
@@ -280,7 +283,7 @@ def evaluate_codiesp_cli(
     import medcode_nlp
     from medcode_nlp.evaluate_cli import evaluate_codiesp_dir, evaluate_gold_jsonl
 
-    coder = medcode_nlp.load(kb=kb, ner=ner)
+    coder = medcode_nlp.load(kb=kb, ner=ner, setting=setting)
     if directory.is_file():
         report = evaluate_gold_jsonl(directory, coder=coder, predictions_out=predictions_out,
                                      seed=seed)

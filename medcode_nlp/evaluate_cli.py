@@ -88,6 +88,47 @@ def align_partial_codes(
     return aligned
 
 
+def corpus_final_codes(kb: Any, train_gold: dict[str, set[str]], system: str) -> set[str]:
+    """Codes a corpus uses as final codes that are not final in the knowledge base.
+
+    CodiEsp was coded with the 2018 code set, without 7th characters: R51 (headache) was
+    split into R51.0/R51.9 in FY2021, W19.XXXA is given as W19XXX. Learnt from the *train*
+    split's gold codes (those that are non-billable or absent in the knowledge base).
+    """
+    from medcode_nlp.evaluation import normalize_code
+
+    found = set()
+    for codes in train_gold.values():
+        for code in codes:
+            entry = kb.get(system, code)
+            if entry is None or not entry.billable:
+                found.add(normalize_code(code))
+    return found
+
+
+def align_code_version(predictions: dict[str, list[tuple[str, float]]], final: set[str]
+                       ) -> dict[str, list[tuple[str, float]]]:
+    """Rename each predicted code to its longest prefix among a corpus's ``final`` codes.
+
+    A crosswalk to the corpus's code-set version (R51.9 -> R51, W19.XXXA -> W19XXX); the best
+    score is kept. Reported beside the strict figures, never instead of them.
+    """
+    from medcode_nlp.evaluation import normalize_code
+
+    aligned = {}
+    for doc_id, ranked in predictions.items():
+        best: dict[str, float] = {}
+        for code, score in ranked:
+            key = normalize_code(code)
+            for length in range(len(key) - 1, 2, -1):
+                if key[:length] in final:
+                    key = key[:length]
+                    break
+            best[key] = max(best.get(key, 0.0), score)
+        aligned[doc_id] = sorted(best.items(), key=lambda item: -item[1])
+    return aligned
+
+
 ASSERTION_MODES = ("guidelines", "ignore")
 
 
@@ -134,6 +175,7 @@ def evaluate_codiesp_dir(
     from medcode_nlp.baselines import TfidfKnnBaseline
     from medcode_nlp.evaluation import (
         CODIESP_KINDS,
+        DIAGNOSIS,
         evaluation_report,
         gold_codes,
         read_codiesp,
@@ -158,7 +200,8 @@ def evaluate_codiesp_dir(
                               "threshold": threshold, "versions": coder.versions(),
                               "partial_codes": partial_codes, "assertions": assertions,
                               "systems": {}}
-    train_docs = read_codiesp(root, "train") if baseline and split != "train" else []
+    train_split = read_codiesp(root, "train") if split != "train" else []
+    train_docs = train_split if baseline else []
     for kind in CODIESP_KINDS:
         gold = gold_codes(docs, kind)
         pred = predictions[kind]
@@ -168,6 +211,12 @@ def evaluate_codiesp_dir(
             "medcode_nlp_partial_codes_credited": evaluation_report(
                 align_partial_codes(pred, gold), gold, threshold, seed, n_bootstrap=n_bootstrap),
         }
+        if train_split and kind == DIAGNOSIS:  # the version gap is ICD-10-CM's
+            final = corpus_final_codes(coder.kb, gold_codes(train_split, kind),
+                                       CODIESP_KINDS[kind][1])
+            entry["medcode_nlp_corpus_code_version"] = evaluation_report(
+                align_code_version(pred, final), gold, threshold, seed,
+                n_bootstrap=n_bootstrap)
         if train_docs:
             knn = TfidfKnnBaseline(k=20, group=kind).fit(train_docs)
             ranked = knn.predict([d.text for d in docs])

@@ -26,6 +26,9 @@ from medcode_nlp.integrity import verify_directory, write_checksums
 logger = logging.getLogger(__name__)
 
 KB_FORMAT = 1
+#: Bumped when the built-in code sets are read differently (a new cache directory is built).
+#: 2: single-category blocks (B20, C50, R99...) are kept as codes.
+KB_CONTENT_REVISION = 2
 DB_FILE = "kb.sqlite"
 MANIFEST_FILE = "manifest.json"
 
@@ -360,7 +363,8 @@ def default_kb_path() -> Path:
 
     if os.environ.get("MEDCODE_KB"):
         return Path(os.environ["MEDCODE_KB"])
-    tag = f"kb{KB_FORMAT}-cm{icd10cm.source_version()}-pcs{icd10pcs.source_version()}"
+    tag = (f"kb{KB_FORMAT}r{KB_CONTENT_REVISION}-cm{icd10cm.source_version()}"
+           f"-pcs{icd10pcs.source_version()}")
     return Path(user_cache_dir("medcode_nlp")) / tag
 
 

@@ -65,3 +65,14 @@ def test_evaluate_cli_codiesp_assertion_modes(dictionary_coder):
                                   n_bootstrap=10, assertions="ignore")
     assert report["assertions"] == "ignore" and report["partial_codes"] is True
     assert "medcode_context" in dictionary_coder.nlp.pipe_names  # switched back on afterwards
+
+
+def test_evaluate_cli_code_version_crosswalk_learnt_from_train_gold(kb):
+    from medcode_nlp.evaluate_cli import align_code_version, corpus_final_codes
+
+    train_gold = {"a": {"R51", "I10"}, "b": {"W19XXX", "J18.9"}}
+    final = corpus_final_codes(kb, train_gold, "icd10cm")
+    assert final == {"R51", "W19XXX"}  # R51 is a category in FY2026, W19XXX not a code
+    aligned = align_code_version(
+        {"d": [("R51.9", 0.9), ("W19.XXXA", 0.5), ("R51.0", 0.4), ("I10", 0.3)]}, final)
+    assert aligned["d"] == [("R51", 0.9), ("W19XXX", 0.5), ("I10", 0.3)]

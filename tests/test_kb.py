@@ -12,9 +12,18 @@ from medcode_nlp.kb import CodeKnowledgeBase, code_key
 
 def test_kb_icd10cm_counts_match_fy2026(kb):
     info = kb.systems_info()["icd10cm"]
-    assert info["billable"] == 74714
-    assert info["codes"] == 98147
+    assert info["billable"] == 74719  # CMS FY2026 count of valid (billable) codes
+    assert info["codes"] == 98186
     assert "FY2026" in info["version"]
+
+
+def test_kb_keeps_categories_named_like_their_block(kb):
+    # B20, R99 are single-category blocks in the tabular list: codes, not groupings
+    for code in ("B20", "R99"):
+        entry = kb.get("icd10cm", code)
+        assert entry is not None and entry.billable and entry.parent is None
+    assert kb.get("icd10cm", "C50") is not None and not kb.get("icd10cm", "C50").billable
+    assert kb.get("icd10cm", "C50.1").parent == "C50"
 
 
 def test_kb_icd10cm_entry_has_tabular_notes(kb):

@@ -46,13 +46,20 @@ def referenced_codes(note: str) -> list[str]:
 def iter_icd10cm() -> Iterator[CodeEntry]:
     """Yield every ICD-10-CM category, subcategory and code (7th characters included)."""
     cm = _module()
+
+    def grouping_only(code: str) -> bool:
+        # a block holding one category has that category's name (B20, C50, R99...): it is a code
+        return bool(cm.is_chapter_or_block(code)) and not cm.is_category(code)
+
+    seen: set[str] = set()
     for code in cm.get_all_codes(with_dots=True):
-        if cm.is_chapter_or_block(code):
+        if grouping_only(code) or code in seen:
             continue
+        seen.add(code)
         description = cm.get_description(code)
         parent = cm.get_parent(code)
-        if parent and cm.is_chapter_or_block(parent):
-            parent = None
+        if parent and (cm.is_category(code) or grouping_only(parent)):
+            parent = None  # a category's parent is its block
         aliases = [Alias(description, "description")]
         head = head_term(description)
         if head:

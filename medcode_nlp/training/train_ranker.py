@@ -125,8 +125,13 @@ def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[Me
     return output
 
 
+#: Coding setting of the second-stage rows: CodiEsp notes are case reports of hospital stays.
+TRAINING_SETTING = "inpatient"
+
+
 def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
                     texts: dict[str, str] | None = None, scorer: Any = None,
+                    setting: str = TRAINING_SETTING,
                     ) -> dict[str, list[tuple[str, str, float]]]:
     """(system, code, combined score) per document, through the coding rules."""
     by_doc: dict[str, list[MentionExample]] = {}
@@ -134,7 +139,7 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
         by_doc.setdefault(example.group, []).append(example)
     for doc_id in texts or {}:
         by_doc.setdefault(doc_id, [])
-    options = CodingOptions(min_score=0.0, top_k=1000, partial_codes=True)
+    options = CodingOptions(setting=setting, min_score=0.0, top_k=1000, partial_codes=True)
     scorer = scorer or model.scorer
     scores = {}
     for doc_id, items in by_doc.items():
@@ -270,6 +275,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                                             for e in term_examples if e.group == "index"),
                      "term_ranker_terms": len(lookup_examples),
                      "folds": args.folds, "seed": args.seed, "ner": args.ner or "shipped",
+                     "setting": TRAINING_SETTING,
                      "top_candidates": TOP_CANDIDATES},
     })
 
