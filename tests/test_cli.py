@@ -126,7 +126,7 @@ def test_cli_kb_info(medcode):
     done = medcode("kb", "info")
     assert done.returncode == 0
     info = json.loads(done.stdout)
-    assert info["systems"]["icd10cm"]["billable"] == 74714
+    assert info["systems"]["icd10cm"]["billable"] == 74719
 
 
 def test_cli_unknown_system_is_clear(medcode):

@@ -32,7 +32,7 @@ def test_kb_sources_cpt_from_licensed_file(kb_copy):
 def test_kb_sources_custom_list(kb_copy):
     info = add_source("custom", FIXTURES / "custom_codes.csv", kb_copy, system="custom")
     assert info["systems"]["custom"]["codes"] > 0
-    assert info["systems"]["icd10cm"]["billable"] == 74714  # other systems untouched
+    assert info["systems"]["icd10cm"]["billable"] == 74719  # other systems untouched
 
 
 def test_kb_sources_hcpcs_official_file(kb_copy):
