@@ -3,11 +3,13 @@
 1. Run the pipeline (ranker off) over CodiEsp train and keep every entity's candidates;
    a candidate is right when its code is in the document's gold set.
 2. Add ICD-10-CM Alphabetic Index terms as mentions (minus the rows held out for the linking
-   benchmark), ICD-10-PCS Index terms (a partial-code target: any full code under it is
-   right), and coders' reviewed decisions when a feedback database is given.
-3. Five-fold out-of-fold (by document) fits of the mention ranker and the whole-note classifier give
-   honest signals per (note, code) through the coding rules; the second stage (document
-   ranker, calibrated) is fit on them, with ICD-10-PCS partial codes among the candidates.
+   benchmark) and coders' reviewed decisions when a feedback database is given. ICD-10-PCS
+   Index terms (a partial-code target: any full code under it is right) are added only on
+   request (``--pcs-index-for``): both measured accuracies fell with them.
+3. Five-fold out-of-fold (by document) fits of the mention ranker and the whole-note
+   classifier give honest signals per (note, code) through the coding rules; the second stage
+   (document ranker, calibrated) is fit on them, with ICD-10-PCS partial codes among the
+   candidates.
 4. The final mention ranker and note classifier are fit on everything; a term ranker for
    terms looked up on their own (no note around them) on the index terms and reviewed
    decisions only; the decision threshold is chosen on CodiEsp dev.
