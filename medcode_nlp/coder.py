@@ -122,7 +122,7 @@ class Coder:
         if self.ranker is not None:
             codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine,
                                             self.ranker.note_scores(doc.text, self.kb),
-                                            self.ranker.scorer)
+                                            self.ranker.scorer, self.ranker.category_codes)
         else:
             codes, excluded = code_document(self.kb, mentions, options)
         return CodingResult(

@@ -92,6 +92,7 @@ class _Vote:
     ranks: list[int] = field(default_factory=list)
     assertions: list[str] = field(default_factory=list)
     partial: bool = False
+    sibling: bool = False  # a frequent training code of a supported category, no evidence
     expanded: list[bool] = field(default_factory=list)  # vote came from a category made billable
     # (start, end, text) of ``evidence``: a membership test on the list made a code mentioned
     # thousands of times (a long problem list) cost quadratic time
@@ -286,10 +287,40 @@ def _scores(votes: dict[tuple[str, str], _Vote], note_probability: dict[tuple[st
             system, code, v.partial, v.probabilities, v.similarities, v.ranks, v.assertions,
             note_probability.get((system, code)), v.expanded,
             [min(e.start / extent, 1.0) for e in v.evidence],
-            [len(e.text.split()) for e in v.evidence]))
+            [len(e.text.split()) for e in v.evidence], v.sibling))
     n_mentions = len(mentions)
     probabilities = scorer(signals, n_mentions) if signals else []
     return {key: round(float(p), 4) for key, p in zip(keys, probabilities, strict=True)}
+
+
+#: Frequent training codes proposed per ICD-10-CM category the note supports (scorer only).
+SIBLINGS_PER_CATEGORY = 2
+SIBLING_PROMPT = ("suggested because the note supports its category and training notes often "
+                  "coded it there: no mention names this code; check the note")
+
+
+def _sibling_votes(kb: CodeKnowledgeBase, votes: dict[tuple[str, str], _Vote],
+                   ruled_out: set[tuple[str, str]],
+                   category_codes: Callable[[str], list[str]]) -> dict[tuple[str, str], _Vote]:
+    """Votes for the most frequent billable training codes of each voted ICD-10-CM category
+    that no mention or note score proposed (the second stage decides if they stay)."""
+    voted = {code_key(code) for system, code in votes if system == "icd10cm"}
+    added: dict[tuple[str, str], _Vote] = {}
+    for category in sorted({key[:3] for key in voted}):
+        taken = 0
+        for key in category_codes(category):
+            if taken >= SIBLINGS_PER_CATEGORY:
+                break
+            if key in voted:
+                continue
+            entry = kb.get("icd10cm", key)
+            if entry is None or not entry.billable:
+                continue
+            taken += 1
+            if ("icd10cm", entry.code) not in ruled_out:
+                added[("icd10cm", entry.code)] = _Vote(
+                    "icd10cm", entry.description, True, prompts=[SIBLING_PROMPT], sibling=True)
+    return added
 
 
 def code_document(
@@ -299,6 +330,7 @@ def code_document(
     combine: Callable[[list[float]], float] = noisy_or,
     note_scores: dict[tuple[str, str], float] | None = None,
     scorer: DocumentScorer | None = None,
+    category_codes: Callable[[str], list[str]] | None = None,
 ) -> tuple[list[CodeSuggestion], list[ExcludedCode]]:
     """Combine the mentions' candidates into document codes, applying the guidelines.
 
@@ -307,7 +339,9 @@ def code_document(
     document classifier): they join a code's mention probabilities, and a code the note as a
     whole supports without any single mention is suggested with a prompt saying so. A
     ``scorer`` (the ranker's second stage) replaces ``combine``: it weighs all of a code's
-    signals at once, over more candidates per mention and every code the note model knows.
+    signals at once, over more candidates per mention and every code the note model knows;
+    ``category_codes`` (a category's training codes, most frequent first) then also proposes
+    the frequent codes of each supported ICD-10-CM category (``SIBLINGS_PER_CATEGORY``).
     """
     votes: dict[tuple[str, str], _Vote] = {}
     excluded: dict[tuple[str, str, str], ExcludedCode] = {}
@@ -402,6 +436,8 @@ def code_document(
             votes[(system, code)] = note_vote
             note_probability[(system, code)] = p
 
+    if scorer is not None and category_codes is not None:
+        votes.update(_sibling_votes(kb, votes, ruled_out, category_codes))
     scores = _scores(votes, note_probability, combine, scorer, mentions)
     codes = []
     for (system, code), v in votes.items():

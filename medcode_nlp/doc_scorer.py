@@ -36,7 +36,15 @@ DOC_FEATURE_NAMES: list[str] = [
     # where and how the code was found
     "expanded_share", "first_position", "last_position", "evidence_spans", "min_mention_words",
     "code_length", "chapter",
+    # codes the training notes coded together with the note's well-supported codes
+    "cooccurrence_max", "cooccurrence_sum", "context_codes",
+    # a frequent training code of a category the note supports, no evidence of its own
+    "category_sibling",
 ]
+
+#: Evidence (best mention or whole-note probability) a code needs to count as context for
+#: the co-occurrence features.
+CONTEXT_PROBABILITY = 0.3
 
 
 @dataclass(slots=True)
@@ -54,6 +62,7 @@ class CodeSignals:
     expanded: list[bool] = field(default_factory=list)  # per vote: a category made billable
     positions: list[float] = field(default_factory=list)  # evidence starts, 0 = note start
     mention_words: list[int] = field(default_factory=list)  # words of each evidence span
+    sibling: bool = False  # proposed from training frequency within a supported category
 
 
 def _ranks(values: Sequence[float], eligible: Sequence[bool]) -> list[float]:
@@ -83,6 +92,20 @@ def _category_features(signals: Sequence[CodeSignals], best: Sequence[float]) ->
     return out
 
 
+def _cooccurrence_features(signals: Sequence[CodeSignals], prior: CodePrior,
+                            strength: Sequence[float]) -> np.ndarray:
+    """Per code: the best and summed ``P(code | context code)`` over the note's context codes
+    (weighted by their evidence), and the number of context codes."""
+    keys = [code_key(s.code) for s in signals]
+    context = [(i, keys[i], w) for i, w in enumerate(strength) if w >= CONTEXT_PROBABILITY]
+    out = np.zeros((len(signals), 3), dtype=np.float32)
+    for i, key in enumerate(keys):
+        values = [w * prior.conditional(key, other) for j, other, w in context
+                  if j != i and other != key]
+        out[i] = [max(values, default=0.0), sum(values), len(context)]
+    return out
+
+
 def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
                       note_mentions: int) -> np.ndarray:
     """One row of ``DOC_FEATURE_NAMES`` per code of the note."""
@@ -104,6 +127,7 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
         for i, r in enumerate(_ranks(note, modelled)):
             note_rank[i] = min(note_rank[i], r)
     category = _category_features(signals, best)
+    cooccurrence = _cooccurrence_features(signals, prior, np.maximum(best, note).tolist())
     for i, s in enumerate(signals):
         ps = s.probabilities
         key = code_key(s.code)
@@ -136,6 +160,8 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
             float(min(s.mention_words, default=0)),
             float(len(key)),
             float(ord(key[0])) if key else 0.0,
+            *cooccurrence[i],
+            float(s.sibling),
         ]
     return rows
 

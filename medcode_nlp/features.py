@@ -9,6 +9,7 @@ candidate's place in the code hierarchy among the other candidates.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -98,21 +99,26 @@ class MentionContext:
 
 @dataclass(slots=True)
 class CodePrior:
-    """Smoothed log-frequency of codes and categories in training gold sets."""
+    """Smoothed log-frequency of codes and categories in training gold sets, and how often
+    two codes were coded together (``pair_counts``, keys in sorted order)."""
 
     code_counts: dict[str, int] = field(default_factory=dict)
     category_counts: dict[str, int] = field(default_factory=dict)
     total_documents: int = 0
+    pair_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    _by_category: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_gold(cls, gold_sets: list[set[str]]) -> CodePrior:
         codes: Counter[str] = Counter()
         categories: Counter[str] = Counter()
+        pairs: Counter[tuple[str, str]] = Counter()
         for gold in gold_sets:
-            keys = {code_key(c) for c in gold}
+            keys = sorted({code_key(c) for c in gold})
             codes.update(keys)
             categories.update({k[:3] for k in keys})
-        return cls(dict(codes), dict(categories), len(gold_sets))
+            pairs.update(itertools.combinations(keys, 2))
+        return cls(dict(codes), dict(categories), len(gold_sets), dict(pairs))
 
     def values(self, code: str) -> tuple[float, float, float]:
         key = code_key(code)
@@ -125,14 +131,31 @@ class CodePrior:
             float(code_count > 0),
         )
 
+    def conditional(self, code: str, given: str) -> float:
+        """How often ``code`` was coded in the training notes that had ``given`` (smoothed)."""
+        a, b = code_key(code), code_key(given)
+        together = self.pair_counts.get((a, b) if a < b else (b, a), 0)
+        return together / (self.code_counts.get(b, 0) + 1)
+
+    def frequent_in_category(self, category: str) -> list[str]:
+        """Training codes (keys) of a 3-character category, most frequent first."""
+        if self._by_category is None:
+            by_category: dict[str, list[tuple[int, str]]] = {}
+            for key, count in self.code_counts.items():
+                by_category.setdefault(key[:3], []).append((-count, key))
+            self._by_category = {c: [k for _, k in sorted(v)] for c, v in by_category.items()}
+        return self._by_category.get(code_key(category)[:3], [])
+
     def to_dict(self) -> dict[str, Any]:
         return {"code_counts": self.code_counts, "category_counts": self.category_counts,
-                "total_documents": self.total_documents}
+                "total_documents": self.total_documents,
+                "pair_counts": [[a, b, n] for (a, b), n in sorted(self.pair_counts.items())]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodePrior:
+        pairs = {(str(a), str(b)): int(n) for a, b, n in data.get("pair_counts", [])}
         return cls(dict(data["code_counts"]), dict(data["category_counts"]),
-                   int(data["total_documents"]))
+                   int(data["total_documents"]), pairs)
 
 
 _SIDES = frozenset({"left", "right", "bilateral", "unilateral"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -56,7 +57,9 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
     Parameters are the boosted trees' (``max_iter``, ``learning_rate``, ``max_leaf_nodes``,
     ``l2_regularization``), the calibration ``method`` ("isotonic" or "sigmoid") with
     ``calibration_cv`` folds (0 = no calibration; ``ensemble=False`` keeps one set of trees fit
-    on all rows instead of one per fold), and ``random_state``.
+    on all rows instead of one per fold), and ``random_state``. ``max_features`` is the share
+    of features each split may look at; ``n_bags`` > 1 averages that many such models fit with
+    successive random states (their early-stopping splits and feature draws differ).
     """
 
     def __init__(
@@ -69,6 +72,8 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         calibration_cv: int = 3,
         random_state: int | None = 0,
         ensemble: bool = True,
+        max_features: float = 1.0,
+        n_bags: int = 1,
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -78,28 +83,41 @@ class CodeRanker(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.random_state = random_state
         self.ensemble = ensemble
+        self.max_features = max_features
+        self.n_bags = n_bags
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CodeRanker:
-        """Fit the trees (and the calibration) on pair rows ``X`` and labels ``y``."""
-        X, y = validate_data(self, X, y)
-        self.classes_ = unique_labels(y)
+    def _one_model(self, counts: np.ndarray, random_state: int | None) -> Any:
         trees = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             l2_regularization=self.l2_regularization,
-            random_state=self.random_state,
+            max_features=self.max_features,
+            random_state=random_state,
         )
-        counts = np.bincount(np.searchsorted(self.classes_, y))
         if self.calibration_cv >= 2 and len(self.classes_) > 1 and counts.min() >= self.calibration_cv:
-            self.model_: Any = CalibratedClassifierCV(
+            return CalibratedClassifierCV(
                 trees, method=self.method, cv=self.calibration_cv, ensemble=self.ensemble
             )
+        return trees
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CodeRanker:
+        """Fit the trees (and the calibration) on pair rows ``X`` and labels ``y``."""
+        X, y = validate_data(self, X, y)
+        self.classes_ = unique_labels(y)
+        counts = np.bincount(np.searchsorted(self.classes_, y))
+        if self.n_bags > 1:
+            base = 0 if self.random_state is None else self.random_state
+            self.model_: Any = VotingClassifier(
+                [(f"bag{i}", self._one_model(counts, base + i)) for i in range(self.n_bags)],
+                voting="soft",
+            )
         else:
-            self.model_ = trees
+            self.model_ = self._one_model(counts, self.random_state)
         self.model_.fit(X, y, sample_weight=sample_weight)
-        fitted = getattr(self.model_, "calibrated_classifiers_", None)
-        trees_fitted = fitted[0].estimator if fitted else self.model_
+        first = self.model_.estimators_[0] if self.n_bags > 1 else self.model_
+        fitted = getattr(first, "calibrated_classifiers_", None)
+        trees_fitted = fitted[0].estimator if fitted else first
         self.n_iter_ = int(getattr(trees_fitted, "n_iter_", self.max_iter))
         return self
 
@@ -252,6 +270,14 @@ class RankerModel:
     def scorer(self) -> Any:
         """``score_codes`` for :func:`~medcode_nlp.coding_rules.code_document`, or None."""
         return self.score_codes if self.doc_ranker is not None else None
+
+    @property
+    def category_codes(self) -> Callable[[str], list[str]] | None:
+        """The prior's frequent codes per category, for a second stage that scores them."""
+        features = self.meta.get("document_features", DOC_FEATURE_NAMES)
+        if self.doc_ranker is None or "category_sibling" not in features:
+            return None
+        return self.prior.frequent_in_category
 
     def combine(self, probabilities: list[float]) -> float:
         """Document-level confidence of a code from its mention probabilities."""

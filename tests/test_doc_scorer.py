@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from medcode_nlp.coding_rules import PARTIAL_PROMPT, CodingOptions, Mention, code_document
+from medcode_nlp.coding_rules import (
+    PARTIAL_PROMPT,
+    SIBLING_PROMPT,
+    CodingOptions,
+    Mention,
+    code_document,
+)
 from medcode_nlp.doc_scorer import (
     DOC_FEATURE_NAMES,
     CodeSignals,
@@ -114,3 +120,58 @@ def test_doc_scorer_shipped_model_has_a_document_stage(default_coder):
     result = default_coder("Colonoscopy with biopsy of the sigmoid colon.", partial_codes=True,
                            min_score=0.0)
     assert all(0.0 <= c.score <= 1.0 for c in result.codes)
+
+
+def test_doc_scorer_cooccurrence_features_follow_training_pairs():
+    # I10 was coded with E11.9 in 2 of the 3 notes that had E11.9; R50.9 never was
+    prior = CodePrior.from_gold([{"E11.9", "I10"}, {"E11.9", "I10"}, {"E11.9"}, {"R50.9"}])
+    signals = [
+        CodeSignals("icd10cm", "E11.9", probabilities=[0.9]),
+        CodeSignals("icd10cm", "I10", probabilities=[0.1]),
+        CodeSignals("icd10cm", "R50.9", probabilities=[0.1]),
+    ]
+    diabetes, hypertension, fever = (_named(r) for r in document_features(signals, prior, 3))
+    assert abs(hypertension["cooccurrence_max"] - 0.9 * 2 / 4) < 1e-6
+    assert fever["cooccurrence_max"] == 0 and diabetes["cooccurrence_max"] == 0  # I10 is weak
+    assert {r["context_codes"] for r in (diabetes, hypertension, fever)} == {1}
+    assert hypertension["category_sibling"] == 0
+
+
+def test_doc_scorer_prior_pairs_and_categories_round_trip():
+    prior = CodePrior.from_gold([{"E11.9", "I10"}, {"E11.9", "E11.65"}, {"E11.65"}])
+    assert prior.frequent_in_category("E11") == ["E1165", "E119"]  # ties: code order
+    assert prior.conditional("I10", "E11.9") == 1 / 3
+    again = CodePrior.from_dict(prior.to_dict())
+    assert again.pair_counts == prior.pair_counts and again.code_counts == prior.code_counts
+    legacy = {k: v for k, v in prior.to_dict().items() if k != "pair_counts"}
+    assert CodePrior.from_dict(legacy).conditional("I10", "E11.9") == 0.0
+
+
+def test_doc_scorer_proposes_frequent_codes_of_a_supported_category(kb):
+    category = next(c[:3] for c in kb.codes("icd10cm", billable_only=True) if len(c) > 4)
+    billable = [c for c in kb.codes("icd10cm", billable_only=True) if c.startswith(category)]
+    assert len(billable) >= 2
+    mention_code, frequent = billable[0], billable[1:]
+    entry = kb.get("icd10cm", mention_code)
+    candidate = Candidate(entry.code, "icd10cm", entry.description, 0.9, True, similarity=0.9)
+    mention = Mention(Entity(text="x", start=0, end=1, label="PROBLEM", candidates=[candidate]),
+                      context="x")
+    seen: list[list[CodeSignals]] = []
+
+    def scorer(signals: list[CodeSignals], note_mentions: int) -> list[float]:
+        seen.append(signals)
+        return [0.2 if s.sibling else 0.8 for s in signals]
+
+    def category_codes(cat: str) -> list[str]:
+        return [mention_code.replace(".", ""), "NOTACODE",
+                *(c.replace(".", "") for c in frequent)]
+
+    options = CodingOptions(min_score=0.0)
+    codes, _ = code_document(kb, [mention], options, scorer=scorer,
+                             category_codes=category_codes)
+    siblings = [c for c in codes if SIBLING_PROMPT in c.prompts]
+    assert [c.code for c in siblings] == [kb.get("icd10cm", c).code for c in frequent[:2]]
+    assert all(c.score == 0.2 and not c.evidence for c in siblings)
+    assert sum(s.sibling for s in seen[-1]) == len(siblings)
+    codes, _ = code_document(kb, [mention], options, category_codes=category_codes)
+    assert all(SIBLING_PROMPT not in c.prompts for c in codes)  # needs the second stage

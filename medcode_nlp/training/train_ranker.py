@@ -127,6 +127,8 @@ def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[Me
     return output
 
 
+#: Bagged models of the second stage.
+DOC_RANKER_BAGS = 5
 #: Coding setting of the second-stage rows: CodiEsp notes are case reports of hospital stays.
 TRAINING_SETTING = "inpatient"
 
@@ -153,7 +155,8 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
             for e in items
         ]
         note = model.note_scores(texts[doc_id], kb) if texts else None
-        codes, _ = code_document(kb, mentions, options, model.combine, note, scorer)
+        codes, _ = code_document(kb, mentions, options, model.combine, note, scorer,
+                                 model.category_codes)
         scores[doc_id] = [(c.system, c.code, c.score) for c in codes]
     return scores
 
@@ -259,8 +262,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # single set of trees (MAP 0.3645/0.4003 vs 0.3602/0.3999 diagnoses/procedures)
     if args.save_document_rows:
         np.savez_compressed(args.save_document_rows, X=np.vstack(doc_x), y=np.concatenate(doc_y))
+    # five bagged models, each split seeing half the features: single models' dev MAP moved
+    # by +-0.003 with the random state alone (early-stopping split)
     doc_ranker = CodeRanker(max_iter=300, learning_rate=0.05, l2_regularization=1.0,
-                            calibration_cv=3, random_state=args.seed).fit(
+                            calibration_cv=3, random_state=args.seed, max_features=0.5,
+                            n_bags=DOC_RANKER_BAGS).fit(
         np.vstack(doc_x), np.concatenate(doc_y))
 
     prior = CodePrior.from_gold(list(gold_train.values()))
