@@ -294,7 +294,7 @@ def _scores(votes: dict[tuple[str, str], _Vote], note_probability: dict[tuple[st
 
 
 #: Frequent training codes proposed per ICD-10-CM category the note supports (scorer only).
-SIBLINGS_PER_CATEGORY = 2
+SIBLINGS_PER_CATEGORY = 3
 SIBLING_PROMPT = ("suggested because the note supports its category and training notes often "
                   "coded it there: no mention names this code; check the note")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,8 @@ RANKER_FILE = "ranker.skops"
 DOC_RANKER_FILE = "doc_ranker.skops"
 TERM_RANKER_FILE = "term_ranker.skops"
 META_FILE = "ranker.json"
+#: Deflate the skops archives: the bagged second stage is 36 MB stored, 6 MB deflated.
+SKOPS_COMPRESSION: dict[str, Any] = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 9}
 
 
 #: Whole-note probability a code needs to be a candidate of the document stage.
@@ -292,11 +295,11 @@ class RankerModel:
         import skops.io as sio
 
         directory.mkdir(parents=True, exist_ok=True)
-        sio.dump(self.ranker, directory / RANKER_FILE)
+        sio.dump(self.ranker, directory / RANKER_FILE, **SKOPS_COMPRESSION)
         if self.doc_ranker is not None:
-            sio.dump(self.doc_ranker, directory / DOC_RANKER_FILE)
+            sio.dump(self.doc_ranker, directory / DOC_RANKER_FILE, **SKOPS_COMPRESSION)
         if self.term_ranker is not None:
-            sio.dump(self.term_ranker, directory / TERM_RANKER_FILE)
+            sio.dump(self.term_ranker, directory / TERM_RANKER_FILE, **SKOPS_COMPRESSION)
         if self.note_model is not None:
             self.note_model.save(directory)
         meta = {
