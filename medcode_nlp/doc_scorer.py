@@ -42,6 +42,9 @@ DOC_FEATURE_NAMES: list[str] = [
     "category_sibling",
 ]
 
+#: The features of a compact second stage (no co-occurrence, no sibling candidates).
+COMPACT_DOC_FEATURES: list[str] = DOC_FEATURE_NAMES[: DOC_FEATURE_NAMES.index("cooccurrence_max")]
+
 #: Evidence (best mention or whole-note probability) a code needs to count as context for
 #: the co-occurrence features.
 CONTEXT_PROBABILITY = 0.3
@@ -107,11 +110,12 @@ def _cooccurrence_features(signals: Sequence[CodeSignals], prior: CodePrior,
 
 
 def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
-                      note_mentions: int) -> np.ndarray:
-    """One row of ``DOC_FEATURE_NAMES`` per code of the note."""
+                      note_mentions: int, columns: int | None = None) -> np.ndarray:
+    """One row of ``DOC_FEATURE_NAMES`` per code of the note (its first ``columns`` only: a
+    model fit on fewer features; the co-occurrence features are then not worked out)."""
     rows = np.zeros((len(signals), len(DOC_FEATURE_NAMES)), dtype=np.float32)
     if not signals:
-        return rows
+        return rows[:, :columns]
     groups = [(s.system, s.partial) for s in signals]
     best = [max(s.probabilities, default=0.0) for s in signals]
     note = [s.note_probability if s.note_probability is not None else -1.0 for s in signals]
@@ -127,7 +131,9 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
         for i, r in enumerate(_ranks(note, modelled)):
             note_rank[i] = min(note_rank[i], r)
     category = _category_features(signals, best)
-    cooccurrence = _cooccurrence_features(signals, prior, np.maximum(best, note).tolist())
+    cooccurrence = (np.zeros((len(signals), 3), dtype=np.float32)
+                    if columns is not None and columns <= len(COMPACT_DOC_FEATURES)
+                    else _cooccurrence_features(signals, prior, np.maximum(best, note).tolist()))
     for i, s in enumerate(signals):
         ps = s.probabilities
         key = code_key(s.code)
@@ -163,7 +169,7 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
             *cooccurrence[i],
             float(s.sibling),
         ]
-    return rows
+    return rows[:, :columns]
 
 
 def partial_pcs_code(code: str) -> str | None:

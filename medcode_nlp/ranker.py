@@ -264,10 +264,13 @@ class RankerModel:
         """The second stage's probability that each code is in the note's gold set."""
         if self.doc_ranker is None:
             raise ValueError("this ranker has no document stage")
-        rows = document_features(signals, self.prior, note_mentions)
-        # a model trained before features were appended uses the first ones only
-        used = len(self.meta.get("document_features", DOC_FEATURE_NAMES))
-        return self.doc_ranker.score_pairs(rows[:, :used])
+        rows = document_features(signals, self.prior, note_mentions, self.document_feature_count)
+        return self.doc_ranker.score_pairs(rows)
+
+    @property
+    def document_feature_count(self) -> int:
+        """How many of ``DOC_FEATURE_NAMES`` (the first ones) the second stage was fit on."""
+        return len(self.meta.get("document_features", DOC_FEATURE_NAMES))
 
     @property
     def scorer(self) -> Any:
