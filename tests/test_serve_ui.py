@@ -96,6 +96,12 @@ def status_says(driver, text: str):
     return wait(driver).until(EC.text_to_be_present_in_element((By.ID, "status"), text))
 
 
+def results_for(driver, query: str) -> None:
+    """Wait until the search list shows the results of `query` (not of an earlier search)."""
+    wait(driver).until(lambda d: d.find_element(By.ID, "search-results")
+                       .get_attribute("data-query") == query)
+
+
 def test_review_a_work_list_in_chromium(server, browser, tmp_path):
     worklist = tmp_path / "worklist.jsonl"
     notes = [("discharge_summary", (EXAMPLES / "discharge_summary.txt").read_text()),
@@ -144,6 +150,7 @@ def test_review_a_work_list_in_chromium(server, browser, tmp_path):
     search = browser.find_element(By.ID, "search-input")
     search.clear()
     search.send_keys("chronic kidney disease stage 3")
+    results_for(browser, "chronic kidney disease stage 3")
     wait(browser).until(lambda d: len(d.find_elements(
         By.CSS_SELECTOR, "#search-results li.search-result")) >= 2)
     options = browser.find_elements(By.CSS_SELECTOR, "#search-results li.search-result")
@@ -175,6 +182,7 @@ def test_review_a_work_list_in_chromium(server, browser, tmp_path):
     press(browser, "+")
     wait(browser).until(lambda d: dialog.is_displayed())
     assert "hypoxia" in browser.find_element(By.ID, "search-context").text
+    results_for(browser, "hypoxia")
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results li.active"))
     added = browser.find_element(By.CSS_SELECTOR, "#search-results li.active")
     added_code = (added.get_attribute("data-system"), added.get_attribute("data-code"))

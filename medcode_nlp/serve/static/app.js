@@ -510,6 +510,8 @@
   }
 
   // ----------------------------------------------------------------- search
+  let searchTimer = null;
+
   function openSearch(kind) {
     if (!state.result) { status("Open a note first.", "warn"); return; }
     if (!reviewer()) return;
@@ -530,7 +532,9 @@
         ? `Evidence: “${evidence.text}”` : "No note text selected: the code is added without evidence.";
       input.value = evidence ? evidence.text : "";
     }
+    clearTimeout(searchTimer); // a search typed in an earlier dialog must not land in this one
     $("search-results").replaceChildren();
+    delete $("search-results").dataset.query;
     state.searchResults = [];
     state.searchActive = -1;
     dialog.showModal();
@@ -540,12 +544,12 @@
   }
 
   function closeSearch() {
+    clearTimeout(searchTimer);
     const dialog = $("search-dialog");
     if (dialog.open) dialog.close();
     state.searchMode = null;
   }
 
-  let searchTimer = null;
   function scheduleSearch() {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(runSearch, 200);
@@ -563,6 +567,7 @@
       const data = await api("GET", `/v1/search?${params}`);
       if (seq !== state.searchSeq) return; // a newer search is running
       list.replaceChildren();
+      list.dataset.query = query; // which query these results answer
       data.results.forEach((r, i) => {
         const item = el("li", "search-result");
         item.dataset.code = r.code;
