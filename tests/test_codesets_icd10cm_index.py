@@ -123,3 +123,38 @@ def test_icd10cm_index_official_tables() -> None:
     assert len(drug) == 40016
     assert ("1-propanol, poisoning accidental (unintentional)", "T51.3X1") in set(_pairs(drug))
     assert all(t.code[0] == "T" for t in drug)
+
+
+def test_icd10cm_index_csv_export() -> None:
+    terms = load_icd10cm_index(FIXTURES / "icd10cm_index_rows_sample.csv")
+    pairs = _pairs(terms)
+    assert ("left arm quaver", "R90.12") in pairs  # subterms in front of the main term
+    assert ("quaver due to cold exposure", "R90.31") in pairs  # connector after it, NEC gone
+    assert ("lower glabrous skin quill injury", "R91.9-") in pairs  # dash kept
+    assert ("slight rumble", "R93.2") in pairs and ("slight rumble", "R93.3") in pairs
+    assert [p for p in pairs if p[1] == "R93.1"] == [("minor rumble", "R93.1")]  # one per code
+    assert not any(t.code == "" for t in terms)  # "see" and uncoded rows skipped
+    assert len(terms) == 17
+
+
+def test_icd10cm_index_csv_errors(tmp_path: Path) -> None:
+    cases = {
+        "columns.csv": (b"RowID,Term\n1,Anemia\n", "missing column"),
+        "level.csv": (b"RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,A,x,A,,,,D64.9\n",
+                      "bad Level"),
+        "latin.csv": (b"RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,A,0,caf\xe9,,,,A00\n",
+                      "not UTF-8"),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(InputError, match=message) as info:
+            load_icd10cm_index(path)
+        assert str(path) in str(info.value) and "index CSV" in str(info.value), name
+
+
+def test_icd10cm_index_official_csv() -> None:
+    terms = load_icd10cm_index(shared_path(CM_DIR, "ICD10CM_2025_Index.csv"))
+    pairs = set(_pairs(terms))
+    assert ("iron deficiency anemia", "D50.9") in pairs
+    assert len(terms) > 55_000

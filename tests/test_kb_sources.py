@@ -53,3 +53,13 @@ def test_kb_sources_unknown_kind(kb_copy):
 def test_kb_sources_missing_file(kb_copy):
     with pytest.raises(InputError, match="does not exist"):
         add_source("hcpcs", FIXTURES / "nope.txt", kb_copy)
+
+
+def test_kb_sources_icd10cm_index_csv(kb_copy):
+    before = shared_index(kb_copy, "icd10cm").search(["asiderotic anemia"], top_k=1)[0]
+    path = shared_path("icd10cm-2025", "ICD10CM_2025_Index.csv")
+    info = add_source("icd10cm-index", path, kb_copy)
+    (source,) = info["systems"]["icd10cm"]["index_sources"]
+    assert source["terms"] > 55_000 and source["source"] == "file ICD10CM_2025_Index.csv"
+    (hits,) = shared_index(kb_copy, "icd10cm").search(["asiderotic anemia"], top_k=1)
+    assert hits[0].code == "D50.9" and (not before or before[0].code != "D50.9")

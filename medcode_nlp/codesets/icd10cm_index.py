@@ -18,10 +18,17 @@ prefix every valid completion starts with. ``see category``/``see subcategory`` 
 (``<seecat>``, ``<subcat>``) become such dashed codes as well. ``<see>``/``<seeAlso>``
 cross-references carry no code and are skipped; ``<manif>`` paired manifestation codes are
 emitted for the same term when they look like codes.
+
+The CDC also publishes the Index to Diseases and Injuries as a CSV export (``RowID, Letter,
+Level, Term, ..., Code``; levels give the hierarchy). Each coded row becomes one term written
+as a note would say it (``"iron deficiency anemia"``, built by
+:func:`medcode_nlp.training.index_terms.mention_text`); ``see`` rows carry no code and are
+skipped.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
@@ -133,12 +140,42 @@ def _walk(path: Path, handle: IO[bytes], nemod: str) -> Iterator[IndexTerm]:
         logger.warning("skipped %d index entries whose code is not an ICD-10-CM code", skipped)
 
 
-def _fail(path: Path, detail: str) -> InputError:
-    return InputError(Errors.E009.format(path=path, fmt=_FMT, detail=detail))
+def _load_csv(path: Path) -> list[IndexTerm]:
+    """Coded rows of the index CSV export as clinical-style terms (module doc)."""
+    from medcode_nlp.training.index_terms import mention_text, read_index_rows
+
+    unique: dict[tuple[str, str], IndexTerm] = {}
+    skipped = 0
+    try:
+        for row in read_index_rows(path):
+            if not row.code:
+                continue
+            code, text = normalize_code(row.code), mention_text(row.path)
+            if code is None or not text:
+                skipped += 1
+                continue
+            unique.setdefault((text.lower(), code), IndexTerm(term=text, code=code, system=SYSTEM))
+    except UnicodeDecodeError as error:
+        raise _fail(path, f"not UTF-8 text (byte {error.start})", "ICD-10-CM index CSV") from error
+    except (KeyError, TypeError) as error:
+        raise _fail(path, f"missing column {error}", "ICD-10-CM index CSV") from error
+    except ValueError as error:
+        raise _fail(path, f"bad Level or RowID value ({error})", "ICD-10-CM index CSV") from error
+    except csv.Error as error:
+        raise _fail(path, f"malformed CSV ({error})", "ICD-10-CM index CSV") from error
+    if skipped:
+        logger.warning("skipped %d index rows whose code is not an ICD-10-CM code", skipped)
+    logger.info("loaded %d ICD-10-CM index terms from %s", len(unique), path.name)
+    return list(unique.values())
+
+
+def _fail(path: Path, detail: str, fmt: str = _FMT) -> InputError:
+    return InputError(Errors.E009.format(path=path, fmt=fmt, detail=detail))
 
 
 def load_icd10cm_index(path: str | os.PathLike[str], *, nemod: str = "drop") -> list[IndexTerm]:
-    """Read a CDC ICD-10-CM index XML (disease, external-cause, neoplasm or drug index).
+    """Read a CDC ICD-10-CM index XML (disease, external-cause, neoplasm or drug index), or
+    the CSV export of the Index to Diseases and Injuries (``.csv``; ``nemod`` does not apply).
 
     ``nemod`` says what to do with nonessential modifiers: ``"drop"`` them (the default;
     the essential term is what a note is most likely to say), ``"keep"`` them in
@@ -152,6 +189,8 @@ def load_icd10cm_index(path: str | os.PathLike[str], *, nemod: str = "drop") -> 
         raise InputError(Errors.E010.format(path=path))
     if not path.is_file():
         raise _fail(path, "not a regular file")
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path)
     try:
         unique = {(term.term, term.code): term for term in _iter_terms(path, nemod)}
     except ET.ParseError as error:

@@ -180,16 +180,21 @@ def _note_model(docs: Sequence[Any], gold: dict[str, set[str]]) -> Any:
 
 def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
                   texts: dict[str, str], gold: dict[str, set[str]]
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Second-stage rows (``document_features``) and exact-match labels for these notes."""
+                  ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, str, bool]]]:
+    """Second-stage rows (``document_features``), exact-match labels and, per row, the note,
+    system, code and whether the code can be suggested (billable or a partial code)."""
     blocks: list[np.ndarray] = []
     labels: list[int] = []
+    keys: list[tuple[str, str, str, bool]] = []
     current: list[str] = []
 
     def record(signals: list[CodeSignals], note_mentions: int) -> np.ndarray:
         blocks.append(document_features(signals, model.prior, note_mentions,
                                         model.document_feature_count))
         labels.extend(int(normalize_code(s.code) in gold[current[0]]) for s in signals)
+        keys.extend((current[0], s.system, s.code, s.partial or bool(
+            (entry := kb.get(s.system, s.code)) is not None and entry.billable))
+            for s in signals)
         return np.zeros(len(signals))
 
     by_doc: dict[str, list[MentionExample]] = {}
@@ -198,7 +203,29 @@ def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerMode
     for doc_id in texts:
         current[:] = [doc_id]
         document_scores(kb, by_doc.get(doc_id, []), model, {doc_id: texts[doc_id]}, record)
-    return np.vstack(blocks), np.array(labels, dtype=np.int64)
+    return np.vstack(blocks), np.array(labels, dtype=np.int64), keys
+
+
+def save_rows(path: Path, x: np.ndarray, y: np.ndarray,
+              keys: Sequence[tuple[str, str, str, bool]]) -> None:
+    """Second-stage rows with their keys, for fitting document-stage variants offline."""
+    np.savez_compressed(path, X=x, y=y, doc=np.array([k[0] for k in keys]),
+                        system=np.array([k[1] for k in keys]),
+                        code=np.array([k[2] for k in keys]),
+                        suggestable=np.array([k[3] for k in keys]))
+
+
+def _index_linker(linker: Any, index_kb: str | None) -> tuple[Any, Any]:
+    """A linker like ``linker`` over the knowledge base index terms are searched in, and that
+    knowledge base (default: the built-in one)."""
+    from medcode_nlp.components.linker import CodeLinker
+    from medcode_nlp.runtime import shared_kb
+
+    kb = shared_kb(index_kb)  # builds the built-in one once if missing
+    index_linker = CodeLinker(None, "index_linker", kb_path=index_kb,  # type: ignore[arg-type]
+                              systems=linker.systems, top_k=linker.top_k,
+                              min_similarity=linker.min_similarity)
+    return index_linker, kb
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,12 +253,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     rows = [r for r in rows if (entry := kb.get("icd10cm", r[2])) is not None and entry.billable]
     random.shuffle(rows)
 
+    # index terms are searched in a knowledge base without ICD-10-CM index aliases (the
+    # built-in one by default): in one that has them every term would find itself verbatim
+    index_linker, index_kb = _index_linker(linker, args.index_kb)
+
     def search(texts: list[str]) -> list[Any]:
-        return linker.candidates_for([([t], "PROBLEM") for t in texts])
+        return index_linker.candidates_for([([t], "PROBLEM") for t in texts])
 
     term_examples = _trim(index_examples(search, rows[: args.index_terms]), TOP_CANDIDATES)
     # the term ranker learns from the terms exact search cannot settle: not a KB alias verbatim
-    alias_keys = {alias_key(text) for _, _, text, _ in kb.iter_aliases("icd10cm")}
+    alias_keys = {alias_key(text) for _, _, text, _ in index_kb.iter_aliases("icd10cm")}
     lookup_examples = _trim(index_examples(
         search, [r for r in rows if alias_key(r[1]) not in alias_keys]), TOP_CANDIDATES)
     logger.info("index terms: %d (held out: %d)", len(term_examples), len(heldout))
@@ -259,7 +290,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     random.shuffle(doc_ids)
     folds = [set(doc_ids[i :: args.folds]) for i in range(args.folds)]
     stage = SECOND_STAGES[args.second_stage]
-    doc_x, doc_y = [], []
+    doc_x, doc_y, doc_keys = [], [], []
     for k, fold in enumerate(folds):
         prior = CodePrior.from_gold([gold_train[d] for d in doc_ids if d not in fold])
         fit_on = [e for e in doc_examples if e.group not in fold] + term_examples
@@ -267,14 +298,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         model = RankerModel(_fit(fit_on, prior, 0, args.seed), prior, note_model=note_model,
                             meta={"document_features": stage["features"]})
         held = [e for e in doc_examples if e.group in fold]
-        x, y = document_rows(kb, held, model, {d: texts[d] for d in sorted(fold)}, gold_train)
+        x, y, keys = document_rows(kb, held, model, {d: texts[d] for d in sorted(fold)},
+                                   gold_train)
         doc_x.append(x)
         doc_y.append(y)
+        doc_keys.extend(keys)
         logger.info("fold %d/%d done (%.0f s)", k + 1, args.folds, time.time() - started)
     # isotonic, one set of trees per calibration fold: on CodiEsp dev this beat sigmoid and a
     # single set of trees (MAP 0.3645/0.4003 vs 0.3602/0.3999 diagnoses/procedures)
     if args.save_document_rows:
-        np.savez_compressed(args.save_document_rows, X=np.vstack(doc_x), y=np.concatenate(doc_y))
+        Path(args.save_document_rows).mkdir(parents=True, exist_ok=True)
+        save_rows(Path(args.save_document_rows) / "train_rows.npz", np.vstack(doc_x),
+                  np.concatenate(doc_y), doc_keys)
     # bagged: single models' dev MAP moved by +-0.003 with the random state alone
     doc_ranker = CodeRanker(max_iter=300, learning_rate=0.05, l2_regularization=1.0,
                             calibration_cv=3, random_state=args.seed,
@@ -307,7 +342,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     gold_dev = {d.id: {normalize_code(c) for c in d.all_codes()} for d in dev_docs}
     dev_examples = _trim(document_examples(
         coder.nlp, [(d.id, d.text, gold_dev[d.id]) for d in dev_docs]), TOP_CANDIDATES)
-    scored = document_scores(kb, dev_examples, model, {d.id: d.text for d in dev_docs})
+    dev_texts = {d.id: d.text for d in dev_docs}
+    scored = document_scores(kb, dev_examples, model, dev_texts)
+    if args.save_document_rows:
+        save_rows(Path(args.save_document_rows) / "dev_rows.npz",
+                  *document_rows(kb, dev_examples, model, dev_texts, gold_dev))
     predictions = {doc_id: [(code, score) for _, code, score in codes]
                    for doc_id, codes in scored.items()}
     model.threshold = float(choose_threshold(predictions, gold_dev))
@@ -334,6 +373,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--heldout", default=str(ROOT / "benchmarks" / "results" /
                                                  "linking_heldout_ids.json"))
     parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
+    parser.add_argument("--index-kb", default=None,
+                        help="knowledge base the ICD-10-CM index terms are searched in; "
+                        "without index aliases (default: built-in)")
     parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
     parser.add_argument("--index-terms", type=int, default=30000)
     parser.add_argument("--pcs-index", default=str(SHARED / "icd10pcs-2025" /
@@ -352,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--feedback", default=None, help="review database (medcode serve)")
     parser.add_argument("--out", default=str(ROOT / "models" / "ranker"))
     parser.add_argument("--save-document-rows", default=None,
-                        help="also write the out-of-fold second-stage rows (.npz) here")
+                        help="also write the second-stage rows of train (out of fold) and "
+                        "dev to train_rows.npz and dev_rows.npz in this directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(args)

@@ -1,0 +1,122 @@
+"""Document-stage (second-stage) recipes compared on the same saved rows, CodiEsp dev MAP.
+
+    python -m medcode_nlp.training.train_ranker --kb ~/.cache/medcode_nlp/kb-full \\
+        --second-stage bagged --save-document-rows /tmp/rows --out /tmp/ranker
+    python benchmarks/second_stage_variants.py /tmp/rows [--variants compact bagged ...]
+
+``train_rows.npz`` holds the out-of-fold rows of CodiEsp train, ``dev_rows.npz`` the rows of
+CodiEsp dev from the final mention ranker and note classifier (every document feature,
+frequent-sibling candidates included). Each variant is fit on the train rows and ranks the
+dev rows; MAP counts every gold code of a note (as ``medcode evaluate codiesp``), so codes
+that never became candidates count as misses. Trees are also timed on the dev rows (one
+thread, one note at a time), since the document stage runs once per coded note.
+
+Writes ``benchmarks/results/second_stage_variants.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from medcode_nlp.doc_scorer import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
+from medcode_nlp.evaluation import mean_average_precision, read_codiesp  # noqa: E402
+from medcode_nlp.ranker import CodeRanker  # noqa: E402
+
+SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results" / "second_stage_variants.json"
+SIBLING = DOC_FEATURE_NAMES.index("category_sibling")
+N_COMPACT = len(COMPACT_DOC_FEATURES)
+
+#: name -> (CodeRanker parameters, number of feature columns, keep sibling candidates)
+VARIANTS: dict[str, tuple[dict[str, Any], int, bool]] = {
+    "compact": ({"calibration_cv": 3}, N_COMPACT, False),
+    "bagged": ({"calibration_cv": 3, "n_bags": 5, "max_features": 0.5},
+               len(DOC_FEATURE_NAMES), True),
+    "all features, single": ({"calibration_cv": 3}, len(DOC_FEATURE_NAMES), True),
+    "all features, one tree set": ({"calibration_cv": 3, "ensemble": False},
+                                   len(DOC_FEATURE_NAMES), True),
+    "bagged, one tree set each": ({"calibration_cv": 3, "n_bags": 5, "max_features": 0.5,
+                                   "ensemble": False}, len(DOC_FEATURE_NAMES), True),
+    "bagged 3, one tree set each": ({"calibration_cv": 3, "n_bags": 3, "max_features": 0.5,
+                                     "ensemble": False}, len(DOC_FEATURE_NAMES), True),
+}
+BASE = {"max_iter": 300, "learning_rate": 0.05, "l2_regularization": 1.0}
+
+
+def load_rows(path: Path, columns: int, siblings: bool) -> dict[str, np.ndarray]:
+    data = dict(np.load(path))
+    keep = np.ones(len(data["y"]), dtype=bool) if siblings else data["X"][:, SIBLING] == 0
+    out = {k: v[keep] for k, v in data.items()}
+    out["X"] = out["X"][:, :columns]
+    return out
+
+
+def dev_map(rows: dict[str, np.ndarray], scores: np.ndarray,
+            gold: dict[str, dict[str, set[str]]]) -> dict[str, float]:
+    """MAP per kind over the suggestable dev rows ranked by ``scores``."""
+    out = {}
+    for kind, system in (("diagnosis", "icd10cm"), ("procedure", "icd10pcs")):
+        ranked: dict[str, list[tuple[str, float]]] = {}
+        for doc, sys_, code, ok, score in zip(rows["doc"], rows["system"], rows["code"],
+                                              rows["suggestable"], scores, strict=True):
+            if sys_ == system and ok:
+                ranked.setdefault(str(doc), []).append((str(code), float(score)))
+        for codes in ranked.values():
+            codes.sort(key=lambda c: (-c[1], c[0]))
+        out[kind] = round(mean_average_precision(ranked, gold[kind]), 4)
+    return out
+
+
+def per_note_seconds(model: CodeRanker, rows: dict[str, np.ndarray]) -> float:
+    """Mean seconds to score one dev note's rows (one thread, as at run time)."""
+    docs = rows["doc"]
+    starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+    bounds = list(zip(starts, [*starts[1:], len(docs)], strict=True))
+    started = time.perf_counter()
+    for a, b in bounds:
+        model.score_pairs(rows["X"][a:b])
+    return (time.perf_counter() - started) / len(bounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=Path, help="directory with train_rows.npz and dev_rows.npz")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    dev_docs = read_codiesp(SHARED / "codiesp", "dev")
+    gold = {kind: {d.id: set(d.codes.get(kind, set())) for d in dev_docs}
+            for kind in ("diagnosis", "procedure")}
+    results = []
+    for name in args.variants:
+        params, columns, siblings = VARIANTS[name]
+        train = load_rows(args.rows / "train_rows.npz", columns, siblings)
+        dev = load_rows(args.rows / "dev_rows.npz", columns, siblings)
+        started = time.perf_counter()
+        model = CodeRanker(**BASE, **params, random_state=args.seed).fit(train["X"], train["y"])
+        fit_seconds = time.perf_counter() - started
+        result = {"variant": name, "params": {**BASE, **params}, "features": columns,
+                  "siblings": siblings, "train_rows": len(train["y"]), "dev_rows": len(dev["y"]),
+                  "dev_map": dev_map(dev, model.score_pairs(dev["X"]), gold),
+                  "fit_seconds": round(fit_seconds, 1),
+                  "ms_per_note": round(1000 * per_note_seconds(model, dev), 2)}
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    args.out.write_text(json.dumps({"rows": str(args.rows), "seed": args.seed,
+                                    "results": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
