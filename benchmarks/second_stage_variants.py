@@ -48,6 +48,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], int, bool]] = {
                            "ensemble": False}, N_COMPACT, False),
     "compact, every feature per split": ({"calibration_cv": 3, "n_bags": 3,
                                           "ensemble": False}, N_COMPACT, False),
+    "compact, learning rate 0.1, 150 iterations": ({"calibration_cv": 3, "n_bags": 3,
+                                                    "max_features": 0.7, "ensemble": False,
+                                                    "learning_rate": 0.1, "max_iter": 150},
+                                                   N_COMPACT, False),
     "single (round 3)": ({"calibration_cv": 3}, N_COMPACT, False),
     "single, one tree set": ({"calibration_cv": 3, "ensemble": False}, N_COMPACT, False),
     "single, one model per code system": ({"calibration_cv": 3, "per_system": True},
@@ -63,7 +67,9 @@ BASE = {"max_iter": 300, "learning_rate": 0.05, "l2_regularization": 1.0}
 
 def load_rows(path: Path, columns: int, siblings: bool) -> dict[str, np.ndarray]:
     data = dict(np.load(path))
-    keep = np.ones(len(data["y"]), dtype=bool) if siblings else data["X"][:, SIBLING] == 0
+    has_siblings = data["X"].shape[1] > SIBLING
+    keep = (data["X"][:, SIBLING] == 0 if has_siblings and not siblings
+            else np.ones(len(data["y"]), dtype=bool))
     out = {k: v[keep] for k, v in data.items()}
     out["X"] = out["X"][:, :columns]
     return out
