@@ -51,7 +51,7 @@ def candidate_recall(kb: str, split: str) -> dict[str, Any]:
         counts["diagnosis_found_top5"] += len(diagnoses & cm_top5)
         counts["procedure"] += len(procedures)
         counts["procedure_found"] += len(procedures & pcs)
-    return {"kb": kb, "aliases": {s: coder.kb.info()["systems"][s].get("aliases")
+    return {"kb": kb.replace(str(Path.home()), "~"), "aliases": {s: coder.kb.info()["systems"][s].get("aliases")
                                   for s in ("icd10cm", "icd10pcs")},
             **counts,
             "diagnosis_share": round(counts["diagnosis_found"] / counts["diagnosis"], 4),
