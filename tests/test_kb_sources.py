@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from conftest import FIXTURES, shared_path
@@ -11,6 +12,7 @@ from medcode_nlp.errors import InputError
 from medcode_nlp.kb import CodeKnowledgeBase
 from medcode_nlp.kb_sources import add_source
 from medcode_nlp.runtime import shared_index
+from medcode_nlp.training.train_ranker import _index_linker
 
 
 @pytest.fixture
@@ -63,3 +65,10 @@ def test_kb_sources_icd10cm_index_csv(kb_copy):
     assert source["terms"] > 55_000 and source["source"] == "file ICD10CM_2025_Index.csv"
     (hits,) = shared_index(kb_copy, "icd10cm").search(["asiderotic anemia"], top_k=1)
     assert hits[0].code == "D50.9" and (not before or before[0].code != "D50.9")
+    # ranker training searches index terms in a knowledge base without them (--index-kb)
+    like = SimpleNamespace(systems=None, top_k=5, min_similarity=0.0)
+    for index_kb, finds_itself in ((None, False), (str(kb_copy), True)):
+        linker, used = _index_linker(like, index_kb)
+        (found,) = linker.candidates_for([(["asiderotic anemia"], "PROBLEM")])
+        assert (found[0].alias.lower() == "asiderotic anemia") is finds_itself
+        assert (used.path == kb_copy) is finds_itself

@@ -12,7 +12,9 @@ from medcode_nlp.schema import Candidate
 
 @parametrize_with_checks(
     [CodeRanker(max_iter=10, calibration_cv=2),
-     CodeRanker(max_iter=10, calibration_cv=2, max_features=0.5, n_bags=2)],
+     CodeRanker(max_iter=10, calibration_cv=2, max_features=0.5, n_bags=2),
+     # the shipped document stage's shape: bagged, one calibrated tree set per bag
+     CodeRanker(max_iter=10, calibration_cv=2, max_features=0.7, n_bags=2, ensemble=False)],
     expected_failed_checks=lambda _: {
         "check_sample_weight_equivalence_on_dense_data":
             "calibration folds split repeated rows differently from weighted rows",
