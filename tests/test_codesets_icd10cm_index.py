@@ -140,6 +140,9 @@ def test_icd10cm_index_csv_export() -> None:
 def test_icd10cm_index_csv_errors(tmp_path: Path) -> None:
     cases = {
         "columns.csv": (b"RowID,Term\n1,Anemia\n", "missing column"),
+        "empty.csv": (b"", "no coded index rows"),
+        "uncoded.csv": (b"RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,A,0,A,B,,,\n",
+                        "no coded index rows"),
         "level.csv": (b"RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,A,x,A,,,,D64.9\n",
                       "bad Level"),
         "latin.csv": (b"RowID,Letter,Level,Term,See,SeeAlso,NonEssModif,Code\n1,A,0,caf\xe9,,,,A00\n",

@@ -163,6 +163,8 @@ def _load_csv(path: Path) -> list[IndexTerm]:
         raise _fail(path, f"bad Level or RowID value ({error})", "ICD-10-CM index CSV") from error
     except csv.Error as error:
         raise _fail(path, f"malformed CSV ({error})", "ICD-10-CM index CSV") from error
+    if not unique:
+        raise _fail(path, "no coded index rows", "ICD-10-CM index CSV")
     if skipped:
         logger.warning("skipped %d index rows whose code is not an ICD-10-CM code", skipped)
     logger.info("loaded %d ICD-10-CM index terms from %s", len(unique), path.name)

@@ -189,6 +189,12 @@ def _note_model(docs: Sequence[Any], gold: dict[str, set[str]]) -> Any:
     return DocumentCodeClassifier().fit([d.text for d in docs], [gold[d.id] for d in docs])
 
 
+def _suggestable(kb: Any, signals: CodeSignals) -> bool:
+    """Whether the code may be suggested: a partial procedure code or a billable code."""
+    entry = kb.get(signals.system, signals.code)
+    return signals.partial or (entry is not None and entry.billable)
+
+
 def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerModel,
                   texts: dict[str, str], gold: dict[str, set[str]]
                   ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, str, bool]]]:
@@ -203,9 +209,7 @@ def document_rows(kb: Any, examples: Sequence[MentionExample], model: RankerMode
         blocks.append(document_features(signals, model.prior, note_mentions,
                                         model.document_feature_count))
         labels.extend(int(normalize_code(s.code) in gold[current[0]]) for s in signals)
-        keys.extend((current[0], s.system, s.code, s.partial or bool(
-            (entry := kb.get(s.system, s.code)) is not None and entry.billable))
-            for s in signals)
+        keys.extend((current[0], s.system, s.code, _suggestable(kb, s)) for s in signals)
         return np.zeros(len(signals))
 
     by_doc: dict[str, list[MentionExample]] = {}
