@@ -21,6 +21,8 @@ class Errors:
     E013 = "Could not load NER package {name!r}: {detail}."
     E014 = "Invalid value for {name}: {detail}."
     E015 = "Record {record} is invalid: {detail}."
+    E016 = ("The shipped {kind} model is missing: {path} not found. Reinstall medcode_nlp (or set "
+            "MEDCODE_MODELS to a models folder); to run without it, ask for {fallback}.")
 
 
 class MedcodeError(Exception):
