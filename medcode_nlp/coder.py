@@ -13,6 +13,7 @@ from spacy.tokens import Doc, Span
 
 from medcode_nlp.about import SCHEMA_VERSION, __version__
 from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document
+from medcode_nlp.conventions import apply_conventions
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.kb import CodeKnowledgeBase
 from medcode_nlp.ranker import sentence_context
@@ -59,6 +60,7 @@ class Coder:
         options: CodingOptions | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
         model_version: str = "dictionary",
+        mode: dict[str, str] | None = None,
     ) -> None:
         self.nlp = nlp
         self.kb_path = kb_path
@@ -66,6 +68,10 @@ class Coder:
         self.options = options or CodingOptions()
         self.max_chars = max_chars
         self.model_version = model_version
+        self.mode = mode or {
+            "ner": "dictionary" if model_version == "dictionary" else "custom",
+            "ranker": "similarity" if ranker is None else "custom",
+        }
 
     @property
     def kb(self) -> CodeKnowledgeBase:
@@ -92,6 +98,7 @@ class Coder:
             "schema": SCHEMA_VERSION,
             "model": self.model_version,
             "ranker": getattr(self.ranker, "version", None),
+            "mode": dict(self.mode),
             "code_sets": {s: i.get("version") for s, i in self.kb.systems_info().items()},
         }
 
@@ -125,10 +132,13 @@ class Coder:
                                             self.ranker.scorer, self.ranker.category_codes)
         else:
             codes, excluded = code_document(self.kb, mentions, options)
+        reviewed = apply_conventions(self.kb, doc.text, mentions, codes, excluded,
+                                     options.setting, options.systems)
         return CodingResult(
             entities=[m.entity for m in mentions],
-            codes=codes,
-            excluded=excluded,
+            codes=reviewed.codes[: options.top_k],
+            excluded=reviewed.excluded,
+            consider=reviewed.consider,
             versions=self.versions(),
         )
 
@@ -167,9 +177,13 @@ def load(
     ``ner``: None (shipped model), "dictionary", or an installed spaCy/scispaCy NER package
     name or path. ``kb``: a knowledge-base directory (default: built once in the user cache).
     ``ranker``: a ranker directory, "none" for raw similarity, None for the shipped one.
+    A missing or altered shipped model raises an IntegrityError naming the file; the
+    dictionary matcher and similarity scores run only when asked for as above. Every result's
+    ``versions["mode"]`` says which ran: ``ner`` shipped/dictionary/custom, ``ranker``
+    shipped/similarity/custom.
     """
-    from medcode_nlp.pipeline import build_pipeline
-    from medcode_nlp.ranker import load_default_ranker
+    from medcode_nlp.pipeline import DICTIONARY, build_pipeline
+    from medcode_nlp.ranker import NO_RANKER, load_default_ranker
 
     shared_kb(kb)  # build or verify the knowledge base before the pipeline needs it
     nlp, model_version = build_pipeline(ner=ner, kb_path=kb, matcher=matcher)
@@ -181,7 +195,13 @@ def load(
         top_k=top_k,
         min_score=threshold,
     )
+    mode = {
+        "ner": "shipped" if ner is None else "dictionary" if ner == DICTIONARY else "custom",
+        "ranker": ("shipped" if ranker is None
+                   else "similarity" if str(ranker) == NO_RANKER else "custom"),
+    }
+    logger.info("coder mode: ner=%s, ranker=%s", mode["ner"], mode["ranker"])
     coder = Coder(nlp, kb_path=kb, ranker=loaded_ranker, options=options,
-                  max_chars=max_chars, model_version=model_version)
+                  max_chars=max_chars, model_version=model_version, mode=mode)
     coder._options({})  # validate setting and systems now
     return coder

@@ -78,6 +78,8 @@ class CodingResult:
     excluded: list[ExcludedCode] = field(default_factory=list)
     versions: dict[str, Any] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
+    #: codes no span of the note supports (whole-note signals only): off the main list
+    consider: list[CodeSuggestion] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, keys ordered as in the published schema."""
@@ -88,6 +90,7 @@ class CodingResult:
             "entities": data["entities"],
             "codes": data["codes"],
             "excluded": data["excluded"],
+            "consider": data["consider"],
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -109,10 +112,15 @@ class CodingResult:
             ExcludedCode(**{**x, "evidence": [Evidence(**v) for v in x.get("evidence", [])]})
             for x in data.get("excluded", [])
         ]
+        consider = [
+            CodeSuggestion(**{**c, "evidence": [Evidence(**v) for v in c.get("evidence", [])]})
+            for c in data.get("consider", [])
+        ]
         return cls(
             entities=entities,
             codes=codes,
             excluded=excluded,
+            consider=consider,
             versions=dict(data.get("versions", {})),
             schema_version=str(data.get("schema_version", SCHEMA_VERSION)),
         )

@@ -35,7 +35,8 @@ def test_coder_json_schema_round_trip(dictionary_coder):
     result = dictionary_coder("Assessment: community acquired pneumonia.")
     data = json.loads(result.to_json())
     assert data["schema_version"] == "1"
-    assert set(data) == {"schema_version", "versions", "entities", "codes", "excluded"}
+    assert set(data) == {"schema_version", "versions", "entities", "codes", "excluded",
+                         "consider"}
     assert set(data["versions"]) >= {"medcode_nlp", "model", "code_sets"}
     assert {"code", "system", "description", "score", "billable", "evidence", "prompts",
             "conflicts"} <= set(data["codes"][0])

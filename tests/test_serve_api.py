@@ -110,7 +110,8 @@ def test_code_returns_the_coding_result(client, default_coder):
     response = client.post("/v1/code", json={"text": text})
     assert response.status_code == 200
     data = response.json()
-    assert list(data) == ["schema_version", "versions", "entities", "codes", "excluded"]
+    assert list(data) == ["schema_version", "versions", "entities", "codes", "excluded",
+                          "consider"]
     assert data == default_coder(text).to_dict()
     assert data["codes"], "the sample note should get codes"
     for code in data["codes"]:

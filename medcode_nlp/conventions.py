@@ -1,0 +1,438 @@
+"""ICD-10-CM Tabular conventions and Official Guidelines applied to a ranked code list.
+
+The ranker proposes codes mention by mention; a certified coder then reads the note as a
+whole. This module is that second reading, one small rule per convention, each decision
+visible in the result (a dropped code goes to ``excluded`` with its reason, a changed code
+carries a prompt saying why):
+
+- evidence first: a code no span of the note supports leaves the main list for ``consider``;
+- FY2026 expansions: a mention linked to a category (R05 "cough") keeps its billable
+  completion (R05.9) when the document stage dropped it;
+- laterality: an "unspecified side" code becomes its right/left/bilateral sibling when the
+  evidence says so;
+- tobacco: current use -> F17.2x, former use -> Z87.891 (never both);
+- use-additional long-term drug codes the note documents (Z79.4, Z79.84, Z79.01);
+- combination codes ("with" convention: E11.65, E11.22, I12.x, I11.0, I13.x, J44.0/J44.1,
+  J96.x1/x2 ...) replace their parts;
+- codes that name no condition (R69, B99.9) and R52 for pain with a site are dropped;
+- signs and symptoms are dropped when the note's diagnostic statement (impression,
+  assessment, final diagnoses) codes a definitive diagnosis and does not list them
+  (Guidelines I.B.4-I.B.5);
+- the first-listed diagnosis (from the diagnostic statement, else the reason for the
+  encounter) goes first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from medcode_nlp.coding_rules import Mention, assertion_exclusion, make_billable
+from medcode_nlp.kb import CodeKnowledgeBase, code_key
+from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
+
+#: Confidence of a mention's billable completion restored after the document stage.
+EXPANSION_WEIGHT = 0.9
+#: Lowest mention probability whose category is completed and restored.
+EXPANSION_FLOOR = 0.5
+#: Confidence of a long-term drug code with no diagnosis it depends on.
+DRUG_CONFIDENCE = 0.8
+TOBACCO_CONFIDENCE = 0.8
+_SIDES = ("right", "left", "bilateral")
+_NEGATION_BEFORE = re.compile(
+    r"\b(no|not|denies|denied|without|stopped|discontinued|off|held|hold|allerg\w*)\b[^.;\n]{0,25}$",
+    re.I)
+WINDOW = 120  # characters around a code's evidence searched for its context words
+
+
+@dataclass(frozen=True)
+class ConventionRules:
+    """The rule tables of ``resources/conventions.json``."""
+
+    section_priority: dict[str, int]
+    diagnosis_sections: frozenset[str]
+    history_sections: frozenset[str]
+    long_term_drugs: tuple[dict[str, Any], ...]
+    tobacco: dict[str, tuple[str, ...]]
+    combinations: tuple[dict[str, Any], ...]
+    generic_codes: dict[str, str]
+    finding_prefixes: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def rules() -> ConventionRules:
+    """The packaged convention tables."""
+    raw = json.loads(resources.files("medcode_nlp.resources").joinpath("conventions.json")
+                     .read_text("utf-8"))
+    return ConventionRules(
+        section_priority={**raw["reason_sections"], **raw["diagnosis_sections"]},
+        diagnosis_sections=frozenset(raw["diagnosis_sections"]),
+        history_sections=frozenset(raw["history_sections"]),
+        long_term_drugs=tuple(raw["long_term_drugs"]),
+        tobacco={k: tuple(v) for k, v in raw["tobacco"].items()},
+        combinations=tuple(raw["combinations"]),
+        generic_codes=dict(raw["generic_codes"]),
+        finding_prefixes=tuple(raw["finding_prefixes"]),
+    )
+
+
+@dataclass
+class NoteView:
+    """The note's text and where its sections are, for the rules to read."""
+
+    text: str
+    mentions: Sequence[Mention]
+    _starts: list[int] = field(default_factory=list)
+    _sections: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ordered = sorted(self.mentions, key=lambda m: m.entity.start)
+        self._starts = [m.entity.start for m in ordered]
+        self._sections = [m.entity.section for m in ordered]
+
+    def section_at(self, offset: int) -> str | None:
+        """Section of the nearest mention starting at or before ``offset``."""
+        i = bisect_right(self._starts, offset) - 1
+        return self._sections[i] if i >= 0 else None
+
+    def window(self, evidence: Evidence, size: int = WINDOW) -> str:
+        """Lower-case text around a piece of evidence."""
+        return self.text[max(0, evidence.start - size): evidence.end + size].lower()
+
+
+@dataclass
+class ConventionResult:
+    """The reviewed main list, the evidence-free "consider" list and the exclusions."""
+
+    codes: list[CodeSuggestion]
+    consider: list[CodeSuggestion]
+    excluded: list[ExcludedCode]
+
+
+def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
+    ordered = sorted(phrases, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)", re.I)
+
+
+def _suggestion(kb: CodeKnowledgeBase, code: str, score: float, evidence: list[Evidence],
+                prompt: str) -> CodeSuggestion | None:
+    entry = kb.get("icd10cm", code)
+    if entry is None or not entry.billable:
+        return None
+    return CodeSuggestion(entry.code, "icd10cm", entry.description, round(score, 4), True,
+                          list(evidence), [prompt], [])
+
+
+class _Review:
+    """One pass of the conventions over a note's codes."""
+
+    def __init__(self, kb: CodeKnowledgeBase, note: NoteView, codes: list[CodeSuggestion],
+                 excluded: list[ExcludedCode], setting: str) -> None:
+        self.kb = kb
+        self.note = note
+        self.setting = setting
+        self.codes = list(codes)
+        self.excluded = list(excluded)
+        self.rules = rules()
+
+    # ------------------------------------------------------------------ helpers
+    def cm(self) -> list[CodeSuggestion]:
+        return [c for c in self.codes if c.system == "icd10cm"]
+
+    def find(self, prefix: str) -> list[CodeSuggestion]:
+        key = code_key(prefix)
+        return [c for c in self.cm() if code_key(c.code).startswith(key)]
+
+    def has(self, code: str) -> bool:
+        return any(c.system == "icd10cm" and c.code == code for c in self.codes)
+
+    def drop(self, suggestion: CodeSuggestion, reason: str) -> None:
+        if suggestion in self.codes:
+            self.codes.remove(suggestion)
+            self.excluded.append(ExcludedCode(suggestion.code, suggestion.system, reason,
+                                              list(suggestion.evidence)))
+
+    def add(self, suggestion: CodeSuggestion | None) -> None:
+        if suggestion is None:
+            return
+        for existing in self.codes:
+            if existing.system == suggestion.system and existing.code == suggestion.code:
+                existing.score = max(existing.score, suggestion.score)
+                existing.evidence.extend(e for e in suggestion.evidence
+                                         if e not in existing.evidence)
+                return
+        self.codes.append(suggestion)
+
+    def sections_of(self, suggestion: CodeSuggestion) -> set[str | None]:
+        return {self.note.section_at(e.start) for e in suggestion.evidence}
+
+    # ------------------------------------------------------------------ rules
+    def restore_expansions(self, mentions: Sequence[Mention]) -> None:
+        """A mention linked to a category keeps the category's billable completion."""
+        for mention in mentions:
+            entity = mention.entity
+            if entity.label != "PROBLEM" or not entity.candidates:
+                continue
+            if entity.assertion not in ("present", "uncertain"):
+                continue
+            if assertion_exclusion(mention, self.setting) is not None:
+                continue
+            top = entity.candidates[0]
+            if top.system != "icd10cm" or top.billable or top.score < EXPANSION_FLOOR:
+                continue
+            billable, prompts = make_billable(self.kb, top, mention.context)
+            if not billable.billable or self.find(billable.code[:3]):
+                continue
+            self.add(CodeSuggestion(
+                billable.code, "icd10cm", billable.description,
+                round(top.score * EXPANSION_WEIGHT, 4), True,
+                [Evidence(entity.start, entity.end, entity.text)],
+                [*prompts, f"the mention names category {top.code}; completed to a billable "
+                 "FY2026 code"], []))
+
+    def one_code_per_mention(self) -> None:
+        """A code whose every piece of evidence better supports another code goes: a
+        mention names one condition (combination codes are added later, on purpose)."""
+        cm = sorted(self.cm(), key=lambda c: -c.score)
+        for i, weaker in enumerate(cm):
+            spans = {(e.start, e.end) for e in weaker.evidence}
+            for stronger in cm[:i]:
+                if stronger in self.codes and spans <= {(e.start, e.end) for e in stronger.evidence}:
+                    self.drop(weaker, f"same evidence as {stronger.code}, which fits it better: "
+                              "one mention, one code")
+                    break
+
+    def drop_generic(self) -> None:
+        for suggestion in list(self.cm()):
+            reason = self.rules.generic_codes.get(suggestion.code)
+            if reason is None:
+                continue
+            if suggestion.code == "R52" and any(
+                    re.search(r"\b(generali[sz]ed|diffuse|all over|whole body|body aches?)\b",
+                              self.note.window(e, 30)) for e in suggestion.evidence):
+                continue
+            if suggestion.code == "G89.18" and any(
+                    re.search(r"post-?(operative|procedural|op)\w* pain", self.note.window(e))
+                    for e in suggestion.evidence):
+                continue
+            self.drop(suggestion, reason)
+
+    def lateralize(self) -> None:
+        """Replace an 'unspecified side' code by the side its evidence names."""
+        for i, suggestion in enumerate(self.codes):
+            if suggestion.system != "icd10cm" or "unspecified" not in suggestion.description.lower():
+                continue
+            side = self._side(suggestion)
+            if side is None:
+                continue
+            sibling = self._sibling_for_side(suggestion.code, side)
+            if sibling is None:
+                continue
+            entry = self.kb.get("icd10cm", sibling)
+            assert entry is not None
+            self.codes[i] = CodeSuggestion(
+                entry.code, "icd10cm", entry.description, suggestion.score, True,
+                suggestion.evidence, [*suggestion.prompts,
+                                      f"laterality from the note ({side}): was {suggestion.code}"],
+                suggestion.conflicts)
+
+    def _side(self, suggestion: CodeSuggestion) -> str | None:
+        found: set[str] = set()
+        for evidence in suggestion.evidence:
+            words = set(re.findall(r"[a-z]+", evidence.text.lower()))
+            near = set(re.findall(r"[a-z]+", self.note.window(evidence, 40)))
+            for pool in (words, near):
+                sides = {s for s in _SIDES if s in pool} | ({"bilateral"} if "both" in pool else set())
+                if sides:
+                    found |= sides
+                    break
+        if "bilateral" in found or {"right", "left"} <= found:
+            return "bilateral"
+        return found.pop() if len(found) == 1 else None
+
+    def _sibling_for_side(self, code: str, side: str) -> str | None:
+        entry = self.kb.get("icd10cm", code)
+        if entry is None or entry.parent is None:
+            return None
+        text = entry.description.lower()
+        targets = set()
+        for match in re.finditer(r"unspecified", text):
+            targets.add(text[:match.start()] + side + text[match.end():])
+        for sibling in self.kb.children("icd10cm", entry.parent):
+            other = self.kb.get("icd10cm", sibling)
+            if other is not None and other.billable and other.description.lower() in targets:
+                return other.code
+        return None
+
+    def tobacco(self) -> None:
+        """One tobacco code from what the note says about use: current, former or never."""
+        text = self.note.text
+        table = self.rules.tobacco
+        taken: list[tuple[int, int]] = []
+        hits: dict[str, list[re.Match[str]]] = {}
+        for kind in ("negative", "former", "current"):
+            for match in _phrase_pattern(table[kind]).finditer(text):
+                if any(s < match.end() and match.start() < e for s, e in taken):
+                    continue
+                if kind == "current" and _NEGATION_BEFORE.search(text[max(0, match.start() - 40):match.start()]):
+                    continue
+                taken.append((match.start(), match.end()))
+                hits.setdefault(kind, []).append(match)
+        if not hits:
+            return
+        existing = [c for c in self.cm() if c.code.startswith(("F17", "Z72.0", "Z87.891"))]
+        if "current" in hits:
+            match = hits["current"][0]
+            window = text[max(0, match.start() - 60): match.end() + 60].lower()
+            code = ("F17.220" if re.search(r"\b(chew|snuff|dip)", window) else
+                    "F17.290" if re.search(r"\b(cigars?|pipe|vap\w*|e-cig\w*)\b", window) else
+                    "F17.210")
+            reason = "current tobacco use documented: coded as nicotine dependence (F17.2-)"
+        elif "former" in hits:
+            match, code = hits["former"][0], "Z87.891"
+            reason = "former tobacco use documented: personal history of nicotine dependence"
+        else:
+            for suggestion in existing:
+                self.drop(suggestion, "the note documents no tobacco use")
+            return
+        for suggestion in existing:
+            if suggestion.code != code:
+                self.drop(suggestion, reason)
+        evidence = [Evidence(match.start(), match.end(), match.group())]
+        self.add(_suggestion(self.kb, code, TOBACCO_CONFIDENCE, evidence, reason))
+
+    def long_term_drugs(self) -> None:
+        """Use-additional Z79 codes for long-term drugs the note documents."""
+        text = self.note.text
+        for rule in self.rules.long_term_drugs:
+            needed = [c for prefix in rule["requires_prefix"] for c in self.find(prefix)]
+            if rule["requires_prefix"] and not needed:
+                continue
+            for match in _phrase_pattern(rule["drugs"]).finditer(text):
+                if self.note.section_at(match.start()) == "allergies":
+                    continue
+                if _NEGATION_BEFORE.search(text[max(0, match.start() - 40):match.start()]):
+                    continue
+                confidence = max((c.score for c in needed), default=DRUG_CONFIDENCE)
+                self.add(_suggestion(
+                    self.kb, rule["code"], min(confidence, 0.95),
+                    [Evidence(match.start(), match.end(), match.group())],
+                    f"use-additional code: long-term drug '{match.group()}' documented"))
+                break
+
+    def combinations(self) -> None:
+        """Combination codes replace the codes they combine ("with" convention)."""
+        for rule in self.rules.combinations:
+            bases = [c for code in rule["if"] for c in self.find(code) if c.code == code]
+            if not bases:
+                continue
+            partners = [c for p in rule.get("and_any", []) for c in self.find(p)]
+            if any(self.find(p) for p in rule.get("and_not", [])):
+                continue
+            if rule.get("and_all_any") and not any(self.find(p) for p in rule["and_all_any"]):
+                continue
+            words = rule.get("context", [])
+            evidence = [e for c in bases for e in c.evidence]
+            said = [w for w in words for e in evidence if w in self.note.window(e)]
+            if rule.get("and_any") and not partners and not said:
+                continue
+            if not rule.get("and_any") and not said:
+                continue
+            pieces = bases + partners
+            combined = _suggestion(
+                self.kb, rule["code"], max(c.score for c in pieces),
+                [e for c in pieces for e in c.evidence],
+                "combination code: " + " + ".join(sorted({c.code for c in pieces} | set(said[:1])))
+                + f" -> {rule['code']} (ICD-10-CM 'with' convention)")
+            if combined is None:
+                continue
+            for code in rule.get("drop", []):
+                for suggestion in self.find(code):
+                    if suggestion.code == code and suggestion.code != rule["code"]:
+                        self.drop(suggestion, f"combined into {rule['code']}")
+            self.add(combined)
+
+    def integral_symptoms(self) -> None:
+        """Symptoms go when the diagnostic statement codes a definitive diagnosis."""
+        diagnosis = self.rules.diagnosis_sections
+        definitive = [c for c in self.cm() if c.code[0] not in "RZ"
+                      and self.sections_of(c) & diagnosis]
+        if not definitive:
+            return
+        for suggestion in list(self.cm()):
+            if suggestion.code[0] != "R" or suggestion.code.startswith(self.rules.finding_prefixes):
+                continue
+            if self.sections_of(suggestion) & diagnosis:
+                continue
+            self.drop(suggestion, "sign or symptom explained by the diagnosis in the note's "
+                      f"diagnostic statement ({definitive[0].code}); ICD-10-CM Guidelines I.B.5")
+
+    def first_listed(self) -> None:
+        """Move the first-listed diagnosis to the top of the list."""
+        priority = self.rules.section_priority
+
+        def key(c: CodeSuggestion) -> tuple[int, int, float]:
+            ranks = [(priority.get(self.note.section_at(e.start) or "", 9), e.start)
+                     for e in c.evidence] or [(9, 10**9)]
+            best = min(ranks)
+            return best[0], best[1], -c.score
+
+        candidates = [c for c in self.cm() if not c.code.startswith(("Z79", "Z87", "Z88", "Z86",
+                                                                       "Z80", "Z82", "Z83", "Z84",
+                                                                       "F17", "Z91", "Z92"))]
+        if not candidates:
+            return
+        first = min(candidates, key=key)
+        if key(first)[0] == 9:
+            first = max(candidates, key=lambda c: c.score)
+        self.codes.remove(first)
+        self.codes.insert(0, first)
+
+
+def apply_conventions(
+    kb: CodeKnowledgeBase,
+    text: str,
+    mentions: Sequence[Mention],
+    codes: list[CodeSuggestion],
+    excluded: list[ExcludedCode],
+    setting: str = "outpatient",
+    systems: Sequence[str] | None = None,
+) -> ConventionResult:
+    """Review ranked codes the way a coder reads the note; see the module docstring.
+
+    ``systems`` limits the result as in ``CodingOptions``: without ICD-10-CM only the
+    evidence check applies."""
+    consider = [c for c in codes if not c.evidence]
+    for suggestion in consider:
+        suggestion.prompts.append("no span of the note supports this code: consider it only "
+                                  "if the note as a whole does")
+    review = _Review(kb, NoteView(text, mentions), [c for c in codes if c.evidence], excluded,
+                     setting)
+    if systems is None or "icd10cm" in systems:
+        review.restore_expansions(mentions)
+        review.one_code_per_mention()
+        review.drop_generic()
+        review.lateralize()
+        review.tobacco()
+        review.long_term_drugs()
+        review.combinations()
+        review.integral_symptoms()
+    review.codes.sort(key=lambda c: -c.score)
+    review.first_listed()
+    final = {(c.system, c.code) for c in review.codes}
+    kept_excluded = [x for x in review.excluded if (x.system, x.code) not in final]
+    return ConventionResult(review.codes, consider, kept_excluded)
+
+
+def make_candidate(kb: CodeKnowledgeBase, code: str, score: float) -> Candidate | None:
+    """A Candidate for an ICD-10-CM code of the knowledge base (None when unknown)."""
+    entry = kb.get("icd10cm", code)
+    if entry is None:
+        return None
+    return Candidate(entry.code, "icd10cm", entry.description, score, entry.billable)
