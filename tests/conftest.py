@@ -31,7 +31,10 @@ def shared_path(*parts: str) -> Path:
     """Path inside ../shared/data, skipping the calling test when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"public data set not available: {path} (see ../shared/data/README.md)")
+        pytest.skip(
+            f"needs {path}: public data set from ../shared/data (see its README.md); "
+            "counted as skipped, not passed"
+        )
     return path
 
 
