@@ -276,7 +276,7 @@ class _Review:
         table = self.rules.tobacco
         taken: list[tuple[int, int]] = []
         hits: dict[str, list[re.Match[str]]] = {}
-        for kind in ("negative", "former", "current"):
+        for kind in ("exposure", "negative", "former", "current"):
             for match in _phrase_pattern(table[kind]).finditer(text):
                 if any(s < match.end() and match.start() < e for s, e in taken):
                     continue
@@ -284,6 +284,7 @@ class _Review:
                     continue
                 taken.append((match.start(), match.end()))
                 hits.setdefault(kind, []).append(match)
+        hits.pop("exposure", None)  # someone else's smoking is not the patient's use
         if not hits:
             return
         existing = [c for c in self.cm() if c.code.startswith(("F17", "Z72.0", "Z87.891"))]
