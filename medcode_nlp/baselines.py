@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
@@ -85,3 +86,58 @@ class TfidfKnnBaseline:
             scored = ((c, min(1.0, v / total)) for c, v in votes.items())
             results.append(sorted(scored, key=lambda x: (-x[1], x[0])))
         return results
+
+
+class TfidfLogRegBaseline:
+    """One-vs-rest logistic regression on TF-IDF word n-grams (the per-site reference model).
+
+    Fitted on texts and their code sets (any hashable code names); ``predict`` gives every
+    code seen in training ranked by its probability. Fixed settings, never tuned on the
+    evaluation data: word 1-2 grams, sublinear tf, liblinear solver, ``C=10``.
+    """
+
+    def __init__(self, *, c: float = 10.0, ngram_range: tuple[int, int] = (1, 2),
+                 seed: int = 0) -> None:
+        self.c = c
+        self.ngram_range = ngram_range
+        self.seed = seed
+
+    def fit(self, texts: Sequence[str], codes: Sequence[Collection[str]]
+            ) -> TfidfLogRegBaseline:
+        """Learn one classifier per code seen in ``codes`` (one code set per text)."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        if not texts or len(texts) != len(codes):
+            raise InputError(Errors.E014.format(
+                name="texts", detail=f"{len(texts)} texts for {len(codes)} code sets"))
+        self.vectorizer_ = TfidfVectorizer(ngram_range=self.ngram_range, sublinear_tf=True)
+        matrix = self.vectorizer_.fit_transform(list(texts))
+        self.binarizer_ = MultiLabelBinarizer()
+        labels = self.binarizer_.fit_transform([sorted(c) for c in codes])
+        self.classes_: list[str] = [str(c) for c in self.binarizer_.classes_]
+        # a code on every training text: the one-class fit cannot say so, the data can
+        self.always_ = np.asarray(labels).all(axis=0) if self.classes_ else np.zeros(0, bool)
+        self.model_: OneVsRestClassifier | None = None
+        if self.classes_:
+            self.model_ = OneVsRestClassifier(LogisticRegression(
+                C=self.c, solver="liblinear", random_state=self.seed))
+            with warnings.catch_warnings():  # a code present in every training text
+                warnings.simplefilter("ignore", UserWarning)
+                self.model_.fit(matrix, labels)
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Ranked ``(code, probability)`` lists, one per text (probability descending)."""
+        if not hasattr(self, "vectorizer_"):
+            raise NotFittedError("TfidfLogRegBaseline is not fitted yet; call fit() first.")
+        if self.model_ is None:
+            return [[] for _ in texts]
+        probabilities = np.asarray(self.model_.predict_proba(
+            self.vectorizer_.transform(list(texts))), dtype=float)
+        if len(self.classes_) == 1:  # one code is a binary problem: keep P(code)
+            probabilities = probabilities.reshape(len(texts), -1)[:, -1:]
+        probabilities[:, self.always_] = 1.0
+        return [sorted(zip(self.classes_, map(float, row), strict=True),
+                       key=lambda x: (-x[1], x[0])) for row in probabilities]

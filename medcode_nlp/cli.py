@@ -254,43 +254,67 @@ def serve(
                max_body_bytes=int(max_body_mb * 1024 * 1024), log_level=log_level)
 
 
+@evaluate_app.command("coding")
 @evaluate_app.command("codiesp")
-def evaluate_codiesp_cli(
-    directory: Path,
-    split: Annotated[str, typer.Option("--split", help="train, dev or test")] = "dev",
+def evaluate_coding_cli(
+    target: Annotated[Path, typer.Argument(
+        metavar="GOLD.jsonl|CODIESP_DIR",
+        help="Coded notes (JSONL: id, text, setting, codes[{system, code, optional, rank}]) "
+             "or a CodiEsp root directory.")],
+    split: Annotated[str, typer.Option("--split", help="CodiEsp: train, dev or test")] = "dev",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     predictions_out: Annotated[Path | None, typer.Option(
-        "--predictions-out", help="CodiEsp submission files (D and P suffixes added)")] = None,
+        "--predictions-out", help="The ranked lists the metrics used (JSONL for coded notes; "
+        "CodiEsp: scorer files, D and P suffixes added)")] = None,
     kb: KbOpt = None,
     ner: Annotated[str | None, typer.Option(help="NER model (default: shipped).")] = None,
-    baseline: Annotated[bool, typer.Option(help="Run the TF-IDF k-NN baseline too.")] = True,
+    baseline: Annotated[bool, typer.Option(
+        help="Run the baseline too (coded notes: TF-IDF one-vs-rest logistic regression, "
+             "out-of-fold; CodiEsp: TF-IDF k-NN fitted on train).")] = True,
+    folds: Annotated[int, typer.Option(help="Coded notes: baseline folds.")] = 5,
+    compare_ranker: Annotated[Path | None, typer.Option(
+        "--compare-ranker", help="A second ranker directory, scored side by side.")] = None,
     partial_codes: Annotated[bool, typer.Option(
-        help="Let the coder suggest 4-character ICD-10-PCS partial codes, as CodiEsp's "
-             "gold does.")] = True,
+        help="CodiEsp: let the coder suggest 4-character ICD-10-PCS partial codes, as "
+             "CodiEsp's gold does.")] = True,
     assertions: Annotated[str, typer.Option(
-        help="guidelines (as shipped) or ignore (code every mention whatever its assertion, "
-             "as CodiEsp's annotators did).")] = "guidelines",
-    setting: Annotated[str, typer.Option(
-        help="outpatient or inpatient coding guidelines (CodiEsp's case reports are mostly "
-             "hospital stays).")] = "inpatient",
+        help="CodiEsp: guidelines (as shipped) or ignore (code every mention whatever its "
+             "assertion, as CodiEsp's annotators did).")] = "guidelines",
+    setting: Annotated[str | None, typer.Option(
+        help="outpatient or inpatient. Coded notes: for notes without a 'setting' (default "
+             "outpatient); CodiEsp: all notes (default inpatient).")] = None,
     seed: int = 0,
 ) -> None:
-    """CodiEsp report: MAP, P/R/F1, P@k, R@10, bootstrap intervals, calibration.
+    """Score the coder on coded notes or CodiEsp, the baseline beside it.
 
-    DIRECTORY is a CodiEsp root, or a JSONL gold file ({"id", "text", "codes": [...]} per
-    line) scored the same way.
+    Coded notes: per system micro P/R/F1 over required codes, first-listed accuracy,
+    category F1, MAP, bootstrap intervals, per setting and note type. CodiEsp: MAP, P/R/F1,
+    P@k, R@10, bootstrap intervals, calibration. (`evaluate codiesp` is the same command.)
     """
     import medcode_nlp
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir, evaluate_gold_jsonl
+    from medcode_nlp.errors import Errors, InputError
 
-    coder = medcode_nlp.load(kb=kb, ner=ner, setting=setting)
-    if directory.is_file():
-        report = evaluate_gold_jsonl(directory, coder=coder, predictions_out=predictions_out,
-                                     seed=seed)
+    if not target.exists():
+        raise InputError(Errors.E010.format(path=target))
+    is_file = target.is_file()
+    default_setting = setting or ("outpatient" if is_file else "inpatient")
+    coder = medcode_nlp.load(kb=kb, ner=ner, setting=default_setting)
+    compare = (medcode_nlp.load(kb=kb, ner=ner, ranker=compare_ranker, setting=default_setting)
+               if compare_ranker is not None else None)
+    if is_file:
+        from medcode_nlp.coding_eval_run import evaluate_coded_notes
+
+        report = evaluate_coded_notes(target, coder=coder, compare_coder=compare,
+                                      baseline=baseline, folds=folds, seed=seed,
+                                      predictions_out=predictions_out,
+                                      default_setting=default_setting)
     else:
-        report = evaluate_codiesp_dir(directory, split, coder=coder, baseline=baseline,
+        from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+
+        report = evaluate_codiesp_dir(target, split, coder=coder, baseline=baseline,
                                       predictions_out=predictions_out, seed=seed,
-                                      partial_codes=partial_codes, assertions=assertions)
+                                      partial_codes=partial_codes, assertions=assertions,
+                                      compare_coder=compare)
     _print_json(report) if as_json else typer.echo(report["table"])
 
 

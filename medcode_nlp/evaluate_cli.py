@@ -130,11 +130,23 @@ def align_code_version(predictions: dict[str, list[tuple[str, float]]], final: s
 
 
 ASSERTION_MODES = ("guidelines", "ignore")
+#: How deep each document's CodiEsp ranking goes (the list MAP is computed on, and written).
+CODIESP_RANK_DEPTH = 200
+#: Which list each CodiEsp metric is computed on (written into the report).
+CODIESP_METRIC_LISTS = {
+    "map, precision_at_k, recall_at_10, ece, brier": "the full ranked list (every suggested "
+    f"code, no threshold, at most {CODIESP_RANK_DEPTH} per document) - the list "
+    "--predictions-out writes",
+    "precision, recall, f1, ece_above_threshold": "the codes of that list scored at or above "
+    "the threshold (the coder's min_score)",
+}
 
 
 def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
                         ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS).
+
+    The ranking is every code of the result, ``consider`` codes included, by score.
 
     CodiEsp codes a procedure to its first 4 characters when the note lacks the rest, so the
     coder may suggest such partial codes (``partial_codes``), as its annotators did.
@@ -142,12 +154,15 @@ def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
     from medcode_nlp.evaluation import DIAGNOSIS, PROCEDURE
 
     by_kind: dict[str, dict[str, list[tuple[str, float]]]] = {DIAGNOSIS: {}, PROCEDURE: {}}
-    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=200,
+    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=CODIESP_RANK_DEPTH,
                          partial_codes=partial_codes)
     for doc, result in zip(docs, results, strict=True):
-        by_kind[DIAGNOSIS][doc.id] = [(c.code, c.score) for c in result.codes
+        # the full ranking: the main list and the codes offered off it ("consider")
+        ranked = sorted([*result.codes, *getattr(result, "consider", [])],
+                        key=lambda c: -c.score)
+        by_kind[DIAGNOSIS][doc.id] = [(c.code, c.score) for c in ranked
                                       if c.system == "icd10cm"]
-        by_kind[PROCEDURE][doc.id] = [(c.code, c.score) for c in result.codes
+        by_kind[PROCEDURE][doc.id] = [(c.code, c.score) for c in ranked
                                       if c.system == "icd10pcs"]
     return by_kind
 
@@ -164,12 +179,15 @@ def evaluate_codiesp_dir(
     plot_dir: Path | None = None,
     partial_codes: bool = True,
     assertions: str = "guidelines",
+    compare_coder: Any = None,
 ) -> dict[str, Any]:
     """The researchers' CodiEsp report: medcode_nlp and the TF-IDF k-NN baseline, D and P.
 
     ``assertions="ignore"`` codes every mention whatever its assertion (the context component
     off), as CodiEsp's annotators did (they coded negated findings too); ``"guidelines"``
-    applies the coding guidelines as the shipped coder does.
+    applies the coding guidelines as the shipped coder does. ``predictions_out`` gets the
+    ranked lists the MAP is computed on (the official scorer's input); ``compare_coder`` is
+    scored beside the coder. ``report["lists"]`` says which list each metric used.
     """
     import medcode_nlp
     from medcode_nlp.baselines import TfidfKnnBaseline
@@ -196,10 +214,15 @@ def evaluate_codiesp_dir(
                    if assertions == "ignore" and n in coder.nlp.pipe_names]
     with coder.nlp.select_pipes(disable=context_off):
         predictions = codiesp_predictions(coder, docs, partial_codes)
+    compared = None
+    if compare_coder is not None:
+        compare_off = [n for n in context_off if n in compare_coder.nlp.pipe_names]
+        with compare_coder.nlp.select_pipes(disable=compare_off):
+            compared = codiesp_predictions(compare_coder, docs, partial_codes)
     report: dict[str, Any] = {"split": split, "documents": len(docs), "seed": seed,
                               "threshold": threshold, "versions": coder.versions(),
                               "partial_codes": partial_codes, "assertions": assertions,
-                              "systems": {}}
+                              "lists": dict(CODIESP_METRIC_LISTS), "systems": {}}
     train_split = read_codiesp(root, "train") if split != "train" else []
     train_docs = train_split if baseline else []
     for kind in CODIESP_KINDS:
@@ -217,6 +240,10 @@ def evaluate_codiesp_dir(
             entry["medcode_nlp_corpus_code_version"] = evaluation_report(
                 align_code_version(pred, final), gold, threshold, seed,
                 n_bootstrap=n_bootstrap)
+        if compared is not None:
+            entry["compare_ranker"] = evaluation_report(
+                compared[kind], gold, float(compare_coder.options.min_score), seed,
+                n_bootstrap=n_bootstrap)
         if train_docs:
             knn = TfidfKnnBaseline(k=20, group=kind).fit(train_docs)
             ranked = knn.predict([d.text for d in docs])
@@ -230,7 +257,8 @@ def evaluate_codiesp_dir(
         if predictions_out is not None:
             target = Path(predictions_out)
             path = target.with_name(f"{target.stem}{CODIESP_KINDS[kind][0]}{target.suffix}")
-            write_codiesp_predictions(pred, path, kind, threshold=threshold)
+            write_codiesp_predictions(pred, path, kind, top_k=CODIESP_RANK_DEPTH)
+            report.setdefault("predictions_out", []).append(str(path))
         if plot_dir is not None:
             scores, labels = [], []
             from medcode_nlp.evaluation import normalize_code
@@ -254,52 +282,5 @@ def format_codiesp_table(report: dict[str, Any]) -> str:
             rows.append((kind, method, *(f"{r.get(k) or 0:.3f}" for k in (
                 "map", "precision", "recall", "f1", "precision_at_5", "precision_at_10",
                 "recall_at_10", "ece", "brier"))))
-    return _table(rows)
-
-
-def evaluate_gold_jsonl(
-    path: Path,
-    *,
-    coder: Any = None,
-    predictions_out: Path | None = None,
-    seed: int = 0,
-    n_bootstrap: int = 1000,
-) -> dict[str, Any]:
-    """The same report for a JSONL gold file (``{"id", "text", "codes": [...]}`` per line).
-
-    Codes given with a ``system`` are scored against that system's suggestions; codes without
-    one (group ``unspecified``) against all suggestions together.
-    """
-    import json
-
-    import medcode_nlp
-    from medcode_nlp.evaluation import (
-        UNSPECIFIED_SYSTEM,
-        evaluation_report,
-        gold_codes,
-        normalize_system,
-        read_jsonl_gold,
-    )
-
-    docs = read_jsonl_gold(path)
-    coder = coder or medcode_nlp.load()
-    threshold = float(coder.options.min_score)
-    results = list(coder.pipe((d.text for d in docs), min_score=0.0, top_k=200))
-    groups = sorted({group for d in docs for group in d.codes})
-    report: dict[str, Any] = {"file": str(path), "documents": len(docs), "seed": seed,
-                              "threshold": threshold, "versions": coder.versions(),
-                              "systems": {}}
-    for group in groups:
-        pred = {d.id: [(c.code, c.score) for c in r.codes
-                       if group == UNSPECIFIED_SYSTEM or normalize_system(c.system) == group]
-                for d, r in zip(docs, results, strict=True)}
-        report["systems"][group] = {"medcode_nlp": evaluation_report(
-            pred, gold_codes(docs, group), threshold, seed, n_bootstrap=n_bootstrap)}
-    if predictions_out is not None:
-        with Path(predictions_out).open("w", encoding="utf-8") as out:
-            for d, r in zip(docs, results, strict=True):
-                codes = [{"code": c.code, "system": c.system, "score": c.score}
-                         for c in r.codes if c.score >= threshold]
-                out.write(json.dumps({"id": d.id, "codes": codes}) + "\n")
-    report["table"] = format_codiesp_table(report)
-    return report
+    lists = report.get("lists", {})
+    return _table(rows) + "".join(f"\n{k}: {v}" for k, v in lists.items())

@@ -1,7 +1,8 @@
-"""``medcode evaluate ner|context`` on small files written for these tests."""
+"""``medcode evaluate ner|context|codiesp`` on small files written for these tests."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import FIXTURES, shared_path
 
 from medcode_nlp.evaluate_cli import evaluate_context_file, evaluate_ner_file
@@ -25,35 +26,31 @@ def test_evaluate_cli_context_on_testkit():
     assert "table" in report
 
 
-def test_evaluate_cli_codiesp_and_jsonl_gold_give_the_same_report(tmp_path, dictionary_coder):
-    import json
-
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir, evaluate_gold_jsonl
-    from medcode_nlp.evaluation import read_codiesp
+def test_evaluate_cli_codiesp_predictions_out_is_the_list_map_was_computed_on(
+        tmp_path, default_coder):
+    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+    from medcode_nlp.evaluation import gold_codes, mean_average_precision, read_codiesp
 
     mini = FIXTURES / "codiesp_mini"
-    codiesp = evaluate_codiesp_dir(mini, "train", coder=dictionary_coder, baseline=False,
-                                   n_bootstrap=20, partial_codes=False)
-    gold = tmp_path / "gold.jsonl"
-    with gold.open("w") as out:
-        for doc in read_codiesp(mini, "train"):
-            codes = [{"code": c, "system": "icd10cm"} for c in sorted(doc.codes["diagnosis"])]
-            out.write(json.dumps({"id": doc.id, "text": doc.text, "codes": codes}) + "\n")
-    predictions = tmp_path / "pred.jsonl"
-    report = evaluate_gold_jsonl(gold, coder=dictionary_coder, predictions_out=predictions,
-                                 n_bootstrap=20)
-    ours = report["systems"]["icd10cm"]["medcode_nlp"]
-    theirs = codiesp["systems"]["diagnosis"]["medcode_nlp"]
-    assert ours["map"] == theirs["map"] and ours["f1"] == theirs["f1"]
-    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["mini-001", "mini-002", "mini-003"]
-    assert all(c["score"] >= report["threshold"] for r in rows for c in r["codes"])
-    assert "icd10cm" in report["table"]
+    report = evaluate_codiesp_dir(mini, "train", coder=default_coder, baseline=False,
+                                  n_bootstrap=20, partial_codes=False,
+                                  predictions_out=tmp_path / "run.tsv")
+    written = tmp_path / "runD.tsv"
+    assert str(written) in report["predictions_out"]
+    ranked: dict[str, list[tuple[str, float]]] = {}
+    for line in written.read_text().splitlines():
+        doc_id, code = line.split("\t")
+        ranked.setdefault(doc_id, []).append((code, -len(ranked.get(doc_id, []))))
+    gold = gold_codes(read_codiesp(mini, "train"), "diagnosis")
+    ours = report["systems"]["diagnosis"]["medcode_nlp"]
+    # the scorer's MAP on the written file is the MAP the tool reports
+    assert mean_average_precision(ranked, gold) == pytest.approx(ours["map"])
+    below = sum(1 for d in ranked.values() for _ in d) - ours["counts"]["predicted_at_threshold"]
+    assert below > 0  # codes under the threshold are written too: MAP ranks them
+    assert "map" in " ".join(report["lists"]) and "threshold" in report["table"]
 
 
 def test_evaluate_cli_codiesp_assertion_modes(dictionary_coder):
-    import pytest
-
     from medcode_nlp.errors import InputError
     from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
 
