@@ -26,6 +26,9 @@ SystemsOpt = Annotated[
     str | None, typer.Option("--systems", help="Comma-separated: icd10cm,icd10pcs,hcpcs,cpt,custom")
 ]
 KbOpt = Annotated[Path | None, typer.Option("--kb", help="Knowledge-base directory.")]
+RankerOpt = Annotated[str | None, typer.Option(
+    "--ranker", help="Ranker directory, or 'none' for raw similarity scores "
+                     "(default: the shipped ranker).")]
 
 
 def _systems(value: str | None) -> list[str] | None:
@@ -48,6 +51,7 @@ def suggest(
     ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
     kb: KbOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    ranker: RankerOpt = None,
 ) -> None:
     """Suggest codes for one note."""
     import medcode_nlp
@@ -57,8 +61,8 @@ def suggest(
     if format not in ("table", "json", "html"):
         raise MedcodeError(f"Unknown --format {format!r}; expected table, json or html.")
     text = read_note(file)
-    coder = medcode_nlp.load(ner=ner, kb=kb, setting=setting, systems=_systems(systems),
-                             top_k=top, min_score=min_score)
+    coder = medcode_nlp.load(ner=ner, kb=kb, ranker=ranker, setting=setting,
+                             systems=_systems(systems), top_k=top, min_score=min_score)
     result = coder(text)
     if format == "json":
         rendered = result.to_json(indent=2)
@@ -215,6 +219,7 @@ def batch(
     max_chars: Annotated[int, typer.Option("--max-chars", help="Longest note accepted.")
                          ] = 1_000_000,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    ranker: RankerOpt = None,
 ) -> None:
     """Code many notes; resumable: after a crash, run the same command again."""
     from medcode_nlp.batch import run_batch
@@ -224,6 +229,8 @@ def batch(
                                     "systems": _systems(systems)}
     if kb is not None:
         load_options["kb"] = str(kb)
+    if ranker is not None:
+        load_options["ranker"] = ranker
     summary = run_batch(input, output, id_field=id_field, text_field=text_field,
                         input_format=input_format, output_format=output_format,
                         workers=workers, chunk_size=chunk_size, load_options=load_options,

@@ -17,7 +17,7 @@ import medcode_nlp.components.label_mapper  # noqa: F401
 import medcode_nlp.components.linker  # noqa: F401
 import medcode_nlp.components.matcher  # noqa: F401
 import medcode_nlp.components.sections  # noqa: F401
-from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.integrity import verify_directory
 from medcode_nlp.tokenizer import blank_clinical
 
@@ -30,9 +30,16 @@ MATCHER_MODES = ("fill", "off")
 
 
 def models_dir() -> Path:
-    """Folder of the shipped models (``$MEDCODE_MODELS`` or ``models/`` beside the package)."""
+    """Folder of the shipped models: ``$MEDCODE_MODELS`` if set, else :func:`locate_models`."""
     override = os.environ.get("MEDCODE_MODELS")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "models"
+    return Path(override) if override else locate_models(Path(__file__).resolve().parent)
+
+
+def locate_models(package: Path) -> Path:
+    """``models`` inside the installed package (a wheel), else ``models/`` beside it (a clone,
+    editable install); when neither exists, the package's (errors name where models belong)."""
+    packaged, clone = package / "models", package.parent / "models"
+    return clone if not packaged.is_dir() and clone.is_dir() else packaged
 
 
 def default_ner_path() -> Path:
@@ -45,8 +52,9 @@ def _load_ner(ner: str | None) -> tuple[Language, str]:
     if ner is None:
         path = default_ner_path()
         if not (path / "meta.json").is_file():
-            logger.warning("no trained NER at %s; using the dictionary matcher", path)
-            return blank_clinical(), DICTIONARY
+            raise IntegrityError(Errors.E016.format(
+                kind="NER", path=path / "meta.json",
+                fallback="the dictionary matcher (ner=\"dictionary\", --ner dictionary)"))
         verify_directory(path)
         nlp = spacy.load(path)
         return nlp, f"ner:{nlp.meta.get('name', 'ner')}-{nlp.meta.get('version', '?')}"

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from medcode_nlp.doc_scorer import DOC_FEATURE_NAMES, CodeSignals, document_features
-from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.integrity import verify_directory, write_checksums
 
@@ -389,21 +389,27 @@ def mention_context(span: Any, window: int = 200) -> MentionContext:
     )
 
 
+#: The ``ranker`` value that asks for raw similarity scores instead of a trained ranker.
+NO_RANKER = "none"
+
+
 def default_ranker_path() -> Path:
-    """The ranker shipped in ``models/ranker``."""
+    """The shipped ranker (``ranker`` below :func:`medcode_nlp.pipeline.models_dir`)."""
     from medcode_nlp.pipeline import models_dir
 
     return models_dir() / "ranker"
 
 
 def load_default_ranker(path: str | Path | None = None) -> RankerModel | None:
-    """The ranker at ``path`` (default: shipped); ``"none"`` or a missing default -> None."""
-    if path is not None and str(path) == "none":
+    """The ranker at ``path``, the shipped one for None, or None for ``"none"`` (similarity
+    scores). A missing or altered shipped ranker raises a numbered error naming the file."""
+    if path is not None and str(path) == NO_RANKER:
         return None
     target = Path(path) if path is not None else default_ranker_path()
     if not (target / RANKER_FILE).is_file():
         if path is not None:
             raise InputError(Errors.E012.format(path=target, detail=f"no {RANKER_FILE}"))
-        logger.warning("no trained ranker at %s; using similarity scores", target)
-        return None
+        raise IntegrityError(Errors.E016.format(
+            kind="ranker", path=target / RANKER_FILE,
+            fallback=f'similarity scores (ranker="{NO_RANKER}", --ranker {NO_RANKER})'))
     return RankerModel.load(target)

@@ -219,7 +219,8 @@ def test_cli_input_errors_do_not_show_the_note(case: str, tmp_path: Path) -> Non
 def test_cli_oversize_note(tmp_path: Path) -> None:
     note = tmp_path / "long.txt"
     note.write_text(phi_note() + " Denies fever." * 72_000, encoding="utf-8")  # > 1e6 chars
-    done = run_cli("suggest", str(note), "--ner", "dictionary", models=tmp_path)
+    done = run_cli("suggest", str(note), "--ner", "dictionary", "--ranker", "none",
+                   models=tmp_path)
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 2 and "over the limit" in stderr, stderr
     assert "Traceback" not in stderr
@@ -229,14 +230,14 @@ def test_cli_oversize_note(tmp_path: Path) -> None:
 def test_cli_success_keeps_the_note_out_of_stderr(tmp_path: Path) -> None:
     note = tmp_path / "note.txt"
     note.write_text(f"{phi_note()}\nPatient {MARKER} is on lisinopril.", encoding="utf-8")
-    # Without trained models (the dictionary matcher and raw similarity): the result does
-    # not depend on the shipped ranker, and the run logs a warning, so the log is not empty.
-    done = run_cli("suggest", str(note), "--ner", "dictionary", "--format", "html",
-                   models=tmp_path)
+    # Without trained models (the dictionary matcher and raw similarity, asked for): the
+    # result does not depend on the shipped ranker, and the run logs its mode at INFO.
+    done = run_cli("suggest", str(note), "--ner", "dictionary", "--ranker", "none",
+                   "--format", "html", models=tmp_path)
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 0, stderr
     assert MARKER in done.stdout.decode("utf-8")  # the user's own output shows the note
-    assert "WARNING medcode_nlp." in stderr  # the log reaches stderr ("no trained ranker")
+    assert "INFO medcode_nlp.coder: coder mode" in stderr  # the log reaches stderr
     assert_clean(stderr, "stderr of a successful run")
 
 
