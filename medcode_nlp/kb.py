@@ -12,7 +12,6 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -260,7 +259,7 @@ class KnowledgeBaseWriter:
         code_rows = []
         alias_rows = []
         for entry in entries:
-            notes = {name: asdict(entry)[name] for name in _NOTE_FIELDS}
+            notes = {name: getattr(entry, name) for name in _NOTE_FIELDS}
             code_rows.append(
                 (
                     system,
@@ -366,6 +365,31 @@ def default_kb_path() -> Path:
     tag = (f"kb{KB_FORMAT}r{KB_CONTENT_REVISION}-cm{icd10cm.source_version()}"
            f"-pcs{icd10pcs.source_version()}")
     return Path(user_cache_dir("medcode_nlp")) / tag
+
+
+def fill_builtin(writer: KnowledgeBaseWriter) -> None:
+    """Store every built-in code set: ICD-10-CM FY2026 (``simple-icd-10-cm``) with its
+    Alphabetic Index, Neoplasm and Drug table aliases, the official ICD-10-PCS tables (every
+    section) with the PCS Index, and HCPCS Level II (terminated codes retired); all but the
+    ICD-10-CM tabular list come from the files shipped in the package
+    (:mod:`medcode_nlp.codesets.shipped`)."""
+    from medcode_nlp.codesets import icd10cm, shipped
+    from medcode_nlp.codesets.hcpcs import retire_terminated
+
+    writer.replace_system(
+        "icd10cm",
+        icd10cm.iter_icd10cm(),
+        {"source": f"PyPI {icd10cm.PACKAGE}", "version": f"FY2026 ({icd10cm.PACKAGE} "
+         f"{icd10cm.source_version()})"},
+    )
+    cm_source = shipped.source_info(shipped.CM_INDEX)
+    for kind, terms in sorted(shipped.icd10cm_index_terms().items()):
+        writer.add_index_terms(terms, {**cm_source, "part": kind})
+    writer.replace_system("icd10pcs", shipped.icd10pcs_entries(),
+                         shipped.source_info(shipped.PCS_CODES))
+    writer.add_index_terms(shipped.icd10pcs_index_terms(), shipped.source_info(shipped.PCS_INDEX))
+    writer.replace_system("hcpcs", retire_terminated(shipped.hcpcs_entries()),
+                          shipped.source_info(shipped.HCPCS))
 
 
 def build_default_kb(path: Path) -> CodeKnowledgeBase:

@@ -27,9 +27,10 @@ def add_source(
     source = {"source": f"file {file.name}", "sha256": sha256_file(file)}
     writer = KnowledgeBaseWriter(target)
     if kind == "hcpcs":
-        from medcode_nlp.codesets.hcpcs import load_hcpcs
+        from medcode_nlp.codesets.hcpcs import load_hcpcs, retire_terminated
 
-        writer.replace_system("hcpcs", load_hcpcs(file), {**source, "version": file.stem})
+        writer.replace_system("hcpcs", retire_terminated(load_hcpcs(file)),
+                              {**source, "version": file.stem})
     elif kind == "cpt":
         from medcode_nlp.codesets.cpt import load_cpt
 

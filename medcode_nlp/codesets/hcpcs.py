@@ -15,7 +15,11 @@ RIC   record
 
 Continuation text is joined with single spaces and runs of white space are collapsed, so
 both forms of a release give identical descriptions. Terminated codes are kept, with
-``extra["termination_date"]`` (YYYYMMDD) so a caller can drop them by date.
+``extra["termination_date"]`` (YYYYMMDD); :func:`retire_terminated` turns the codes terminated
+before a date into non-billable entries without search aliases (looked up, never suggested).
+Besides the dates, the Medicare fields a coder reads are kept in ``extra``: the first pricing
+indicator, the coverage code and the BETOS (Berenson-Eggers type of service) code, each with
+its meaning where the record layout defines one (``extra["coverage"]``, ``extra["pricing"]``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ _RECORD = re.compile(r"([A-Z][0-9]{4}| {3}[A-Z0-9]{2})([0-9]{5})([3478])")
 # 0-based [start, end) slices of the fixed-width fields this loader keeps.
 _LONG = slice(11, 91)
 _SHORT = slice(91, 119)
-_DATES = {
+_FIELDS = {
+    "pricing_indicator": slice(119, 121),
+    "coverage_code": slice(229, 230),
+    "betos": slice(256, 259),
     "added_date": slice(268, 276),
     "effective_date": slice(276, 284),
     "termination_date": slice(284, 292),
@@ -62,6 +69,34 @@ _XLSX_COLUMNS = {
     "ACTEFFDT": "effective_date",
     "TERMDT": "termination_date",
     "ACTIONCD": "action_code",
+    "PRICE1": "pricing_indicator",
+    "COV": "coverage_code",
+    "BETOS": "betos",
+}
+#: Coverage codes of the CMS record layout.
+COVERAGE = {
+    "C": "Carrier judgment",
+    "D": "Special coverage instructions apply",
+    "I": "Not payable by Medicare",
+    "M": "Non-covered by Medicare",
+    "S": "Non-covered by Medicare statute",
+}
+#: Pricing indicator groups of the CMS record layout (first digit, then a few exact codes).
+PRICING = {
+    "00": "Not separately priced by Part B",
+    "1": "Physician fee schedule",
+    "2": "Clinical lab fee schedule",
+    "3": "DMEPOS fee schedule",
+    "45": "Customized DME item",
+    "46": "Carrier priced DMEPOS",
+    "51": "Drug",
+    "52": "Reasonable charge",
+    "53": "Statute",
+    "54": "Vaccination",
+    "55": "Splints and casts",
+    "56": "Intraocular lens inserted in a physician's office",
+    "57": "Other carrier priced",
+    "99": "Value not established",
 }
 
 
@@ -120,6 +155,13 @@ def _entry(draft: _Draft) -> CodeEntry:
         aliases.append(Alias(draft.short, "short"))
     extra = {"type": draft.kind}
     extra.update({name: value for name, value in draft.fields.items() if value})
+    coverage = COVERAGE.get(extra.get("coverage_code", ""))
+    if coverage:
+        extra["coverage"] = coverage
+    price = extra.get("pricing_indicator", "")
+    pricing = PRICING.get(price) or PRICING.get(price[:1]) if price else None
+    if pricing:
+        extra["pricing"] = pricing
     return CodeEntry(
         code=draft.code,
         system=SYSTEM,
@@ -154,7 +196,7 @@ def _txt_records(path: Path, text: str) -> Iterator[tuple[str, str, str, str, st
         seen_record = True
         code, _, ric = match.groups()
         record = line.ljust(320)
-        fields = {name: record[part].strip() for name, part in _DATES.items()}
+        fields = {name: record[part].strip() for name, part in _FIELDS.items()}
         yield (
             f"line {number}",
             code.strip(),
@@ -206,7 +248,7 @@ def _xlsx_records(path: Path, raw: bytes) -> list[tuple[str, str, str, str, str,
         ric = _clean(_cell(row, columns.get("ric")))
         fields = {}
         if ric in _FIRST:
-            fields = {name: _clean(_cell(row, columns.get(name))) for name in _DATES}
+            fields = {name: _clean(_cell(row, columns.get(name))) for name in _FIELDS}
         long_text = _cell(row, columns.get("long"))
         records.append(
             (
@@ -223,13 +265,45 @@ def _xlsx_records(path: Path, raw: bytes) -> list[tuple[str, str, str, str, str,
     return records
 
 
+def release_date(entries: Iterable[CodeEntry]) -> str:
+    """January 1st (YYYYMMDD) of the latest year a code was added or changed in a release."""
+    years = [
+        value[:4]
+        for entry in entries
+        for value in (entry.extra.get("added_date", ""), entry.extra.get("effective_date", ""))
+        if len(value) == 8 and value.isdigit()
+    ]
+    return f"{max(years)}0101" if years else "00000101"
+
+
+def is_terminated(entry: CodeEntry, as_of: str) -> bool:
+    """Whether an entry's termination date (YYYYMMDD) falls before ``as_of``."""
+    end = entry.extra.get("termination_date", "")
+    return len(end) == 8 and end < as_of
+
+
+def retire_terminated(entries: list[CodeEntry], as_of: str | None = None) -> list[CodeEntry]:
+    """Entries with the codes terminated before ``as_of`` (default: :func:`release_date`)
+    made non-billable, without aliases and marked ``extra["terminated"]``: they can be looked
+    up but never become candidates."""
+    cutoff = as_of or release_date(entries)
+    for entry in entries:
+        if is_terminated(entry, cutoff):
+            entry.billable = False
+            entry.aliases = []
+            entry.extra["terminated"] = f"terminated {entry.extra['termination_date']}"
+    return entries
+
+
 def load_hcpcs(path: str | os.PathLike[str]) -> list[CodeEntry]:
     """Read an official CMS HCPCS Level II annual file (fixed-width TXT or XLSX).
 
     The format is detected from the content (a ZIP signature means XLSX) and the extension.
     Procedure codes are billable; modifiers (two characters) are kept with
     ``extra["type"] == "modifier"`` and ``billable=False``. Other ``extra`` keys, when present:
-    ``added_date``, ``effective_date``, ``termination_date`` (YYYYMMDD), ``action_code``.
+    ``added_date``, ``effective_date``, ``termination_date`` (YYYYMMDD), ``action_code``,
+    ``pricing_indicator`` and ``pricing``, ``coverage_code`` and ``coverage``, ``betos``.
+    Terminated codes are returned as they are (see :func:`retire_terminated`).
     """
     path = Path(path)
     if not path.exists():
