@@ -31,12 +31,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.coding_rules import Mention, assertion_exclusion, make_billable
+from medcode_nlp.index_linking import link, shipped_tree
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
 
+if TYPE_CHECKING:
+    from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
+
+#: Sections whose mentions are coded only when the ranker already coded them.
+NOT_CODED_FROM = frozenset({"physical_exam", "vital_signs", "review_of_systems", "laboratory",
+                            "procedure_details", "anesthesia", "estimated_blood_loss", "fluids",
+                            "specimens", "drains", "implants", "complications"})
 #: Confidence of a mention's billable completion restored after the document stage.
 EXPANSION_WEIGHT = 0.9
 #: Lowest mention probability whose category is completed and restored.
@@ -195,6 +203,37 @@ class _Review:
                 [Evidence(entity.start, entity.end, entity.text)],
                 [*prompts, f"the mention names category {top.code}; completed to a billable "
                  "FY2026 code"], []))
+
+    def index_links(self, mentions: Sequence[Mention], tree: IndexTree) -> None:
+        """Each codable diagnosis mention gets the code the Alphabetic Index gives it; the
+        ranker's codes that only that mention supports give way to it."""
+        for mention in mentions:
+            entity = mention.entity
+            if entity.label != "PROBLEM" or not self._codable(mention):
+                continue
+            found = link(tree, self.kb, entity.text, mention.context)
+            if found is None:
+                continue
+            span = (entity.start, entity.end)
+            rivals = [c for c in self.cm() if {(e.start, e.end) for e in c.evidence} == {span}]
+            if not rivals and (entity.section in self.rules.history_sections
+                               or entity.section in NOT_CODED_FROM):
+                continue  # a coder does not code a history, review or exam line on its own
+            for rival in rivals:
+                if rival.code != found.code:
+                    self.drop(rival, f"the Alphabetic Index gives {found.code} for this mention")
+            self.add(CodeSuggestion(
+                found.code, "icd10cm", found.description,
+                max([found.confidence, *(r.score for r in rivals if r.code == found.code)]),
+                True, [Evidence(entity.start, entity.end, entity.text)], [found.prompt()], []))
+
+    def _codable(self, mention: Mention) -> bool:
+        assertion = mention.entity.assertion
+        if assertion in ("negated", "hypothetical", "family"):
+            return False
+        if assertion == "uncertain" and self.setting == "outpatient":
+            return False
+        return assertion_exclusion(mention, self.setting) is None
 
     def one_code_per_mention(self) -> None:
         """A code whose every piece of evidence better supports another code goes: a
@@ -404,11 +443,12 @@ def apply_conventions(
     excluded: list[ExcludedCode],
     setting: str = "outpatient",
     systems: Sequence[str] | None = None,
+    index: bool = True,
 ) -> ConventionResult:
     """Review ranked codes the way a coder reads the note; see the module docstring.
 
     ``systems`` limits the result as in ``CodingOptions``: without ICD-10-CM only the
-    evidence check applies."""
+    evidence check applies; ``index=False`` turns Index linking off."""
     consider = [c for c in codes if not c.evidence]
     for suggestion in consider:
         suggestion.prompts.append("no span of the note supports this code: consider it only "
@@ -416,6 +456,9 @@ def apply_conventions(
     review = _Review(kb, NoteView(text, mentions), [c for c in codes if c.evidence], excluded,
                      setting)
     if systems is None or "icd10cm" in systems:
+        tree = shipped_tree() if index else None
+        if tree is not None:
+            review.index_links(mentions, tree)
         review.restore_expansions(mentions)
         review.one_code_per_mention()
         review.drop_generic()

@@ -1,0 +1,185 @@
+"""Link a mention the way a coder does: Alphabetic Index first, Tabular to finish the code.
+
+The Index walk (``codesets.icd10cm_index_tree``) reads the mention's head noun and its
+modifiers (then the sentence's) down the Index; the code it reaches is completed in the
+Tabular: a dash or category becomes the billable child whose wording fits the note best
+(laterality, episode of care, displaced/nondisplaced, open/closed), with the Official
+Guidelines' defaults when the note is silent (fracture: displaced, closed; injury: initial
+encounter while under active treatment).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from medcode_nlp.kb import CodeKnowledgeBase, code_key
+
+if TYPE_CHECKING:
+    from medcode_nlp.codesets.icd10cm_index_tree import IndexHit, IndexTree
+
+logger = logging.getLogger(__name__)
+
+#: Confidence of an Index link that consumed every word of the mention, by depth reached.
+CONFIDENCE_DEFAULT = 0.8
+CONFIDENCE_SUBTERM = 0.9
+_ROMAN = ((re.compile(r"\btype\s+ii\b", re.I), "type 2"), (re.compile(r"\btype\s+i\b", re.I), "type 1"),
+          (re.compile(r"\bstage\s+iv\b", re.I), "stage 4"), (re.compile(r"\bstage\s+iii\b", re.I), "stage 3"),
+          (re.compile(r"\bstage\s+ii\b", re.I), "stage 2"), (re.compile(r"\bstage\s+i\b", re.I), "stage 1"))
+_OPEN_FRACTURE_7TH = frozenset("BCEFHJMNQR")
+#: Words the Tabular (not the Index) reads: left unused by the walk, used by ``complete``.
+TABULAR_WORDS = frozenset("""displaced nondisplaced non-displaced closed open initial subsequent
+    encounter right left bilateral""".split())
+_EPISODES = (
+    ("S", re.compile(r"\bsequela", re.I)),
+    ("D", re.compile(r"\b(subsequent encounter|follow[- ]?up|healing|recheck|status post)\b", re.I)),
+)
+
+
+@dataclass(frozen=True)
+class IndexLink:
+    """A mention's code by the Index, with the path a coder can check."""
+
+    code: str
+    description: str
+    confidence: float
+    path: tuple[str, ...]
+    index_code: str
+
+    def prompt(self) -> str:
+        """The Index path as a reviewer reads it."""
+        return f"Index: {' > '.join(self.path)} -> {self.index_code}"
+
+
+@lru_cache(maxsize=1)
+def shipped_tree() -> IndexTree | None:
+    """The shipped Index tree, or None when the package data is absent."""
+    try:
+        from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
+
+        return IndexTree.load()
+    except (ImportError, OSError, ValueError) as exc:  # the walk is an aid, not a requirement
+        logger.warning("ICD-10-CM Index tree unavailable (%s): Index linking is off",
+                       type(exc).__name__)
+        return None
+
+
+def normalise(text: str) -> str:
+    """Spell-out forms the Index uses (type II -> type 2)."""
+    for pattern, replacement in _ROMAN:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def episode(context: str) -> str:
+    """7th character of the episode of care the sentence documents (A by default)."""
+    for character, pattern in _EPISODES:
+        if pattern.search(context):
+            return character
+    return "A"
+
+
+def _fit(description: str, code: str, words: set[str], seventh: str, needs_seventh: bool) -> float:
+    """How well a billable code's wording fits the note's words (higher is better)."""
+    text = description.lower()
+    found = set(re.findall(r"[a-z]+", text))
+    score = 0.0
+    for side in ("right", "left", "bilateral"):
+        if side in found:
+            score += 3.0 if side in words else -4.0
+    if "unspecified" in found:
+        score += 0.5
+    if "nondisplaced" in found:
+        score += 2.0 if "nondisplaced" in words else -1.0
+    elif "displaced" in found:
+        score += 0.7
+    if "open" in found or (needs_seventh and code[-1] in _OPEN_FRACTURE_7TH):
+        score += 2.0 if "open" in words else -2.0
+    if needs_seventh:
+        score += 2.0 if code[-1] == seventh else -3.0
+    score += 0.3 * len(found & words - {"of", "the", "and", "with", "in", "unspecified"})
+    return score
+
+
+def complete(kb: CodeKnowledgeBase, index_code: str, text: str) -> str | None:
+    """The billable FY2026 code under ``index_code`` that fits ``text`` (mention + sentence)."""
+    key = code_key(index_code.rstrip("-").rstrip("."))
+    entry = kb.get("icd10cm", key)
+    if entry is None:
+        return None
+    if entry.billable:
+        return entry.code
+    pool = kb.billable_descendants("icd10cm", entry.code, limit=600)
+    if not pool:
+        return None
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    if "both" in words:
+        words.add("bilateral")
+    seventh = episode(text)
+    descriptions = {c: (kb.get("icd10cm", c) or entry).description for c in pool}
+    needs = {c: len(code_key(c)) == 7 and code_key(c)[-1].isalpha() and code_key(c)[0] in "ST"
+             for c in pool}
+    return max(pool, key=lambda c: _fit(descriptions[c], c, words, seventh, needs[c]))
+
+
+@lru_cache(maxsize=1)
+def site_words(kb: CodeKnowledgeBase) -> frozenset[str]:
+    """Body-site words: the words of the Tabular's site-specific pain and injury titles."""
+    found: set[str] = set()
+    for code in kb.codes("icd10cm"):
+        if code.startswith(("M25.5", "M79.6", "S")):
+            entry = kb.get("icd10cm", code)
+            if entry is not None:
+                found.update(re.findall(r"[a-z]+", entry.description.lower()))
+    return frozenset(found - _NOT_SITES)
+
+
+_NOT_SITES = frozenset("""fracture fractures injury injuries unspecified initial encounter
+    subsequent sequela routine delayed healing nonunion malunion displaced nondisplaced open
+    closed type other of and the for with without in to or by part parts multiple superficial
+    foreign body burn burns contusion laceration abrasion puncture wound bite dislocation
+    subluxation sprain strain crushing amputation traumatic pain level unsp site""".split())
+_ACUITY = frozenset("acute chronic subacute recurrent exacerbation".split())
+_LINKERS = re.compile(r"\b(?:with|due to|secondary to|from|and)\b(.*)", re.I)
+
+
+def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, context: str) -> bool:
+    """Context words may only add site, acuity or a condition the sentence links ('with')."""
+    if not hit.context_used:
+        return True
+    linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
+    sites = site_words(kb)
+    for word in hit.context_used:
+        w = word.lower()
+        if w in sites or w in _ACUITY or w in ("right", "left", "bilateral"):
+            continue
+        if re.search(rf"\b{re.escape(w)}\b", linked):
+            continue
+        return False
+    return True
+
+
+def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> IndexLink | None:
+    """The Index code of a mention when the walk explains every word of it, else None."""
+    mention_text = normalise(mention)
+    context = normalise(context)
+    hits: list[IndexHit] = [h for h in tree.walk(mention_text, context, limit=5)
+                            if _context_ok(kb, h, context)]
+    if not hits:
+        return None
+    best = hits[0]
+    if set(best.unused) - TABULAR_WORDS or best.code.startswith(("V", "W", "X", "Y")):
+        return None
+    if best.table not in ("", "index"):
+        return None  # neoplasm and drug columns need a reading the walk does not yet give
+    code = complete(kb, best.code, f"{mention_text} {context}")
+    if code is None:
+        return None
+    entry = kb.get("icd10cm", code)
+    if entry is None:
+        return None
+    confidence = CONFIDENCE_SUBTERM if best.depth >= 1 else CONFIDENCE_DEFAULT
+    return IndexLink(entry.code, entry.description, confidence, best.path, best.code)
