@@ -1,0 +1,314 @@
+"""Train a site model from a site's coded notes (``medcode train ranker --gold coded.jsonl``).
+
+1. Run the base coder over every note (cached on disk when asked: a re-run is fast).
+2. Features per note (:func:`medcode_nlp.site_model.note_features`); features seen in fewer
+   than two notes are dropped.
+3. Inner cross-validation on the training notes only: for each regularisation strength, the
+   out-of-fold probabilities of one logistic regression per code choose the global threshold
+   and the top-code floor by micro F1 over required codes (a kept optional code is neither a
+   hit nor a false positive), and whether each code system's extra base codes pass through.
+4. The final classifiers are fit on all the training notes with the chosen strength.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.kb import code_key
+from medcode_nlp.schema import CodingResult
+from medcode_nlp.site_model import NoteFeatures, SiteModel, as_int32, note_features
+
+logger = logging.getLogger("medcode_nlp.train_site_model")
+
+Code = tuple[str, str]  # (system, code as written in the gold)
+#: Regularisation strengths tried in the inner folds (inverse L2 weight).
+C_GRID = (1.0, 4.0, 16.0)
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.91, 0.025))
+FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 1.01)  # 1.01: no top-code fallback
+DEFAULT_SYSTEM = "icd10cm"
+
+
+@dataclass(frozen=True, slots=True)
+class CodedNote:
+    """A note with the codes its coder gave it (optional codes apart)."""
+
+    id: str
+    text: str
+    required: frozenset[Code]
+    optional: frozenset[Code] = frozenset()
+
+
+def _bad(path: Path, line_no: int, detail: str) -> InputError:
+    return InputError(Errors.E015.format(record=f"{path.name} line {line_no}", detail=detail))
+
+
+def _parse_code(item: Any, path: Path, line_no: int) -> tuple[Code, bool]:
+    if isinstance(item, str):
+        item = {"code": item}
+    if not isinstance(item, dict) or not isinstance(item.get("code"), str) \
+            or not item["code"].strip():
+        raise _bad(path, line_no, "each code must be a string or an object with a 'code' string")
+    system = item.get("system", DEFAULT_SYSTEM)
+    if not isinstance(system, str) or not system.strip():
+        raise _bad(path, line_no, "'system' must be a code-system name")
+    system = "".join(ch for ch in system.lower() if ch.isalnum())
+    return (system, item["code"].strip().upper()), bool(item.get("optional", False))
+
+
+def read_coded_notes(path: str | Path) -> list[CodedNote]:
+    """Coded notes from JSONL: ``{"id", "text", "codes": [{"system", "code", "optional"}]}``."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(Errors.E010.format(path=source))
+    notes: list[CodedNote] = []
+    seen: set[str] = set()
+    for line_no, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise _bad(source, line_no, f"invalid JSON ({error.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) \
+                or not isinstance(record.get("codes"), list):
+            raise _bad(source, line_no, "need an object with 'text' (str) and 'codes' (list)")
+        note_id = str(record.get("id", line_no))
+        if note_id in seen:
+            raise _bad(source, line_no, "duplicate id")
+        seen.add(note_id)
+        required: set[Code] = set()
+        optional: set[Code] = set()
+        for item in record["codes"]:
+            code, is_optional = _parse_code(item, source, line_no)
+            (optional if is_optional else required).add(code)
+        notes.append(CodedNote(note_id, record["text"], frozenset(required),
+                               frozenset(optional - required)))
+    if len(notes) < 2:
+        raise InputError(Errors.E014.format(name="--gold", detail=f"{source} has {len(notes)} "
+                                            "coded notes; at least 2 are needed"))
+    return notes
+
+
+def _fingerprint(text: str, versions: dict[str, Any]) -> str:
+    payload = json.dumps(versions, sort_keys=True) + "\0" + text
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def code_notes(coder: Any, notes: Sequence[CodedNote], cache: str | Path | None = None
+               ) -> list[CodingResult]:
+    """The base coder's result for each note; ``cache``: a JSONL file reused when it matches."""
+    versions = coder.versions()
+    keys = [_fingerprint(n.text, versions) for n in notes]
+    stored: dict[str, dict[str, Any]] = {}
+    cache_path = Path(cache) if cache is not None else None
+    if cache_path is not None and cache_path.is_file():
+        for line in cache_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                stored[entry["key"]] = entry["result"]
+    missing = [i for i, key in enumerate(keys) if key not in stored]
+    if missing:
+        for i, result in zip(missing, coder.pipe([notes[i].text for i in missing]), strict=True):
+            stored[keys[i]] = result.to_dict()
+        if cache_path is not None:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with cache_path.open("w", encoding="utf-8") as handle:
+                for key in dict.fromkeys(keys):
+                    handle.write(json.dumps({"key": key, "result": stored[key]}) + "\n")
+    return [CodingResult.from_dict(stored[key]) for key in keys]
+
+
+def _norm(code: Code) -> str:
+    return f"{code[0]}|{code_key(code[1])}"
+
+
+def micro_counts(predicted: Sequence[set[str]], notes: Sequence[CodedNote]) -> tuple[int, int, int]:
+    """(hits, false positives, gold count): a kept optional code counts neither way."""
+    tp = fp = n_gold = 0
+    for keys, note in zip(predicted, notes, strict=True):
+        required = {_norm(c) for c in note.required}
+        optional = {_norm(c) for c in note.optional}
+        tp += len(keys & required)
+        fp += len(keys - required - optional)
+        n_gold += len(required)
+    return tp, fp, n_gold
+
+
+def f1(tp: int, fp: int, n_gold: int) -> float:
+    return 2 * tp / (tp + fp + n_gold) if tp else 0.0
+
+
+def _kept(probs: np.ndarray, threshold: float, floor: float) -> list[np.ndarray]:
+    out = []
+    for row in probs:
+        kept = np.flatnonzero(row >= threshold)
+        if kept.size == 0 and row.size and row.max() >= floor:
+            kept = np.array([row.argmax()])
+        out.append(kept)
+    return out
+
+
+def choose_decision(probs: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote]
+                    ) -> tuple[float, float, float]:
+    """(threshold, floor, micro F1) maximising micro F1 over the label space's codes."""
+    best = (0.5, 1.01, -1.0)
+    for threshold in THRESHOLDS:
+        for floor in FLOORS:
+            if floor > threshold and floor <= 1.0:
+                continue
+            kept = [{labels[i] for i in row} for row in _kept(probs, threshold, floor)]
+            score = f1(*micro_counts(kept, notes))
+            if score > best[2] + 1e-9:
+                best = (threshold, floor, score)
+    return best
+
+
+def _classifier(c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=1000,
+                                                  random_state=seed))
+
+
+def _fit(matrix: Any, y: np.ndarray, c: float, seed: int) -> Any:
+    """One logistic regression per label (a label constant in ``y`` gets a constant model)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training")
+        return _classifier(c, seed).fit(matrix, y)
+
+
+def _fit_predict(matrix: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, c: float,
+                 seed: int) -> np.ndarray:
+    classifier = _fit(as_int32(matrix[train]), y[train], c, seed)
+    probs: np.ndarray = classifier.predict_proba(as_int32(matrix[test]))
+    return probs
+
+
+def _passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]], labels: set[str],
+                 notes: Sequence[CodedNote]) -> dict[str, bool]:
+    """Per code system: do the base coder's codes outside the label space raise micro F1?"""
+    decision: dict[str, bool] = {}
+    systems = {c.system for r in results for c in r.codes}
+    for system in sorted(systems):
+        extra = [{f"{c.system}|{code_key(c.code)}" for c in r.codes if c.system == system}
+                 - labels for r in results]
+        with_extra = [k | e for k, e in zip(kept, extra, strict=True)]
+        decision[system] = f1(*micro_counts(with_extra, notes)) > f1(*micro_counts(kept, notes))
+    return decision
+
+
+def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
+                   seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
+                   kb: Any = None, version: str = "site-0.1.0") -> SiteModel:
+    """Fit a :class:`SiteModel` on coded notes and the base coder's results for them."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.model_selection import KFold
+
+    if len(notes) != len(results):
+        raise InputError(Errors.E014.format(name="results", detail="one result per note needed"))
+    counts: dict[str, int] = {}
+    written: dict[str, Code] = {}
+    for note in notes:
+        for code in note.required | note.optional:
+            counts[_norm(code)] = counts.get(_norm(code), 0) + 1
+            written.setdefault(_norm(code), code)
+    labels = sorted(counts)
+    if not labels:
+        raise InputError(Errors.E014.format(name="--gold", detail="no codes in the coded notes"))
+    features = [note_features(n.text, r) for n, r in zip(notes, results, strict=True)]
+    vectorizer = DictVectorizer().fit([_frequent(features)])
+    matrix = as_int32(vectorizer.transform([f.values for f in features]))
+    y = np.array([[int(label in {_norm(c) for c in n.required | n.optional}) for label in labels]
+                  for n in notes])
+    folds = min(inner_folds, len(notes))
+    best: dict[str, Any] = {"f1": -1.0}
+    for c in c_grid:
+        probs = np.zeros(y.shape)
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(matrix):
+            probs[test] = _fit_predict(matrix, y, train, test, c, seed)
+        threshold, floor, score = choose_decision(probs, labels, notes)
+        logger.info("inner folds: C=%s threshold=%.3f floor=%.2f micro F1 %.4f",
+                    c, threshold, floor, score)
+        if score > best["f1"]:
+            best = {"f1": score, "C": c, "threshold": threshold, "floor": floor, "probs": probs}
+    kept = [{labels[i] for i in row}
+            for row in _kept(best["probs"], best["threshold"], best["floor"])]
+    passthrough = _passthrough(results, kept, set(labels), notes)
+    classifier = _fit(matrix, y, best["C"], seed)
+    meta = {
+        "version": version,
+        "labels": [list(written[label]) for label in labels],
+        "threshold": best["threshold"],
+        "floor": best["floor"],
+        "C": best["C"],
+        "passthrough": passthrough,
+        "descriptions": _descriptions(kb, [written[label] for label in labels]),
+        "training": {"notes": len(notes), "codes": len(labels), "features": len(
+            vectorizer.vocabulary_), "inner_folds": folds, "inner_micro_f1": round(best["f1"], 4),
+            "seed": seed},
+    }
+    return SiteModel(vectorizer, classifier, meta)
+
+
+def _frequent(features: Sequence[NoteFeatures], min_notes: int = 2) -> dict[str, float]:
+    """One dict holding every feature seen in at least ``min_notes`` notes (for the vocabulary)."""
+    seen: dict[str, int] = {}
+    for f in features:
+        for name in f.values:
+            seen[name] = seen.get(name, 0) + 1
+    return {name: 1.0 for name, n in seen.items() if n >= min_notes}
+
+
+def _descriptions(kb: Any, codes: Sequence[Code]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for system, code in codes:
+        entry = kb.get(system, code) if kb is not None and system in kb.systems else None
+        if entry is not None:
+            out[_norm((system, code))] = [entry.description, bool(entry.billable)]
+    return out
+
+
+def train_site_model(gold: str | Path, out: str | Path, *, kb: str | Path | None = None,
+                     ner: str | None = None, seed: int = 0, cache: str | Path | None = None
+                     ) -> dict[str, Any]:
+    """Read coded notes, code them with the base coder, fit and save a site model."""
+    import medcode_nlp
+    from medcode_nlp.runtime import shared_kb
+
+    notes = read_coded_notes(gold)
+    coder = medcode_nlp.load(kb=kb, ner=ner)
+    results = code_notes(coder, notes, cache)
+    model = fit_site_model(notes, results, seed=seed, kb=shared_kb(kb))
+    model.save(out)
+    logger.info("saved site model to %s: %s", out, model.meta["training"])
+    return dict(model.meta["training"])
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gold", required=True, help="coded notes (JSONL)")
+    parser.add_argument("--out", default="site_model", help="output directory")
+    parser.add_argument("--kb", default=None, help="knowledge base (default: built-in)")
+    parser.add_argument("--ner", default=None, help="mention finder (default: shipped NER)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="JSONL cache of the base coder's results")
+    args = parser.parse_args(argv)
+    return train_site_model(args.gold, args.out, kb=args.kb, ner=args.ner, seed=args.seed,
+                            cache=args.cache)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    main()
