@@ -120,8 +120,18 @@ LATERALITY = frozenset({"left", "right"})
 #: Words that split a mention into its head phrase and what it is linked to.
 _SPLITTERS = frozenset(
     "of with without in due secondary from on at to involving after following during "
-    "complicating complicated associated caused".split()
+    "complicating complicated associated caused requiring needing status post".split()
 )
+_CLAUSE = re.compile(r"[,;:()/]")
+_BRACKETS = re.compile(r"\[([^\]]*)\]")
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+_ROMAN_AFTER = re.compile(r"\b(type|stage|grade|class|schatzker|gustilo)\s+(iv|vi|v|i{1,3})\b",
+                          re.I)
+
+
+def arabic(text: str) -> str:
+    """Roman numerals after type/stage/grade/class written as digits (type II -> type 2)."""
+    return _ROMAN_AFTER.sub(lambda m: f"{m.group(1)} {_ROMAN[m.group(2).lower()]}", text)
 _NEGATION = frozenset({"without", "no", "non", "absent", "negative"})
 #: Abbreviations a note uses for terms the index spells out (expanded before matching).
 ABBREVIATIONS: dict[str, str] = {
@@ -141,10 +151,14 @@ ABBREVIATIONS: dict[str, str] = {
     "mdd": "major depressive disorder", "dka": "diabetic ketoacidosis",
     "chd": "coronary heart disease", "pvd": "peripheral vascular disease",
     "pad": "peripheral arterial disease", "ards": "acute respiratory distress syndrome",
-    "cll": "chronic lymphocytic leukemia", "gi": "gastrointestinal", "ibs": "irritable bowel syndrome",
+    "cll": "chronic lymphocytic leukemia", "gi": "gastrointestinal",
+    "ibs": "irritable bowel syndrome", "lbbb": "left bundle branch block",
+    "rbbb": "right bundle branch block", "psa": "prostate specific antigen",
+    "ekg": "electrocardiogram", "ecg": "electrocardiogram", "bmi": "body mass index",
+    "mrsa": "methicillin resistant staphylococcus aureus infection",
 }
 _SUFFIXES = (
-    ("ically", ""), ("ical", ""), ("ies", "y"), ("ic", ""), ("ia", ""), ("es", ""), ("is", ""),
+    ("icular", "icle"), ("ism", ""), ("ically", ""), ("ical", ""), ("ies", "y"), ("ic", ""), ("ia", ""), ("es", ""), ("is", ""),
     ("al", ""), ("s", ""), ("ed", ""), ("ing", ""), ("e", ""), ("a", ""), ("y", ""),
 )
 
@@ -244,14 +258,16 @@ class _Node:
 
 def _term_keys(term: str) -> tuple[tuple[frozenset[str], ...], frozenset[str], bool]:
     """(alternative required stem sets, qualifier stems, negated) of an index term."""
-    parts = [p.strip() for p in _COMMA.split(_clean(term)) if p.strip()]
+    term = arabic(term)
+    bracketed = " ".join(_BRACKETS.findall(term))  # "[ECG] [EKG]": optional synonyms
+    parts = [p.strip() for p in _COMMA.split(_clean(_BRACKETS.sub(" ", term))) if p.strip()]
     if not parts:
         return (), frozenset(), False
     first_words = [w for w in words(parts[0]) if w not in _STOP]
     negated = bool(words(parts[0])[:1] == ["without"])
     first = frozenset(stem(w) for w in first_words)
     alternatives = [first]
-    optional: set[str] = set()
+    optional: set[str] = {stem(w) for w in words(bracketed) if w not in _STOP}
     for part in parts[1:]:
         part_words = [w for w in words(part) if w not in _STOP]
         if (
@@ -398,8 +414,9 @@ class IndexTree:
         """Index entries for a mention, best first (at most ``limit``, one per code)."""
         if not isinstance(mention, str) or not isinstance(context, str):
             raise InputError(Errors.E004.format(type_name=type(mention).__name__))
-        mention_words = words(expand_abbreviations(mention))
-        context_words = words(expand_abbreviations(context))
+        mention = arabic(expand_abbreviations(mention))
+        mention_words = words(mention)
+        context_words = words(arabic(expand_abbreviations(context)))
         laterality = tuple(w for w in (*mention_words, *context_words) if w in LATERALITY)
         bag = [_Word(w, stem(w), "mention", 1.0) for w in mention_words
                if w not in _STOP and w not in LATERALITY]
@@ -415,7 +432,9 @@ class IndexTree:
                 bag.append(_Word(w, key, "context", 0.4))
         if any(w in _NEGATION for w in mention_words):
             bag.append(_Word("without", "without", "mention", 0.5))
-        head = self._head(mention_words)
+        # Sides select only the rare entries that name one ("Block, bundle branch, left").
+        bag.extend(_Word(w, w, "side", 0.3) for w in dict.fromkeys(laterality))
+        head = self._head(mention)
         found: dict[str, tuple[float, IndexHit]] = {}
         for root, head_bonus in self._candidate_roots(mention_stems, head):
             for hit in self._walk_from(root, bag, head_bonus, laterality):
@@ -426,10 +445,14 @@ class IndexTree:
         return [hit for _, hit in ranked[: max(limit, 0)]]
 
     # ------------------------------------------------------------ internals
-    def _head(self, mention_words: list[str]) -> str | None:
-        """Stem of the head noun: the last main-term word before the first connecting word."""
+    def _head(self, mention: str) -> str | None:
+        """Stem of the head noun: the last main-term word before the first connecting word
+        of the first clause that names a main term."""
+        mention_words = words(mention)
+        clause = next((c for c in map(words, _CLAUSE.split(mention))
+                       if any((0, stem(w)) in self._by_stem for w in c if w not in _STOP)), [])
         first: list[str] = []
-        for w in mention_words:
+        for w in clause:
             if w in _SPLITTERS and first:
                 break
             first.append(w)
