@@ -150,6 +150,7 @@ def evaluate_coded_notes(
     methods: dict[str, Rankings] = {"medcode_nlp": coder_rankings(coder, notes)}
     if compare_coder is not None:
         methods["compare_ranker"] = coder_rankings(compare_coder, notes)
+    baseline = baseline and len(notes) >= 2  # out-of-fold needs two notes at least
     if baseline:
         methods[BASELINE] = baseline_rankings(notes, folds=folds, seed=seed)
     report: dict[str, Any] = {

@@ -209,3 +209,13 @@ def test_us_dev_gold_files_read():
     for folder in ("usnotes-mtsamples", "cmc2007-radiology"):
         notes = read_coded_notes(shared_path(folder, "dev.jsonl"))
         assert notes and all(n.codes or n.setting for n in notes)
+
+
+def test_a_single_note_is_scored_without_the_out_of_fold_baseline(tmp_path):
+    from medcode_nlp.coding_eval_run import evaluate_coded_notes
+
+    path = tmp_path / "one.jsonl"
+    write_jsonl(path, [{"id": "n1", "text": "fever", "codes": [_code("R50.9", rank=1)]}])
+    report = evaluate_coded_notes(path, coder=_FakeCoder(), n_bootstrap=10)
+    assert list(report["methods"]) == ["medcode_nlp"] and report["folds"] is None
+    assert report["methods"]["medcode_nlp"]["systems"]["icd10cm"]["recall"] == 1.0
