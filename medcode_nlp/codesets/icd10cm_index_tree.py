@@ -155,7 +155,7 @@ ABBREVIATIONS: dict[str, str] = {
     "ibs": "irritable bowel syndrome", "lbbb": "left bundle branch block",
     "rbbb": "right bundle branch block", "psa": "prostate specific antigen",
     "ekg": "electrocardiogram", "ecg": "electrocardiogram", "bmi": "body mass index",
-    "mrsa": "methicillin resistant staphylococcus aureus infection",
+    "mrsa": "methicillin resistant staphylococcus aureus",
 }
 _SUFFIXES = (
     ("icular", "icle"), ("ism", ""), ("ically", ""), ("ical", ""), ("ies", "y"), ("ic", ""), ("ia", ""), ("es", ""), ("is", ""),
@@ -283,7 +283,10 @@ def _term_keys(term: str) -> tuple[tuple[frozenset[str], ...], frozenset[str], b
 
 
 def _nemod_stems(text: str) -> frozenset[str]:
-    return frozenset(stem(w) for w in words(text) if w not in _STOP)
+    """Stems of the nonessential modifiers, except negative ones ("(without vomiting)")."""
+    groups = re.findall(r"\(([^()]*)\)", text) or [text]
+    kept = [g for g in groups if not g.strip().lower().startswith(("without", "no "))]
+    return frozenset(stem(w) for g in kept for w in words(g) if w not in _STOP)
 
 
 # ------------------------------------------------------------------------- walk
@@ -500,11 +503,11 @@ class IndexTree:
         if best is None:
             return None
         taken, gain = best
-        for key in node.opt | node.nemod:
+        for key in node.opt:
             index = self._find(bag, used, taken, key)
             if index is not None:
                 taken.append(index)
-                gain += bag[index].weight * (0.8 if key in node.opt else 0.3)
+                gain += bag[index].weight * 0.8
         return taken, gain
 
     @staticmethod
@@ -703,11 +706,21 @@ class IndexTree:
         self, code: str, state: _State, bag: list[_Word], laterality: tuple[str, ...],
         table: int, bonus: float = 0.0,
     ) -> IndexHit:
-        used = [*state.prior, *(bag[i] for i in sorted(state.used))]
+        # Nonessential modifiers of the entries walked use up the words they name, last.
+        nemods: set[str] = set()
+        node = state.node
+        while node >= 0:
+            nemods |= self.nodes[node].nemod
+            node = self.nodes[node].parent
+        optional = [i for i, w in enumerate(bag) if i not in state.used
+                    and w.source in ("mention", "context") and w.stem in nemods]
+        taken = state.used | frozenset(optional)
+        used = [*state.prior, *(bag[i] for i in sorted(taken))]
         unused = [w.surface for i, w in enumerate(bag) if w.source == "mention"
-                  and i not in state.used and w.stem != "without"]
-        see_missing = sum(1 for i, w in enumerate(bag) if w.source == "see" and i not in state.used)
-        score = state.gain + bonus - 0.5 * len(unused) - 1.0 * see_missing
+                  and i not in taken and w.stem != "without"]
+        see_missing = sum(1 for i, w in enumerate(bag) if w.source == "see" and i not in taken)
+        score = (state.gain + bonus + sum(0.3 * bag[i].weight for i in optional)
+                 - 0.5 * len(unused) - 1.0 * see_missing)
         column_names = NEOPLASM_COLUMNS if table == 1 else DRUG_COLUMNS if table == 2 else ()
         column = state.column if state.column >= 0 else (
             self._column(table, bag) if table else -1)
