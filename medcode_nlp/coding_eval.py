@@ -20,6 +20,7 @@ Bootstrap 95% intervals resample notes; breakdowns per ``setting`` and per note 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,8 @@ class NoteScore:
     has_first: bool = False
     first_correct: bool = False
     ap: float | None = None
+    false_positives: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
 
 
 def _keep(system: str, code: str) -> bool:
@@ -178,7 +181,9 @@ def score_note(note: CodedNote, ranked: Sequence[RankedCode], system: str) -> No
             main.append(code)
     counted = [c for c in main if c not in optional]
     out = NoteScore(tp=sum(c in required for c in counted))
-    out.fp, out.fn = len(counted) - out.tp, len(required - set(main))
+    out.false_positives = [c for c in counted if c not in required]
+    out.misses = sorted(required - set(main))
+    out.fp, out.fn = len(out.false_positives), len(out.misses)
     if system in CATEGORY_SYSTEMS:
         req_cat = {c[:3] for c in required}
         opt_cat = {c[:3] for c in optional} - req_cat
@@ -233,8 +238,10 @@ def _metric_fns(scores: Mapping[str, NoteScore], system: str
 
 
 def system_metrics(notes: Sequence[CodedNote], ranked: Mapping[str, Sequence[RankedCode]],
-                   system: str, *, n_bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
-    """Metrics of one method on one system; ``ci`` holds bootstrap intervals when asked."""
+                   system: str, *, n_bootstrap: int = 0, seed: int = 0, top_errors: int = 0
+                   ) -> dict[str, Any]:
+    """Metrics of one method on one system; ``ci`` holds bootstrap intervals when asked,
+    ``top_false_positives`` / ``top_misses`` the ``top_errors`` most frequent codes of each."""
     scores = {n.id: score_note(n, ranked.get(n.id, ()), system) for n in notes}
     ids = [n.id for n in notes]
     fns = _metric_fns(scores, system)
@@ -250,6 +257,10 @@ def system_metrics(notes: Sequence[CodedNote], ranked: Mapping[str, Sequence[Ran
     if n_bootstrap:
         report["ci"] = {name: list(bootstrap_ci(fn, ids, n=n_bootstrap, seed=seed))
                         for name, fn in fns.items()}
+    if top_errors:
+        for key, attr in (("top_false_positives", "false_positives"), ("top_misses", "misses")):
+            counted = Counter(c for s in scores.values() for c in getattr(s, attr))
+            report[key] = dict(counted.most_common(top_errors))
     return report
 
 
@@ -265,8 +276,12 @@ def method_report(notes: Sequence[CodedNote], ranked: Mapping[str, Sequence[Rank
     """A method's report: overall per system (with intervals), per setting, per note type."""
     systems = gold_systems(notes)
     report: dict[str, Any] = {"systems": {
-        s: system_metrics(notes, ranked, s, n_bootstrap=n_bootstrap, seed=seed)
+        s: system_metrics(notes, ranked, s, n_bootstrap=n_bootstrap, seed=seed, top_errors=20)
         for s in systems}}
+    # main-list codes of systems the gold does not code at all (scored nowhere above)
+    unscored = Counter(normalize_system(r.system) for n in notes for r in ranked.get(n.id, ())
+                       if r.main and normalize_system(r.system) not in systems)
+    report["main_codes_in_systems_without_gold"] = dict(sorted(unscored.items()))
     for key, attr in (("by_setting", "setting"), ("by_note_type", "note_type")):
         groups: dict[str, list[CodedNote]] = {}
         for note in notes:
@@ -325,6 +340,20 @@ def format_coding_table(report: Mapping[str, Any]) -> str:
                                  _cell(m, "category_f1", False), _cell(m, "map", False)))
         if len(rows) > 1:
             parts.append(_table(rows))
+    notes = []
+    for name, method in methods.items():
+        first = method["systems"].get(first_system, {}) if first_system else {}
+        for key, title in (("top_misses", "most missed"), ("top_false_positives",
+                                                           "most frequent false positives")):
+            if first.get(key):
+                top = ", ".join(f"{c} {n}" for c, n in list(first[key].items())[:8])
+                notes.append(f"{name} {first_system} {title}: {top}")
+        extra = method.get("main_codes_in_systems_without_gold")
+        if extra:
+            notes.append(f"{name}: main-list codes in systems the gold does not code (not "
+                         f"scored): " + ", ".join(f"{s} {n}" for s, n in extra.items()))
+    if notes:
+        parts.append("\n".join(notes))
     parts.append("lists the metrics used:\n" + "\n".join(f"  {k}: {v}"
                                                          for k, v in METRIC_LISTS.items()))
     return "\n\n".join(parts)

@@ -120,6 +120,10 @@ def test_systems_are_scored_apart_and_breakdowns_per_setting_and_type(gold):
     assert set(report["by_setting"]) == {"inpatient", "outpatient"}
     assert report["by_setting"]["inpatient"]["icd10cm"]["recall"] == 0.5
     assert set(report["by_note_type"]) == {"Cardiology", "Discharge Summary"}
+    assert report["systems"]["icd10cm"]["top_misses"] == {"E1165": 1, "I2510": 1}
+    assert report["main_codes_in_systems_without_gold"] == {}
+    with_pcs = method_report(gold, {"n1": _main("0TJB8ZZ", system="icd10pcs")}, n_bootstrap=0)
+    assert with_pcs["main_codes_in_systems_without_gold"] == {"icd10pcs": 1}
     again = method_report(gold, ranked, n_bootstrap=50, seed=1)
     assert again["systems"]["icd10cm"]["ci"] == report["systems"]["icd10cm"]["ci"]
 
