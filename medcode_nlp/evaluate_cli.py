@@ -135,8 +135,8 @@ CODIESP_RANK_DEPTH = 200
 #: Which list each CodiEsp metric is computed on (written into the report).
 CODIESP_METRIC_LISTS = {
     "map, precision_at_k, recall_at_10, ece, brier": "the full ranked list (every suggested "
-    f"code, no threshold, at most {CODIESP_RANK_DEPTH} per document) - the list "
-    "--predictions-out writes",
+    f"code, 'consider' codes included, no threshold, at most {CODIESP_RANK_DEPTH} per "
+    "document) - the list --predictions-out writes",
     "precision, recall, f1, ece_above_threshold": "the codes of that list scored at or above "
     "the threshold (the coder's min_score)",
 }
