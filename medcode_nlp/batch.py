@@ -892,7 +892,8 @@ def _run_dask(address: str, chunks: Iterator[tuple[int, list[Record]]],
     with Client(address, set_as_default=False) as client:
         threads = sum(client.nthreads().values()) or 1
         limit = 2 * threads
-        running = as_completed()
+        # This client is not the default one: the iterator must be given its loop.
+        running = as_completed(loop=client.loop)
         for chunk, records in chunks:
             running.add(client.submit(code_chunk, chunk, _Payload(records), options,
                                       pure=False, key=f"medcode-chunk-{chunk}-{os.getpid()}"
