@@ -243,6 +243,13 @@ def test_shipped_walk_nonessential_and_negative_modifiers(shipped: IndexTree) ->
     assert shipped.walk("Type II diabetes mellitus")[0].code == "E11.9"
 
 
+def test_shipped_walk_history_entries(shipped: IndexTree) -> None:
+    assert shipped.walk("her sister had breast cancer")[0].code == "Z80.3"
+    assert shipped.walk("history of colon cancer")[0].code == "Z85.038"
+    # A history entry must name the condition: none does for hypertension.
+    assert shipped.walk("history of hypertension")[0].code == "I10"
+
+
 def test_shipped_walk_no_cross_link(shipped: IndexTree) -> None:
     hits = shipped.walk("chronic respiratory failure")
     assert hits[0].code == "J96.10"

@@ -133,6 +133,11 @@ def arabic(text: str) -> str:
     """Roman numerals after type/stage/grade/class written as digits (type II -> type 2)."""
     return _ROMAN_AFTER.sub(lambda m: f"{m.group(1)} {_ROMAN[m.group(2).lower()]}", text)
 _NEGATION = frozenset({"without", "no", "non", "absent", "negative"})
+_FAMILY = frozenset(
+    "family father mother sister brother daughter son grandmother grandfather aunt uncle "
+    "sibling siblings parent parents daughters sons sisters brothers cousin".split()
+)
+_MALIGNANT = frozenset({"cancer", "cancers", "carcinoma", "malignancy"})
 #: Abbreviations a note uses for terms the index spells out (expanded before matching).
 ABBREVIATIONS: dict[str, str] = {
     "copd": "chronic obstructive pulmonary disease", "uti": "urinary tract infection",
@@ -437,10 +442,27 @@ class IndexTree:
             bag.append(_Word("without", "without", "mention", 0.5))
         # Sides select only the rare entries that name one ("Block, bundle branch, left").
         bag.extend(_Word(w, w, "side", 0.3) for w in dict.fromkeys(laterality))
+        # Words the Index's own phrasing implies ("History, family, malignant neoplasm").
+        # Each is reported (and counted as used) under the mention word that implies it.
+        implied: list[tuple[str, str]] = []
+        present = set(mention_words)
+        for trigger in sorted(present & _MALIGNANT)[:1]:
+            implied += [("malignant", trigger), ("neoplasm", trigger)]
+        for trigger in sorted(present & _FAMILY)[:1]:
+            implied += [("history", trigger), ("family", trigger)]
+        if "history" in present and not present & _FAMILY:
+            implied.append(("personal", "history"))
+        bag.extend(_Word(trigger, stem(w), "implied", 0.5) for w, trigger in implied
+                   if stem(w) not in seen)
+        if any(w == "history" for w, _ in implied):
+            mention_stems.append(stem("history"))
         head = self._head(mention)
         found: dict[str, tuple[float, IndexHit]] = {}
         for root, head_bonus in self._candidate_roots(mention_stems, head):
             for hit in self._walk_from(root, bag, head_bonus, laterality):
+                if hit.path[0] == "History" and any(
+                        (0, stem(w)) in self._by_stem for w in hit.unused):
+                    continue  # a history entry must account for every condition named
                 best = found.get(hit.code)
                 if best is None or hit.score > best[0]:
                     found[hit.code] = (hit.score, hit)
@@ -547,7 +569,7 @@ class IndexTree:
                 through = _State(child_index, state.used, (*state.path, child.term), state.depth,
                                  state.gain, state.see_hops, state.column, state.prior)
                 child_code = self._code(child, state.column, bag, state.used)
-                if child_code and not code:
+                if child_code and not code and "unspecified" in child.term.lower():
                     hits.append(self._hit(child_code, through, bag, laterality, child.table))
                 for reference in (child.see, child.see_also):
                     if reference and state.see_hops < 2:
@@ -716,8 +738,9 @@ class IndexTree:
                     and w.source in ("mention", "context") and w.stem in nemods]
         taken = state.used | frozenset(optional)
         used = [*state.prior, *(bag[i] for i in sorted(taken))]
+        implied_by = {bag[i].surface for i in taken if bag[i].source == "implied"}
         unused = [w.surface for i, w in enumerate(bag) if w.source == "mention"
-                  and i not in taken and w.stem != "without"]
+                  and i not in taken and w.stem != "without" and w.surface not in implied_by]
         see_missing = sum(1 for i, w in enumerate(bag) if w.source == "see" and i not in taken)
         score = (state.gain + bonus + sum(0.3 * bag[i].weight for i in optional)
                  - 0.5 * len(unused) - 1.0 * see_missing)
