@@ -162,6 +162,12 @@ ABBREVIATIONS: dict[str, str] = {
     "ekg": "electrocardiogram", "ecg": "electrocardiogram", "bmi": "body mass index",
     "mrsa": "methicillin resistant staphylococcus aureus",
 }
+#: Site words a note and the Index use for the same thing (each also matches the other).
+_SITE_SYNONYMS = (
+    ("extremity", "limb"), ("renal", "kidney"), ("pulmonary", "lung"), ("cardiac", "heart"),
+    ("hepatic", "liver"), ("cerebral", "brain"), ("gastric", "stomach"), ("cutaneous", "skin"),
+    ("ocular", "eye"), ("aural", "ear"), ("vesical", "bladder"), ("dermal", "skin"),
+)
 _SUFFIXES = (
     ("icular", "icle"), ("ism", ""), ("ically", ""), ("ical", ""), ("ies", "y"), ("ic", ""), ("ia", ""), ("es", ""), ("is", ""),
     ("al", ""), ("s", ""), ("ed", ""), ("ing", ""), ("e", ""), ("a", ""), ("y", ""),
@@ -187,6 +193,16 @@ def stem(word: str) -> str:
     if word.endswith("at") and len(word) >= 7:  # asthmatic -> asthm(a)
         word = word[:-2]
     return word
+
+
+@lru_cache(maxsize=1)
+def _synonyms() -> dict[str, frozenset[str]]:
+    """Stem -> stems of its site synonyms."""
+    found: dict[str, set[str]] = {}
+    for a, b in _SITE_SYNONYMS:
+        found.setdefault(stem(a), set()).add(stem(b))
+        found.setdefault(stem(b), set()).add(stem(a))
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def _clean(term: str) -> str:
@@ -534,8 +550,10 @@ class IndexTree:
 
     @staticmethod
     def _find(bag: list[_Word], used: frozenset[int], taken: list[int], key: str) -> int | None:
+        alternatives = _synonyms().get(key, ())
         for index, word in enumerate(bag):  # mention words come first in the bag
-            if word.stem == key and index not in used and index not in taken:
+            if (word.stem == key or word.stem in alternatives) and index not in used \
+                    and index not in taken:
                 return index
         return None
 
