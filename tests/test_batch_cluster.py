@@ -67,6 +67,7 @@ def _wait_for_workers(address: str, count: int, processes: list[subprocess.Popen
         except (OSError, TimeoutError):
             if time.monotonic() > deadline:
                 raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

@@ -15,7 +15,10 @@ Rules (see docs/api.md):
   the ``medcode_csrf`` cookie (``GET /v1/csrf`` issues one). Requests authenticated with the
   token in a header are exempt from the CSRF token, since a browser never adds that header
   on its own.
-* Bodies over ``max_body_bytes`` are refused with 413 before the application sees them.
+* Bodies over ``max_body_bytes`` are refused with 413 before the application sees them. The
+  rest of such a body is read and discarded (up to ``DRAIN_FACTOR`` times the limit, for at most
+  ``DRAIN_SECONDS``) before the answer, and the connection is then closed: a client still
+  writing its body reads the 413 instead of a connection reset.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 CSRF_EXEMPT_PATHS = frozenset({"/v1/code", "/v1/code/batch", "/login"})
 FORM_PATHS = frozenset({"/login"})
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+DRAIN_FACTOR = 4
+DRAIN_SECONDS = 30.0
 
 UI_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
@@ -188,6 +193,26 @@ async def send_html(send: Send, status: int, html: str,
     await send({"type": "http.response.body", "body": payload})
 
 
+def _more_body(message: Message) -> bool:
+    """Whether an ASGI ``http.request`` message says more of the body follows."""
+    return bool(message.get("more_body", False))
+
+
+async def _discard_body(receive: Receive, received: int, limit: int) -> None:
+    """Read and drop request body messages until the body ends, the client leaves, ``limit``
+    bytes in all were received, or ``DRAIN_SECONDS`` passed."""
+    import anyio
+
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while received <= limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not _more_body(message):
+                return
+
+
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>medcode_nlp: sign in</title>
 </head>
@@ -275,7 +300,10 @@ class SecurityMiddleware:
                 await send_json(send, 400, error_body("bad_request", "Invalid Content-Length."))
                 return
             if too_large:
-                await self._too_large(send)
+                # A client waiting for "100 Continue" has sent nothing: answer at once.
+                drain = (headers.get("expect", "").lower() != "100-continue"
+                         and int(declared) <= DRAIN_FACTOR * self.config.max_body_bytes)
+                await self._too_large(receive, send, 0 if drain else None)
                 return
 
         body = b""
@@ -290,7 +318,7 @@ class SecurityMiddleware:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.config.max_body_bytes:
-                    await self._too_large(send)
+                    await self._too_large(receive, send, size if _more_body(message) else None)
                     return
                 chunks.append(chunk)
                 more = message.get("more_body", False)
@@ -360,10 +388,15 @@ class SecurityMiddleware:
 
         await self.app(scope, replay if method not in SAFE_METHODS else receive, send_wrapper)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, receive: Receive, send: Send, drain_from: int | None) -> None:
+        """Answer 413 and close; first read and discard the rest of the body from byte
+        ``drain_from`` on (``None``: nothing to read) up to the drain bound."""
+        if drain_from is not None:
+            await _discard_body(receive, drain_from, DRAIN_FACTOR * self.config.max_body_bytes)
         await send_json(send, 413, error_body(
             "request_too_large",
-            f"The request body is over the limit of {self.config.max_body_bytes} bytes."))
+            f"The request body is over the limit of {self.config.max_body_bytes} bytes."),
+            [(b"connection", b"close")])
 
     async def _signed_in(self, send: Send, secure: bool) -> None:
         assert self._session is not None
