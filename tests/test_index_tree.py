@@ -11,6 +11,7 @@ import pytest
 
 from medcode_nlp.codesets.icd10cm_index_tree import (
     DATA_FILE,
+    MAX_MENTION_WORDS,
     IndexTree,
     complete_code,
     read_csv_rows,
@@ -241,6 +242,20 @@ def test_shipped_walk_nonessential_and_negative_modifiers(shipped: IndexTree) ->
     assert shipped.walk("nausea, vomiting")[0].code == "R11.2"
     assert shipped.walk("sacroiliac joint sprain")[0].code == "S33.6"
     assert shipped.walk("Type II diabetes mellitus")[0].code == "E11.9"
+
+
+def test_shipped_walk_drug_table(shipped: IndexTree) -> None:
+    hit = shipped.walk("adverse effect of penicillin")[0]
+    assert (hit.code, hit.table, hit.column) == ("T36.0X5", "drug", "adverse effect")
+    assert shipped.walk("underdosing of insulin")[0].code == "T38.3X6"
+    assert shipped.walk("aspirin overdose")[0].code == "T39.011"
+
+
+def test_shipped_walk_long_input_is_bounded(shipped: IndexTree) -> None:
+    # Words past MAX_MENTION_WORDS are not read: a condition named only there is not found.
+    padding = " ".join(["swelling"] * MAX_MENTION_WORDS)
+    assert all(h.code != "J18.9" for h in shipped.walk(f"{padding} pneumonia"))
+    assert shipped.walk(f"pneumonia {padding}")[0].code.startswith(("J18", "R60"))
 
 
 def test_shipped_walk_history_entries(shipped: IndexTree) -> None:

@@ -47,6 +47,11 @@ DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "icd10cm_index_tree.j
 #: Sidecar holding the SHA-256 of the shipped tree (checked on load).
 CHECKSUM_SUFFIX = ".sha256"
 TABLES = ("index", "neoplasm", "drug")
+#: Bounds of one walk: content words read from the mention and from the context, and
+#: entries visited (a walk stops descending when its budget is spent).
+MAX_MENTION_WORDS = 24
+MAX_CONTEXT_WORDS = 48
+VISIT_BUDGET = 20_000
 NEOPLASM_COLUMNS = (
     "malignant primary", "malignant secondary", "in situ", "benign", "uncertain behavior",
     "unspecified behavior",
@@ -336,6 +341,7 @@ class IndexTree:
                                    detail=f"format {data.get('format')!r}, expected {TREE_FORMAT}")
             )
         self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
+        self._local = threading.local()  # per-thread visit budget of the running walk
         self.nodes: list[_Node] = []
         self.roots: dict[str, list[int]] = {t: [] for t in TABLES}
         for table_index, table in enumerate(TABLES):
@@ -443,16 +449,18 @@ class IndexTree:
         context_words = words(arabic(expand_abbreviations(context)))
         laterality = tuple(w for w in (*mention_words, *context_words) if w in LATERALITY)
         bag = [_Word(w, stem(w), "mention", 1.0) for w in mention_words
-               if w not in _STOP and w not in LATERALITY]
+               if w not in _STOP and w not in LATERALITY][:MAX_MENTION_WORDS]
         mention_stems = [w.stem for w in bag]
         # The context words that are not already in the mention (one copy of each).
         seen = {w.stem for w in bag}
+        added = 0
         for w in context_words:
-            if w in _STOP or w in LATERALITY:
+            if w in _STOP or w in LATERALITY or added >= MAX_CONTEXT_WORDS:
                 continue
             key = stem(w)
             if key not in seen:
                 seen.add(key)
+                added += 1
                 bag.append(_Word(w, key, "context", 0.4))
         if any(w in _NEGATION for w in mention_words):
             bag.append(_Word("without", "without", "mention", 0.5))
@@ -474,6 +482,7 @@ class IndexTree:
             mention_stems.append(stem("history"))
         head = self._head(mention)
         found: dict[str, tuple[float, IndexHit]] = {}
+        self._local.budget = VISIT_BUDGET
         for root, head_bonus in self._candidate_roots(mention_stems, head):
             for hit in self._walk_from(root, bag, head_bonus, laterality):
                 if hit.path[0] == "History" and any(
@@ -522,7 +531,10 @@ class IndexTree:
     ) -> tuple[list[int], float] | None:
         """Word indices a node consumes and the gain, or None when it does not match."""
         best: tuple[list[int], float] | None = None
+        present = self._present(bag)
         for alternative in node.req:
+            if present.isdisjoint(alternative):
+                continue
             taken: list[int] = []
             gain = 0.0
             for key in alternative:
@@ -547,6 +559,18 @@ class IndexTree:
                 taken.append(index)
                 gain += bag[index].weight * 0.8
         return taken, gain
+
+    def _present(self, bag: list[_Word]) -> frozenset[str]:
+        """Stems the bag can match (with their synonyms), cached per bag object."""
+        cached = getattr(self._local, "present", None)
+        if cached is not None and cached[0] is bag:
+            return cached[1]
+        stems = {w.stem for w in bag}
+        for key in list(stems):
+            stems.update(_synonyms().get(key, ()))
+        present = frozenset(stems)
+        self._local.present = (bag, present)
+        return present
 
     @staticmethod
     def _find(bag: list[_Word], used: frozenset[int], taken: list[int], key: str) -> int | None:
@@ -574,6 +598,9 @@ class IndexTree:
     def _descend(
         self, state: _State, bag: list[_Word], hits: list[IndexHit], laterality: tuple[str, ...]
     ) -> None:
+        self._local.budget -= 1
+        if self._local.budget < 0:
+            return
         node = self.nodes[state.node]
         code = self._code(node, state.column, bag, state.used)
         if code:
@@ -608,6 +635,9 @@ class IndexTree:
         self, state: _State, bag: list[_Word], hits: list[IndexHit], laterality: tuple[str, ...]
     ) -> None:
         """Continue below a pass-through entry only through children the words select."""
+        self._local.budget -= 1
+        if self._local.budget < 0:
+            return
         node = self.nodes[state.node]
         for child_index in node.children:
             child = self.nodes[child_index]
