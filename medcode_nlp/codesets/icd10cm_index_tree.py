@@ -11,11 +11,21 @@ preferring its head noun ("fracture" in "displaced fracture of distal radius", "
 for "diabetic"), then descends the subterms whose words the mention supplies, and after
 them the words of the sentence around it. Subterms made only of connecting words ("with",
 "in", "due to") are passed through: under a main term they introduce the conditions it is
-linked to. Nonessential modifiers are optional: they use up a word without being needed.
-``see`` references are followed into the named entry (and into the neoplasm and drug
-tables, whose column is chosen by the reference or by the mention's words); ``see also``
-references are followed beside the entry's own code. Laterality words (left, right) never
-select a subterm; they are reported on each hit for the caller.
+linked to. Nonessential modifiers are optional: they use up the words they name once no
+subterm wants them, and never hide a subterm. ``see`` references are followed into the
+named entry (and into the neoplasm and drug tables, whose column is chosen by the reference
+or by the mention's words); ``see also`` references are followed beside the entry's own code.
+Laterality words (left, right) select only entries that name a side ("Block, bundle branch,
+left"); they are reported on each hit for the caller. A few words are implied the way the
+Index phrases them ("cancer" -> malignant neoplasm; a relative -> History, family; "history
+of" -> History, personal, kept only when the History entry names every condition the mention
+names), and a few site synonyms match each other (extremity/limb, renal/kidney).
+
+Scores: +1 per mention word used by a term (0.4 for a context word, 0.8 for a qualifier, 0.3
+for a nonessential modifier), -0.4 per word of a term left unmatched, -0.5 per mention word
+unused, -1 per word of a followed reference not found, +1 when the main term is the head
+noun, +0.05 per subterm level. A walk reads at most :data:`MAX_MENTION_WORDS` and
+:data:`MAX_CONTEXT_WORDS` content words and visits at most :data:`VISIT_BUDGET` entries.
 
 Codes are returned as the index prints them (``S52.50-``); :func:`complete_code` turns
 them into FY2026 codes with the Tabular of a :class:`~medcode_nlp.kb.CodeKnowledgeBase`.
