@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,11 @@ def test_see_also_into_the_neoplasm_table(tiny: IndexTree) -> None:
     assert codes["D16.2-"].table == "neoplasm" and codes["D16.2-"].column == "benign"
     site = tiny.walk("zag", context="in the knee")
     assert site[0].code == "C49.2-" and site[0].column == "malignant primary"
+
+
+def test_tree_pickles(tiny: IndexTree) -> None:
+    copy = pickle.loads(pickle.dumps(tiny))
+    assert copy.walk("acute knee wobble")[0] == tiny.walk("acute knee wobble")[0]
 
 
 def test_walk_limit_and_bad_input(tiny: IndexTree) -> None:

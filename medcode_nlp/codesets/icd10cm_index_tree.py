@@ -367,6 +367,15 @@ class IndexTree:
                 first = _COMMA.split(_clean(self.nodes[root].term))[0].strip().lower()
                 self._main_by_first.setdefault((table_index, first), []).append(root)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_local", None)  # thread-local walk state is not pickled
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]]) -> None:
         stack: list[int] = []
         for row in rows:
