@@ -1,4 +1,4 @@
 """Package metadata."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 SCHEMA_VERSION = "1"
