@@ -23,6 +23,10 @@ class Errors:
     E015 = "Record {record} is invalid: {detail}."
     E016 = ("The shipped {kind} model is missing: {path} not found. Reinstall medcode_nlp (or set "
             "MEDCODE_MODELS to a models folder); to run without it, ask for {fallback}.")
+    E017 = ("Code system {system!r} is not in the knowledge base {path} (it has: {known}); add "
+            "it from its file with `{command}`.")
+    E018 = ("Note {path} has {length} characters, over the limit of {limit}; pass "
+            "--max-chars {length} (or more) to code it.")
 
 
 class MedcodeError(Exception):
