@@ -33,7 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medcode_nlp.coding_rules import Mention, assertion_exclusion, make_billable
+from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
 from medcode_nlp.index_linking import link, shipped_tree
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
@@ -174,6 +174,7 @@ class _Review:
                 existing.score = max(existing.score, suggestion.score)
                 existing.evidence.extend(e for e in suggestion.evidence
                                          if e not in existing.evidence)
+                existing.prompts.extend(p for p in suggestion.prompts if p not in existing.prompts)
                 return
         self.codes.append(suggestion)
 
@@ -225,7 +226,7 @@ class _Review:
             self.add(CodeSuggestion(
                 found.code, "icd10cm", found.description,
                 max([found.confidence, *(r.score for r in rivals if r.code == found.code)]),
-                True, [Evidence(entity.start, entity.end, entity.text)], [found.prompt()], []))
+                True, [Evidence(entity.start, entity.end, entity.text)], found.prompts(), []))
 
     def _codable(self, mention: Mention) -> bool:
         assertion = mention.entity.assertion
@@ -398,6 +399,26 @@ class _Review:
                         self.drop(suggestion, f"combined into {rule['code']}")
             self.add(combined)
 
+    def named_in_combination(self) -> None:
+        """A code whose words another code's title already carries ('with hyperglycemia')
+        goes, and so does an unspecified code beside a specific one of its category."""
+        cm = self.cm()
+        for suggestion in list(cm):
+            spoken = {e.text.lower().strip() for e in suggestion.evidence}
+            for other in cm:
+                if other is suggestion or other not in self.codes:
+                    continue
+                title = other.description.lower()
+                if suggestion.code[0] == "R" and other.code[0] != "R" and any(
+                        len(s) > 4 and re.search(rf"\bwith {re.escape(s)}\b", title) for s in spoken):
+                    self.drop(suggestion, f"{other.code} already says it: {other.description}")
+                    break
+                if (other.code[:3] == suggestion.code[:3]
+                        and suggestion.description.lower().count("unspecified")
+                        > title.count("unspecified")):
+                    self.drop(suggestion, f"{other.code} in the same category is more specific")
+                    break
+
     def integral_symptoms(self) -> None:
         """Symptoms go when the diagnostic statement codes a definitive diagnosis."""
         diagnosis = self.rules.diagnosis_sections
@@ -449,7 +470,8 @@ def apply_conventions(
 
     ``systems`` limits the result as in ``CodingOptions``: without ICD-10-CM only the
     evidence check applies; ``index=False`` turns Index linking off."""
-    consider = [c for c in codes if not c.evidence]
+    supported = {(c.system, c.code) for c in codes if c.evidence}
+    consider = [c for c in codes if not c.evidence and (c.system, c.code) not in supported]
     for suggestion in consider:
         suggestion.prompts.append("no span of the note supports this code: consider it only "
                                   "if the note as a whole does")
@@ -466,10 +488,15 @@ def apply_conventions(
         review.tobacco()
         review.long_term_drugs()
         review.combinations()
+        review.named_in_combination()
         review.integral_symptoms()
     review.codes.sort(key=lambda c: -c.score)
     review.first_listed()
+    for suggestion in review.codes:
+        suggestion.conflicts.clear()
+    conflicts(kb, review.codes)
     final = {(c.system, c.code) for c in review.codes}
+    consider = [c for c in consider if (c.system, c.code) not in final]
     kept_excluded = [x for x in review.excluded if (x.system, x.code) not in final]
     return ConventionResult(review.codes, consider, kept_excluded)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from medcode_nlp.coding_rules import missing_detail
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 
 if TYPE_CHECKING:
@@ -48,10 +49,15 @@ class IndexLink:
     confidence: float
     path: tuple[str, ...]
     index_code: str
+    detail: str = ""  # what the note did not say when a category was completed by default
 
-    def prompt(self) -> str:
-        """The Index path as a reviewer reads it."""
-        return f"Index: {' > '.join(self.path)} -> {self.index_code}"
+    def prompts(self) -> list[str]:
+        """The Index path as a reviewer reads it, and any specificity prompt."""
+        path = f"Index: {' > '.join(self.path)} -> {self.index_code}"
+        if not self.detail:
+            return [path]
+        return [path, f"{self.index_code} completed to {self.code} by the Tabular's defaults: "
+                f"specify {self.detail}"]
 
 
 @lru_cache(maxsize=1)
@@ -143,20 +149,66 @@ _NOT_SITES = frozenset("""fracture fractures injury injuries unspecified initial
     foreign body burn burns contusion laceration abrasion puncture wound bite dislocation
     subluxation sprain strain crushing amputation traumatic pain level unsp site""".split())
 _ACUITY = frozenset("acute chronic subacute recurrent exacerbation".split())
-_LINKERS = re.compile(r"\b(?:with|due to|secondary to|from|and)\b(.*)", re.I)
+_LINKERS = re.compile(r"\b(?:with|due to|secondary to|from)\b(.*)", re.I)
+#: Main-term qualifiers the note must say (the Index default is the other reading).
+_DOCUMENTED_ONLY = frozenset("pathological nontraumatic stress fatigue osteoporotic".split())
+_GENERIC_SUBTERM_WORDS = frozenset("end part site region portion nec nos".split())
+_CONNECTORS = frozenset("with in due to without of and see".split())
 
 
-def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, context: str) -> bool:
-    """Context words may only add site, acuity or a condition the sentence links ('with')."""
+def _stem5(word: str) -> str:
+    return word.lower()[:5]
+
+
+def _path_ok(hit: IndexHit, text: str) -> bool:
+    """Every subterm walked names words of the note (one of its comma alternatives), and a
+    main-term qualifier that changes the chapter (pathological fracture) is documented."""
+    present = {_stem5(w) for w in re.findall(r"[a-z0-9]+", text.lower())}
+    qualifiers = set(re.findall(r"[a-z]+", hit.path[0].lower())) & _DOCUMENTED_ONLY if hit.path else set()
+    if any(_stem5(q) not in present for q in qualifiers):
+        return False
+    for element in hit.path[1:]:
+        if element.startswith("see "):  # the reference's own words need not be in the note
+            present |= {_stem5(w) for w in re.findall(r"[a-z0-9]+", element[4:].lower())}
+            continue
+        if element in _CONNECTORS:
+            continue
+        alternatives = [re.findall(r"[a-z0-9]+", alt.lower()) for alt in element.split(",")]
+        if not any(all(_stem5(w) in present for w in alt
+                       if w not in _CONNECTORS and w not in _GENERIC_SUBTERM_WORDS and len(w) > 2)
+                   for alt in alternatives):
+            return False
+    return True
+
+
+_BOUNDARY = re.compile(r"[.,;:()\n]|\b(?:and|or|for|since|but|after|before|x)\b", re.I)
+_GRADING = re.compile(r"^(?:type|stage|grade|class|[0-9]+[a-z]?|i{1,3}v?|iv|vi{0,3})$", re.I)
+_JOINTS = frozenset("shoulder elbow wrist hip knee ankle hand foot finger toe".split())
+
+
+def adjacent_phrase(mention: str, context: str) -> str:
+    """The words next to the mention in its sentence, up to punctuation or a conjunction."""
+    at = context.lower().find(mention.lower())
+    if at < 0:
+        return ""
+    before = _BOUNDARY.split(context[:at])[-1]
+    after = _BOUNDARY.split(context[at + len(mention):])[0]
+    return f"{before} {after}".lower()
+
+
+def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str) -> bool:
+    """Context words may add site, acuity, grading, words of the mention's own phrase, or a
+    condition the sentence links to it ('with', 'due to')."""
     if not hit.context_used:
         return True
     linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
+    near = adjacent_phrase(mention, context)
     sites = site_words(kb)
     for word in hit.context_used:
         w = word.lower()
-        if w in sites or w in _ACUITY or w in ("right", "left", "bilateral"):
+        if w in sites or w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
             continue
-        if re.search(rf"\b{re.escape(w)}\b", linked):
+        if re.search(rf"\b{re.escape(w)}\b", f"{near} {linked}"):
             continue
         return False
     return True
@@ -166,8 +218,12 @@ def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> 
     """The Index code of a mention when the walk explains every word of it, else None."""
     mention_text = normalise(mention)
     context = normalise(context)
+    near = set(adjacent_phrase(mention_text, context).split())
+    if "pain" in mention_text.lower().split() and near & _JOINTS:
+        mention_text = f"joint {mention_text}"  # the Index files a joint's pain under Pain, joint
+    both = f"{mention_text} {context}"
     hits: list[IndexHit] = [h for h in tree.walk(mention_text, context, limit=5)
-                            if _context_ok(kb, h, context)]
+                            if _context_ok(kb, h, mention, context) and _path_ok(h, both)]
     if not hits:
         return None
     best = hits[0]
@@ -182,4 +238,8 @@ def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> 
     if entry is None:
         return None
     confidence = CONFIDENCE_SUBTERM if best.depth >= 1 else CONFIDENCE_DEFAULT
-    return IndexLink(entry.code, entry.description, confidence, best.path, best.code)
+    detail = ""
+    category = kb.get("icd10cm", code_key(best.code.rstrip("-").rstrip(".")))
+    if category is not None and not category.billable:
+        detail = missing_detail(kb, "icd10cm", category.code)
+    return IndexLink(entry.code, entry.description, confidence, best.path, best.code, detail)
