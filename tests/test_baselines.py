@@ -80,3 +80,20 @@ def test_baselines_codiesp_shared_dev() -> None:
     # measured 0.180 (benchmarks/results/codiesp_baseline.json)
     assert mean_average_precision(pred, gold) == pytest.approx(0.180, abs=0.01)
     assert all(0.0 < s <= 1.0 for ranked in pred.values() for _, s in ranked)
+
+
+def test_logreg_baseline_ranks_by_probability_and_handles_degenerate_labels() -> None:
+    from medcode_nlp.baselines import TfidfLogRegBaseline
+
+    texts = ["acute cough and fever", "chest cough", "wrist fracture after fall",
+             "fracture of the wrist"]
+    model = TfidfLogRegBaseline().fit(texts, [{"R05"}, {"R05"}, {"S62"}, {"S62"}])
+    (cough,), (wrist,) = model.predict(["cough"]), model.predict(["wrist fracture"])
+    assert cough[0][0] == "R05" and wrist[0][0] == "S62"
+    everywhere = TfidfLogRegBaseline().fit(texts, [{"Z00"}] * 4)
+    assert everywhere.predict(["anything at all"]) == [[("Z00", 1.0)]]
+    assert TfidfLogRegBaseline().fit(texts, [set()] * 4).predict(["cough"]) == [[]]
+    with pytest.raises(InputError):
+        TfidfLogRegBaseline().fit(texts, [{"R05"}])
+    with pytest.raises(NotFittedError):
+        TfidfLogRegBaseline().predict(["cough"])
