@@ -63,11 +63,13 @@ class Coder:
         mode: dict[str, str] | None = None,
     ) -> None:
         self.nlp = nlp
+        nlp.max_length = max(nlp.max_length, max_chars)  # spaCy refuses longer texts
         self.kb_path = kb_path
         self.ranker = ranker
         self.options = options or CodingOptions()
         self.max_chars = max_chars
         self.model_version = model_version
+        self.site_model: Any = None  # a SiteModel: decides the codes of its label space
         self.mode = mode or {
             "ner": "dictionary" if model_version == "dictionary" else "custom",
             "ranker": "similarity" if ranker is None else "custom",
@@ -134,13 +136,14 @@ class Coder:
             codes, excluded = code_document(self.kb, mentions, options)
         reviewed = apply_conventions(self.kb, doc.text, mentions, codes, excluded,
                                      options.setting, options.systems)
-        return CodingResult(
+        result = CodingResult(
             entities=[m.entity for m in mentions],
             codes=reviewed.codes[: options.top_k],
             excluded=reviewed.excluded,
             consider=reviewed.consider,
             versions=self.versions(),
         )
+        return result if self.site_model is None else self.site_model.apply(doc.text, result)
 
     @staticmethod
     def _mention(span: Span) -> Mention:
@@ -171,6 +174,7 @@ def load(
     min_score: float | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     matcher: str = "fill",
+    site_model: str | Path | None = None,
 ) -> Coder:
     """Load the default coder: shipped NER and ranker, built-in knowledge base.
 
@@ -180,7 +184,8 @@ def load(
     A missing or altered shipped model raises an IntegrityError naming the file; the
     dictionary matcher and similarity scores run only when asked for as above. Every result's
     ``versions["mode"]`` says which ran: ``ner`` shipped/dictionary/custom, ``ranker``
-    shipped/similarity/custom.
+    shipped/similarity/custom. ``site_model``: a directory written by ``medcode train ranker
+    --gold``; its classifiers decide the codes of the site's label space.
     """
     from medcode_nlp.pipeline import DICTIONARY, build_pipeline
     from medcode_nlp.ranker import NO_RANKER, load_default_ranker
@@ -203,5 +208,9 @@ def load(
     logger.info("coder mode: ner=%s, ranker=%s", mode["ner"], mode["ranker"])
     coder = Coder(nlp, kb_path=kb, ranker=loaded_ranker, options=options,
                   max_chars=max_chars, model_version=model_version, mode=mode)
+    if site_model is not None:
+        from medcode_nlp.site_model import SiteModel
+
+        coder.site_model = SiteModel.load(site_model)
     coder._options({})  # validate setting and systems now
     return coder

@@ -60,6 +60,8 @@ UNCERTAIN_TRIGGERS = ("likely", "unlikely", "possible", "possibly", "probable", 
                       "not excluded", "differential", "rule out", "r/o", "evaluate",
                       "evaluation", "assess", "consider", "worrisome", "suggestive", "suggest",
                       "suggests")
+HISTORY_TRIGGERS = ("history of", "hx of", "h/o", "prior", "previous", "previously", "past",
+                    "status post", "s/p", "post")
 SCOPE_ENDS = frozenset({"but", "however", "although", "though", "except", "aside", "apart",
                         "otherwise", "whereas", "yet", "which", "who"})
 
@@ -73,6 +75,7 @@ def _phrases(triggers: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 _NEG = _phrases(NEGATION_TRIGGERS)
 _UNC = _phrases(UNCERTAIN_TRIGGERS)
+_HIST = _phrases(HISTORY_TRIGGERS)
 
 
 @dataclass(slots=True)
@@ -83,7 +86,7 @@ class Token:
     start: int
     end: int
     group: str
-    mark: str = ""  # "", "neg" or "unc"
+    mark: str = ""  # "", "neg", "unc" or "hist"
     sentence: int = 0
 
 
@@ -137,10 +140,12 @@ def _mark_scopes(tokens: list[Token]) -> None:
         token = tokens[i]
         if token.sentence != sentence or token.word in SCOPE_ENDS:
             mark, sentence = "", token.sentence
-        unc, neg = _trigger_at(tokens, i, _UNC), _trigger_at(tokens, i, _NEG)
-        if unc or neg:
-            mark = "unc" if unc >= neg else "neg"
-            i += max(unc, neg)
+        found = {kind: _trigger_at(tokens, i, phrases)
+                 for kind, phrases in (("unc", _UNC), ("neg", _NEG), ("hist", _HIST))}
+        kind = max(found, key=lambda k: found[k])
+        if found[kind]:
+            mark = kind if not mark or kind != "hist" else mark
+            i += found[kind]
             continue
         token.mark = mark
         i += 1
@@ -266,19 +271,19 @@ class SiteModel:
         return [Evidence(best_span[0], best_span[1], text[best_span[0]:best_span[1]])]
 
     def predict(self, text: str, result: CodingResult) -> list[SiteCode]:
-        """The label codes kept for one note, each with its evidence (none without one)."""
+        """The label codes kept for one note, each with its evidence (empty if none found)."""
         features = note_features(text, result)
         probs = self.probabilities([features])[0]
         kept: list[SiteCode] = []
         for label in self.decide(probs):
+            system, code = self.labels[label]
             evidence = self._evidence(label, text, features, result)
-            if evidence:
-                system, code = self.labels[label]
-                kept.append(SiteCode(system, code, float(probs[label]), evidence))
+            kept.append(SiteCode(system, code, float(probs[label]), evidence))
         return kept
 
     def apply(self, text: str, result: CodingResult) -> CodingResult:
-        """``result`` with the label-space codes decided by the site model."""
+        """``result`` with the label-space codes decided by the site model (a kept code with no
+        supporting span goes to ``consider``, not ``codes``)."""
         site = self.predict(text, result)
         passthrough: dict[str, bool] = self.meta.get("passthrough", {})
         descriptions: dict[str, list[Any]] = self.meta.get("descriptions", {})
@@ -301,16 +306,23 @@ class SiteModel:
                 excluded.append(ExcludedCode(suggestion.code, suggestion.system,
                                              "site model: below this site's threshold",
                                              list(suggestion.evidence)))
+        consider = [c for c in result.consider if _key(c.system, c.code) not in self._index]
         for found in site:
             description, billable = descriptions.get(_key(found.system, found.code), ["", True])
-            codes.append(CodeSuggestion(
+            suggestion = CodeSuggestion(
                 code=found.code, system=found.system, description=str(description),
                 score=round(found.probability, 4), billable=bool(billable),
-                evidence=found.evidence, prompts=[f"site model {self.version}"]))
+                evidence=found.evidence, prompts=[f"site model {self.version}"])
+            if found.evidence:
+                codes.append(suggestion)
+            else:  # evidence first: no span of the note, not in the main list
+                suggestion.prompts.append("no span of the note supports it; check the note")
+                consider.append(suggestion)
         codes.sort(key=lambda c: -c.score)
         versions = {**result.versions, "site_model": self.version}
         return CodingResult(entities=result.entities, codes=codes, excluded=excluded,
-                            versions=versions, schema_version=result.schema_version)
+                            consider=consider, versions=versions,
+                            schema_version=result.schema_version)
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
