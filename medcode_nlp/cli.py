@@ -52,6 +52,8 @@ def suggest(
     kb: KbOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     ranker: RankerOpt = None,
+    site_model: Annotated[Path | None, typer.Option(
+        "--site-model", help="Site model directory (medcode train ranker --gold).")] = None,
 ) -> None:
     """Suggest codes for one note."""
     import medcode_nlp
@@ -63,6 +65,10 @@ def suggest(
     text = read_note(file)
     coder = medcode_nlp.load(ner=ner, kb=kb, ranker=ranker, setting=setting,
                              systems=_systems(systems), top_k=top, min_score=min_score)
+    if site_model is not None:
+        from medcode_nlp.site_model import SiteModel
+
+        coder.site_model = SiteModel.load(site_model)
     result = coder(text)
     if format == "json":
         rendered = result.to_json(indent=2)
@@ -333,8 +339,23 @@ def train_ranker_cli(
     out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
     codiesp: Annotated[Path | None, typer.Option(help="CodiEsp root directory.")] = None,
     index_csv: Annotated[Path | None, typer.Option(help="ICD-10-CM index CSV.")] = None,
+    gold: Annotated[Path | None, typer.Option(
+        help="A site's coded notes (JSONL: id, text, codes): train a site model on them "
+             "instead (use it with --site-model).")] = None,
 ) -> None:
-    """Train the ranker (CodiEsp train, index terms, and coders' reviewed decisions)."""
+    """Train the ranker (CodiEsp train, index terms, and coders' reviewed decisions), or with
+    --gold a site model learnt from a site's own coded notes."""
+    if gold is not None:
+        from medcode_nlp.errors import Errors, InputError
+        from medcode_nlp.training.site_model import train_site_model
+
+        if feedback is not None or codiesp is not None or index_csv is not None:
+            raise InputError(Errors.E014.format(
+                name="--gold", detail="a site model learns from coded notes only; train the "
+                "ranker (--feedback, --codiesp, --index-csv) in a separate run"))
+
+        _print_json(train_site_model(gold, out or Path("site_model"), kb=kb, ner=ner))
+        return
     from medcode_nlp.training.train_ranker import main as train_main
 
     argv: list[str] = []

@@ -1,0 +1,218 @@
+"""Site model: learnt from a tiny coded set written for these tests; evidence, persistence, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from medcode_nlp.errors import InputError, IntegrityError
+from medcode_nlp.schema import CodeSuggestion, CodingResult, Evidence
+from medcode_nlp.site_model import SiteModel, note_tokens
+from medcode_nlp.training.site_model import (
+    CodedNote,
+    fit_site_model,
+    micro_counts,
+    read_coded_notes,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (clinical history, impression, codes): short notes in the style of radiology reports.
+CASES = [
+    ("Cough.", "Normal chest.", ["R05.9"]),
+    ("Persistent cough for two weeks.", "No focal pneumonia.", ["R05.9"]),
+    ("Cough and congestion.", "Clear lungs.", ["R05.9"]),
+    ("Chronic cough.", "Unremarkable chest radiograph.", ["R05.9"]),
+    ("Fever.", "Normal chest. No pneumonia.", ["R50.9"]),
+    ("Fever for three days.", "Clear lungs without consolidation.", ["R50.9"]),
+    ("High fever.", "No acute findings.", ["R50.9"]),
+    ("Cough and fever.", "No pneumonia.", ["R05.9", "R50.9"]),
+    ("Fever and cough since Monday.", "Normal study.", ["R05.9", "R50.9"]),
+    ("Cough and fever.", "Right lower lobe pneumonia.", ["J18.9"]),
+    ("Fever, cough.", "Left upper lobe pneumonia.", ["J18.9"]),
+    ("Cough.", "Patchy pneumonia at the right base.", ["J18.9"]),
+    ("Fever.", "Lingular pneumonia.", ["J18.9"]),
+    ("Cough.", "Possible early pneumonia.", ["R05.9"]),
+    ("Fever.", "Likely atelectasis, possible pneumonia.", ["R50.9"]),
+    ("Urinary tract infection.", "Normal renal ultrasound.", ["N39.0"]),
+    ("Febrile urinary tract infection.", "Normal kidneys and bladder.", ["N39.0"]),
+    ("UTI.", "Normal renal ultrasound.", ["N39.0"]),
+    ("Recurrent urinary tract infections.", "Normal kidneys.", ["N39.0"]),
+    ("First urinary tract infection.", "Unremarkable renal ultrasound.", ["N39.0"]),
+]
+
+
+def _text(history: str, impression: str) -> str:
+    return f"CLINICAL HISTORY: {history}\n\nIMPRESSION: {impression}\n"
+
+
+def _rows() -> list[dict[str, object]]:
+    return [{"id": f"t{i}", "text": _text(h, imp),
+             "codes": [{"system": "icd10cm", "code": c} for c in codes]}
+            for i, (h, imp, codes) in enumerate(CASES)]
+
+
+@pytest.fixture(scope="module")
+def coded_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("site") / "coded.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _rows()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(coded_file, default_coder, kb):
+    notes = read_coded_notes(coded_file)
+    results = list(default_coder.pipe([n.text for n in notes]))
+    return fit_site_model(notes, results, kb=kb), notes, results
+
+
+def test_read_coded_notes_keeps_optional_codes_apart(tmp_path):
+    path = tmp_path / "c.jsonl"
+    rows = [{"id": "a", "text": "Cough.", "codes": ["R05.9", {"code": "Z87.891",
+                                                               "optional": True}]},
+            {"id": "b", "text": "Fever.", "codes": [{"system": "ICD-10-CM", "code": "r50.9"}]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    first, second = read_coded_notes(path)
+    assert first.required == {("icd10cm", "R05.9")}
+    assert first.optional == {("icd10cm", "Z87.891")}
+    assert second.required == {("icd10cm", "R50.9")}
+
+
+@pytest.mark.parametrize("line, detail", [
+    ("{not json", "invalid JSON"),
+    (json.dumps({"id": "x", "text": 3, "codes": []}), "'text'"),
+    (json.dumps({"id": "x", "text": "t", "codes": [5]}), "'code' string"),
+])
+def test_read_coded_notes_bad_line_is_a_numbered_error(tmp_path, line, detail):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"id": "ok", "text": "t", "codes": []}) + "\n" + line + "\n")
+    with pytest.raises(InputError, match="line 2 is invalid") as error:
+        read_coded_notes(path)
+    assert detail in str(error.value)
+
+
+def test_missing_gold_file_is_clear(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_coded_notes(tmp_path / "absent.jsonl")
+
+
+def test_scopes_mark_negated_uncertain_and_history_words():
+    tokens = note_tokens(_text("History of urinary tract infection.",
+                               "No focal pneumonia. Possible atelectasis. Cough."))
+    marks = {t.word: (t.mark, t.group) for t in tokens}
+    assert marks["pneumonia"] == ("neg", "dx")
+    assert marks["atelectasis"] == ("unc", "dx")
+    assert marks["infection"] == ("hist", "reason")
+    assert marks["cough"] == ("", "dx")  # a new sentence ends the scope
+
+
+def test_site_model_learns_the_sites_conventions(trained, default_coder):
+    model, _, _ = trained
+    assert {c for _, c in model.labels} == {"R05.9", "R50.9", "J18.9", "N39.0"}
+    cases = {_text("Cough and fever.", "Right middle lobe pneumonia."): {"J18.9"},
+             _text("Cough.", "Normal chest."): {"R05.9"},
+             _text("Urinary tract infection.", "Normal renal ultrasound."): {"N39.0"}}
+    for text, expected in cases.items():
+        result = default_coder(text)
+        labels = {code for _, code in model.labels}
+        assert {c.code for c in model.apply(text, result).codes} & labels == expected
+
+
+def test_every_site_code_has_a_span_of_the_note(trained):
+    model, notes, results = trained
+    empty = CodingResult()  # no base evidence at all: spans come from the n-gram features
+    for note, result in zip(notes, results, strict=True):
+        for base in (result, empty):
+            merged = model.apply(note.text, base)
+            for code in merged.codes:
+                assert code.evidence, code.code
+                for span in code.evidence:
+                    assert note.text[span.start:span.end] == span.text
+
+
+def test_codes_outside_the_label_space_pass_through_unless_the_site_drops_them(trained):
+    model, notes, _ = trained
+    extra = CodeSuggestion("I10", "icd10cm", "Essential hypertension", 0.9, True,
+                           [Evidence(0, 5, notes[0].text[:5])])
+    kept_base = CodeSuggestion("R05.9", "icd10cm", "Cough", 0.99, True,
+                               [Evidence(0, 5, notes[0].text[:5])])
+    base = CodingResult(codes=[extra, kept_base])
+    note = _text("Fever.", "Lobar pneumonia.")
+    learnt = model.meta["passthrough"]
+    try:
+        model.meta["passthrough"] = {"icd10cm": True}
+        merged = model.apply(note, base)
+        assert "I10" in {c.code for c in merged.codes}
+        assert "R05.9" not in {c.code for c in merged.codes}  # the site model decides R05.9
+        assert "R05.9" in {x.code for x in merged.excluded}
+        model.meta["passthrough"] = {"icd10cm": False}
+        assert "I10" not in {c.code for c in model.apply(note, base).codes}
+    finally:
+        model.meta["passthrough"] = learnt
+
+
+def test_micro_counts_ignore_kept_optional_codes():
+    note = CodedNote("n", "t", frozenset({("icd10cm", "R05.9")}),
+                     frozenset({("icd10cm", "Z87.891")}))
+    assert micro_counts([{"icd10cm|R059", "icd10cm|Z87891", "icd10cm|I10"}], [note]) == (1, 1, 1)
+
+
+def test_save_load_round_trip_and_checksum(trained, tmp_path):
+    model, notes, results = trained
+    target = model.save(tmp_path / "site")
+    loaded = SiteModel.load(target)
+    for note, result in zip(notes[:5], results[:5], strict=True):
+        assert ([(c.code, c.score) for c in loaded.apply(note.text, result).codes]
+                == [(c.code, c.score) for c in model.apply(note.text, result).codes])
+    meta = target / "site_model.json"
+    meta.write_text(meta.read_text().replace('"threshold"', '"threshold" ', 1))
+    with pytest.raises(IntegrityError, match="Checksum mismatch"):
+        SiteModel.load(target)
+
+
+def test_load_without_a_site_model_is_a_numbered_error(tmp_path):
+    with pytest.raises(InputError, match="missing or incomplete"):
+        SiteModel.load(tmp_path)
+
+
+def _cli(monkeypatch, capsysbinary, *args: str) -> tuple[int, bytes, bytes]:
+    from medcode_nlp.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["medcode", *args])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsysbinary.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_train_ranker_gold_then_suggest_with_the_site_model(
+        coded_file, tmp_path, monkeypatch, capsysbinary, kb):
+    out = tmp_path / "site"
+    code, stdout, stderr = _cli(monkeypatch, capsysbinary, "train", "ranker", "--gold",
+                                str(coded_file), "--out", str(out))
+    assert code == 0, stderr.decode()
+    assert json.loads(stdout)["notes"] == len(CASES)
+    assert (out / "checksums.sha256").is_file()
+    note = tmp_path / "note.txt"
+    note.write_text(_text("Cough and fever.", "Left lower lobe pneumonia."), encoding="utf-8")
+    code, stdout, stderr = _cli(monkeypatch, capsysbinary, "suggest", str(note), "--format",
+                                "json", "--site-model", str(out))
+    assert code == 0, stderr.decode()
+    data = json.loads(stdout)
+    assert data["versions"]["site_model"]
+    assert "J18.9" in {c["code"] for c in data["codes"]}
+    assert not {"R05.9", "R50.9"} & {c["code"] for c in data["codes"]}
+
+
+def test_cli_gold_with_ranker_inputs_is_refused(coded_file, tmp_path, monkeypatch, capsysbinary):
+    code, _, stderr = _cli(monkeypatch, capsysbinary, "train", "ranker", "--gold",
+                           str(coded_file), "--feedback", str(tmp_path / "r.db"))
+    assert code == 2 and b"coded notes only" in stderr
