@@ -28,9 +28,10 @@ for model in ner/meta.json ner/checksums.sha256 ranker/ranker.skops ranker/check
 done
 
 echo "[${SECONDS}s] == golden output: this checkout's package and models (as an editable install runs)"
+# From $ROOT: `python -m` puts the working directory first on sys.path.
 for note in "$ROOT"/examples/*.txt; do
-  env -u MEDCODE_MODELS PYTHONPATH="$ROOT" python3 -m medcode_nlp.cli suggest "$note" \
-    --format json >"$WORK/golden/$(basename "$note" .txt).json"
+  (cd "$ROOT" && env -u MEDCODE_MODELS PYTHONPATH="$ROOT" python3 -m medcode_nlp.cli suggest \
+    "$note" --format json) >"$WORK/golden/$(basename "$note" .txt).json"
 done
 
 echo "[${SECONDS}s] == install the wheel into a fresh venv"
