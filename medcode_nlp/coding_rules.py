@@ -323,6 +323,19 @@ def _sibling_votes(kb: CodeKnowledgeBase, votes: dict[tuple[str, str], _Vote],
     return added
 
 
+def ranked_per_system(candidates: Sequence[Candidate], limit: int) -> list[tuple[int, Candidate]]:
+    """(rank within its code system, candidate) for the first ``limit`` candidates of each
+    system, in the given order (an HCPCS candidate never takes an ICD-10-PCS code's place)."""
+    taken: dict[str, int] = {}
+    ranked = []
+    for candidate in candidates:
+        rank = taken.get(candidate.system, 0)
+        if rank < limit:
+            taken[candidate.system] = rank + 1
+            ranked.append((rank, candidate))
+    return ranked
+
+
 def code_document(
     kb: CodeKnowledgeBase,
     mentions: list[Mention],
@@ -402,7 +415,7 @@ def code_document(
                 exclude(top, "family member's condition, no family-history code for it", evidence)
                 continue
         per_entity = SCORED_CANDIDATES_PER_ENTITY if scorer else CANDIDATES_PER_ENTITY
-        for rank, candidate in enumerate(candidates[:per_entity]):
+        for rank, candidate in ranked_per_system(candidates, per_entity):
             billable, prompts = make_billable(kb, candidate, mention.context)
             if entity.assertion == "historical" and rank == 0:
                 prompts = [*prompts, "documented as history: code only if the condition is "

@@ -32,9 +32,13 @@ from medcode_nlp.doc_scorer import DOC_FEATURE_NAMES, CodeSignals, document_feat
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.integrity import verify_directory, write_checksums
+from medcode_nlp.unranked import confidences
 
 logger = logging.getLogger(__name__)
 
+#: Code systems the ranker recipe learns from (CodiEsp notes, ICD-10 index terms). Candidates
+#: of other systems (HCPCS, CPT, custom sets) get :func:`medcode_nlp.unranked.confidences`.
+RANKED_SYSTEMS = ("icd10cm", "icd10pcs")
 RANKER_FILE = "ranker.skops"
 DOC_RANKER_FILE = "doc_ranker.skops"
 TERM_RANKER_FILE = "term_ranker.skops"
@@ -168,8 +172,20 @@ class DocumentCalibrator:
         return float(np.interp(score, self.x, self.y))
 
 
+def _noisy_or(probabilities: list[float]) -> float:
+    remaining = 1.0
+    for p in probabilities:
+        remaining *= 1.0 - p
+    return 1.0 - remaining
+
+
 class RankerModel:
-    """The shipped ranker: estimator, prior, document calibration and threshold."""
+    """The shipped ranker: estimator, prior, document calibration and threshold.
+
+    Only candidates of ``RANKED_SYSTEMS`` go through the estimators; the others get a
+    rule-based confidence per mention (:mod:`medcode_nlp.unranked`), a noisy-or of those per
+    note.
+    """
 
     def __init__(
         self,
@@ -220,16 +236,26 @@ class RankerModel:
         spans = [span for span in doc.ents if span._.candidates]
         if not spans:
             return
-        blocks = [pair_features(mention_context(span), span._.candidates, self.prior)
-                  for span in spans]
-        probabilities = self.ranker.score_pairs(np.vstack(blocks))  # one call per document
+        ranked = [[c for c in span._.candidates if c.system in RANKED_SYSTEMS] for span in spans]
+        blocks = [pair_features(mention_context(span), candidates, self.prior)
+                  for span, candidates in zip(spans, ranked, strict=True) if candidates]
+        probabilities = (self.ranker.score_pairs(np.vstack(blocks))  # one call per document
+                         if blocks else np.zeros(0))
         offset = 0
-        for span in spans:
-            candidates = span._.candidates
+        for span, candidates in zip(spans, ranked, strict=True):
             for candidate in candidates:
                 candidate.score = round(float(probabilities[offset]), 4)
                 offset += 1
-            candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
+            others = [c for c in span._.candidates if c.system not in RANKED_SYSTEMS]
+            if others:
+                context = mention_context(span)
+                for system in {c.system for c in others}:
+                    group = [c for c in others if c.system == system]
+                    for candidate, score in zip(group, confidences(
+                            group, span.text, span.label_, context.context, span._.section),
+                            strict=True):
+                        candidate.score = score
+            span._.candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
 
     def note_scores(self, text: str, kb: Any) -> dict[tuple[str, str], float]:
         """Whole-note code probabilities from the document classifier, keyed by KB code.
@@ -264,8 +290,13 @@ class RankerModel:
         """The second stage's probability that each code is in the note's gold set."""
         if self.doc_ranker is None:
             raise ValueError("this ranker has no document stage")
-        rows = document_features(signals, self.prior, note_mentions, self.document_feature_count)
-        return self.doc_ranker.score_pairs(rows)
+        scored = [i for i, s in enumerate(signals) if s.system in RANKED_SYSTEMS]
+        result = np.array([_noisy_or(s.probabilities) for s in signals], dtype=float)
+        if scored:
+            rows = document_features([signals[i] for i in scored], self.prior, note_mentions,
+                                     self.document_feature_count)
+            result[scored] = self.doc_ranker.score_pairs(rows)
+        return result
 
     @property
     def document_feature_count(self) -> int:

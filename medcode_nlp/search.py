@@ -6,15 +6,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from medcode_nlp.codesets.base import mention_label
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.lexicon import load_lexicon
 from medcode_nlp.runtime import shared_index, shared_kb
 
 #: Codes per query and system re-ordered by the term ranker (as in its training).
 RANKED_POOL = 20
-#: Mention label the ranker assumes for a term searched in each system.
-_SYSTEM_LABEL = {"icd10cm": "PROBLEM", "icd10pcs": "PROCEDURE", "cpt": "PROCEDURE",
-                 "hcpcs": "DRUG", "custom": "PROBLEM"}
 
 
 def search_terms(
@@ -87,7 +85,10 @@ def _ranked(kb: Any, query: str, scores: dict[tuple[str, str], float],
             candidates.append(Candidate(code, system, entry.description, round(score, 4),
                                         entry.billable, alias=alias, alias_kind=kind,
                                         similarity=round(score, 4)))
-        mention = MentionContext(text=query, label=_SYSTEM_LABEL.get(system, "PROBLEM"))
+        if not candidates:
+            continue
+        # the label a mention of the best-matching code would carry (HCPCS: drug or item)
+        mention = MentionContext(text=query, label=mention_label(system, candidates[0].code))
         for candidate, p in zip(candidates, ranker.score(mention, candidates), strict=True):
             rows.append({"code": candidate.code, "system": system,
                          "description": candidate.description, "score": round(float(p), 4),

@@ -70,6 +70,7 @@ def test_hcpcs_txt_joins_continuations_and_marks_modifiers(tmp_path: Path) -> No
     assert [(a.text, a.kind) for a in item.aliases] == [
         (item.description, "description"),
         ("Inv supply item", "short"),
+        ("Invented supply item", "head"),  # the title's first comma part
     ]
     assert item.extra == {
         "type": "procedure",

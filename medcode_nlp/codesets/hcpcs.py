@@ -148,11 +148,54 @@ def _assemble(
     return [_entry(draft) for draft in drafts.values()]
 
 
+#: First comma parts too vague to name an item on their own.
+_VAGUE_HEADS = frozenset(
+    "addition additions infusion foot heel lead sphere cervical preparatory supply supplies "
+    "each other miscellaneous unlisted services service device system".split())
+_SALTS = frozenset(
+    "hydrochloride hcl sodium potassium calcium sulfate acetate phosphate citrate tartrate "
+    "maleate mesylate succinate bromide chloride fumarate".split())
+#: Title words a note leaves out ("portable gaseous oxygen system" -> "portable oxygen").
+_UNSPOKEN = frozenset({"gaseous", "system", "service"})
+_PARENS = re.compile(r"\s*\([^)]*\)")
+_ZERO_TWO = re.compile(r"\b02\b")  # CMS short titles write oxygen as "02"
+
+
+def head_aliases(description: str) -> list[str]:
+    """Names a note uses for a Level II item or drug, from its CMS title.
+
+    The first comma part names the item ("Oxygen concentrator, single delivery port, ..." ->
+    "Oxygen concentrator") unless it is vague, also without the words a note leaves out
+    ("Portable gaseous oxygen system" -> "Portable oxygen"); for "Injection, <drug>, <dose>" the drug gives
+    "<drug> injection", "<drug>" and the drug without its salt ("ondansetron").
+    """
+    parts = [_PARENS.sub("", part).strip() for part in description.split(",")]
+    parts = [part for part in parts if part]
+    if len(parts) < 2:
+        return []
+    head = parts[0]
+    if head.lower() == "injection":
+        drug = parts[1]
+        if drug.lower().startswith(("per ", "not otherwise")) or any(ch.isdigit() for ch in drug):
+            return []
+        plain = " ".join(w for w in drug.split() if w.lower() not in _SALTS)
+        return list(dict.fromkeys(t for t in (f"{drug} injection", drug, plain) if t))
+    words = head.split()
+    if (words[0].lower() in _VAGUE_HEADS or len(words) > 6
+            or (len(words) == 1 and len(head) < 6)):
+        return []
+    spoken = " ".join(w for w in words if w.lower() not in _UNSPOKEN)
+    return list(dict.fromkeys(t for t in (head, spoken) if len(t) >= 6))
+
+
 def _entry(draft: _Draft) -> CodeEntry:
     description = _clean(" ".join(draft.long_parts)) or draft.short
     aliases = [Alias(description, "description")]
-    if draft.short and draft.short.lower() != description.lower():
-        aliases.append(Alias(draft.short, "short"))
+    short = _ZERO_TWO.sub("O2", draft.short)
+    if short and short.lower() != description.lower():
+        aliases.append(Alias(short, "short"))
+    if draft.kind == "procedure":
+        aliases.extend(Alias(text, "head") for text in head_aliases(description))
     extra = {"type": draft.kind}
     extra.update({name: value for name, value in draft.fields.items() if value})
     coverage = COVERAGE.get(extra.get("coverage_code", ""))

@@ -2,8 +2,8 @@
 
 Each entity is searched under its own text, its abbreviation long form and its lexicon
 expansions, in the code systems that fit its label; the best similarity per code is kept.
-Candidates are stored in ``span._.candidates`` best first (similarity scores here; the
-ranker turns them into probabilities).
+Candidates are stored in ``span._.candidates`` best first, at most ``top_k`` per code
+system (similarity scores here; the ranker turns them into probabilities).
 """
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ def query_variants(span: Span, lexicon: Lexicon) -> list[str]:
             seen.add(key)
             unique.append(text.strip())
     return unique
+
+
+def top_per_system(candidates: list[Candidate], top_k: int) -> list[Candidate]:
+    """The first ``top_k`` candidates of each code system, order kept (a mention searched in
+    two systems keeps each one's best: HCPCS items never push ICD-10-PCS codes out)."""
+    taken: dict[str, int] = defaultdict(int)
+    kept = []
+    for candidate in candidates:
+        if taken[candidate.system] < top_k:
+            taken[candidate.system] += 1
+            kept.append(candidate)
+    return kept
 
 
 class CodeLinker:
@@ -140,7 +152,7 @@ class CodeLinker:
                               similarity=round(float(score), 4))
                 )
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
-            output.append(candidates[: self.top_k])
+            output.append(top_per_system(candidates, self.top_k))
         return output
 
 

@@ -18,6 +18,7 @@ from spacy.tokens import Doc
 from spacy.util import filter_spans
 
 import medcode_nlp.extensions  # noqa: F401  (registers extensions)
+from medcode_nlp.codesets.base import mention_label
 from medcode_nlp.lexicon import load_lexicon
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -32,8 +33,9 @@ _GENERIC = frozenset(
     fall home diet weight exam examination normal negative positive patient history general
     """.split()
 )
-SYSTEM_LABELS = {"icd10cm": "PROBLEM", "icd10pcs": "PROCEDURE", "cpt": "PROCEDURE",
-                 "hcpcs": "PROCEDURE", "custom": "PROBLEM"}
+#: Label of the terms naming HCPCS Level II items and services (a longer such match replaces
+#: the NER mentions inside it in ``fill`` mode: "oxygen" -> "oxygen concentrator").
+ITEM = "\x01"
 _ALIAS_KINDS_FOR_MATCHING = ("head", "inclusion", "description", "short", "index", "custom")
 
 
@@ -58,19 +60,28 @@ def is_useful_term(text: str, max_words: int) -> bool:
 
 
 def build_terms(
-    alias_rows: Iterable[tuple[str, str]], max_words: int, lexicon_path: Path | None = None
+    alias_rows: Iterable[tuple[str, str, str]], max_words: int, lexicon_path: Path | None = None
 ) -> dict[str, str]:
-    """Lookup key -> label from (alias text, system) pairs and the lexicon."""
+    """Lookup key -> label from (alias text, system, code) rows and the lexicon.
+
+    Terms of HCPCS items and services (not drugs) carry the label prefixed with ``ITEM``.
+    """
     terms: dict[str, str] = {}
-    for text, system in alias_rows:
+    items: set[str] = set()
+    for text, system, code in alias_rows:
         if is_useful_term(text, max_words):
-            terms.setdefault(term_key(text), SYSTEM_LABELS.get(system, "PROBLEM"))
+            label = mention_label(system, code)
+            if system == "hcpcs" and label == "PROCEDURE":
+                items.add(term_key(text))
+            terms.setdefault(term_key(text), label)
     for entry in load_lexicon(lexicon_path).entries:
         key = term_key(entry.term)
         if entry.case_sensitive:
             terms[f"\x00{entry.term}"] = entry.label
         else:
             terms[key] = entry.label
+    for key in items:
+        terms[key] = ITEM + terms[key].lstrip(ITEM)
     return terms
 
 
@@ -80,9 +91,9 @@ def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) ->
 
     kb = shared_kb(kb_path)
     rows = (
-        (text, system)
+        (text, system, code)
         for system in kb.systems
-        for _, _, text, kind in kb.iter_aliases(system)
+        for _, code, text, kind in kb.iter_aliases(system)
         if kind in _ALIAS_KINDS_FOR_MATCHING
     )
     return build_terms(rows, max_words, Path(lexicon_path) if lexicon_path else None)
@@ -119,11 +130,27 @@ class DictionaryMatcher:
             term_key(term).split(" ", 1)[0] for term in self._case_sensitive}
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
-        """(start_char, end_char, label) of the longest non-overlapping matches."""
+        """(start_char, end_char, label) of the longest non-overlapping matches (an item
+        term's label starts with ``ITEM``). An HCPCS item term wins over the other matches it
+        overlaps when it is at least as long ("home oxygen | concentrator" -> "oxygen
+        concentrator")."""
         if self._terms is None:
             self.initialize()
         assert self._terms is not None
         pieces = words(text)
+        found = self._greedy(text, pieces, items_only=False)
+        items = [m for m in self._greedy(text, pieces, items_only=True) if m not in found]
+        for start, end, label in items:
+            overlapping = [m for m in found if m[0] < end and start < m[1]]
+            if all(end - start >= m[1] - m[0] for m in overlapping):
+                found = [m for m in found if m not in overlapping]
+                found.append((start, end, label))
+        return sorted(found)
+
+    def _greedy(self, text: str, pieces: list[tuple[int, int, str]], items_only: bool
+                ) -> list[tuple[int, int, str]]:
+        """Longest matches, left to right (only item terms when ``items_only``)."""
+        assert self._terms is not None
         found = []
         i = 0
         while i < len(pieces):
@@ -133,10 +160,11 @@ class DictionaryMatcher:
             match = None
             for n in range(min(self.max_words * 2, len(pieces) - i), 0, -1):
                 start, end = pieces[i][0], pieces[i + n - 1][1]
-                original = text[start:end]
-                label = self._case_sensitive.get(original)
+                label = None if items_only else self._case_sensitive.get(text[start:end])
                 if label is None:
                     label = self._terms.get(" ".join(p for _, _, p in pieces[i : i + n]))
+                if items_only and label is not None and not label.startswith(ITEM):
+                    label = None
                 if label is not None and pieces[i][2].isalnum():
                     match = (start, end, label, n)
                     break
@@ -149,12 +177,23 @@ class DictionaryMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         spans = []
+        items = set()
         for start, end, label in self.find(doc.text):
-            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            span = doc.char_span(start, end, label=label.lstrip(ITEM), alignment_mode="expand")
             if span is not None:
                 spans.append(span)
+                if label.startswith(ITEM):
+                    items.add((span.start, span.end))
         existing = list(doc.ents)
         if self.mode == "fill":
+            # an item term covering whole NER mentions and more replaces them
+            wider = [s for s in spans if (s.start, s.end) in items and any(
+                s.start <= e.start and e.end <= s.end and e.end - e.start < len(s)
+                for e in existing) and all(
+                (s.start <= e.start and e.end <= s.end) or e.end <= s.start or e.start >= s.end
+                for e in existing)]
+            existing = [e for e in existing
+                        if not any(s.start <= e.start and e.end <= s.end for s in wider)]
             taken = {i for ent in existing for i in range(ent.start, ent.end)}
             spans = [s for s in spans if not any(i in taken for i in range(s.start, s.end))]
         doc.ents = filter_spans(existing + spans) if self.mode == "fill" else filter_spans(spans)

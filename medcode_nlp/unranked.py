@@ -1,0 +1,97 @@
+"""Confidence of candidates from code systems the ranker was not trained on (HCPCS, CPT, custom).
+
+The shipped ranker learns from ICD-10-CM and ICD-10-PCS data only. A candidate of another
+system gets a rule-based confidence from its n-gram similarity instead:
+
+* 0 up to a similarity of 0.6, rising linearly to 0.9 for an exact alias match; a match on a
+  derived head alias ("Walker" for "Walker, folding, wheeled, ...") counts 0.05 less than a
+  match on the code's own title, a route the sentence contradicts (an oral form for "IV")
+  0.3 less, a route it confirms 0.05 more, and up to 0.1 more for the title's other words
+  the sentence also says ("basic life support" for an ambulance);
+* lowered by ``exp(-20 * gap)`` where ``gap`` is how much closer the mention's best candidate
+  of the same system is, and shared among equally close candidates (divided by the square
+  root of their number): "nebulizer" names five HCPCS codes equally well;
+* for a DRUG mention, HCPCS drug codes are billed for a drug given or dispensed: without a
+  dose ("4 mg") or an administration word in the sentence, nor an orders/plan section, the
+  confidence is multiplied by ``NO_ADMINISTRATION_FACTOR`` ("diabetes on insulin" is no
+  insulin supply);
+* a catch-all code ("..., miscellaneous", "not otherwise specified/classified", "unlisted")
+  is multiplied by ``CATCH_ALL_FACTOR``: a named item has a code of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from medcode_nlp.schema import Candidate
+
+HEAD_PENALTY = 0.05
+NO_ADMINISTRATION_FACTOR = 0.2
+CATCH_ALL_FACTOR = 0.3
+ROUTE_BONUS = 0.05
+ROUTE_PENALTY = 0.3
+CONTEXT_BONUS = 0.1
+_CATCH_ALL = re.compile(r"\bmiscellaneous\b|\bnot otherwise\b|\bunlisted\b|\bnos\b|\bnoc\b",
+                        re.I)
+_DOSE = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|g|gm|units?|iu|ml|mL|l|meq|mmol|%)(?:/\w+)?\b", re.I)
+_GIVEN = re.compile(
+    r"\b(?:given|administered|administer|injected|injection|infused|infusion|dispensed|"
+    r"dispense|received|ordered|order|prescribed|started|iv|im|subcutaneous(?:ly)?|"
+    r"intravenous(?:ly)?|intramuscular(?:ly)?|inhaled|nebuli[sz]ed|bolus|push|drip)\b", re.I)
+_ORDER_SECTIONS = frozenset({"plan", "assessment_and_plan", "orders", "procedures",
+                             "medications_administered", "hospital_course"})
+
+
+def administered(sentence: str, section: str | None) -> bool:
+    """Whether a drug in this sentence reads as given or dispensed (dose, route or verb)."""
+    return (section in _ORDER_SECTIONS or _DOSE.search(sentence) is not None
+            or _GIVEN.search(sentence) is not None)
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_INJECTED = re.compile(r"\b(?:iv|im|intravenous(?:ly)?|intramuscular(?:ly)?|inject(?:ed|ion)|"
+                       r"infus(?:ed|ion)|subcutaneous(?:ly)?|sc|sq|push|drip)\b", re.I)
+_ORAL = re.compile(r"\b(?:po|oral(?:ly)?|by mouth|tablets?|capsules?)\b", re.I)
+
+
+def _route(text: str) -> str | None:
+    injected, oral = _INJECTED.search(text) is not None, _ORAL.search(text) is not None
+    return "injected" if injected and not oral else "oral" if oral and not injected else None
+
+
+def _effective(candidate: Candidate, mention: str, sentence: str) -> float:
+    """Similarity, less for a head alias or a route the sentence contradicts, more for title
+    words the sentence repeats (besides the mention's own)."""
+    value = candidate.similarity - (HEAD_PENALTY if candidate.alias_kind == "head" else 0.0)
+    said, title = _route(sentence), _route(candidate.description)
+    if said and title:
+        value += ROUTE_BONUS if said == title else -ROUTE_PENALTY
+    own = set(_WORD.findall(mention.lower()))
+    words = {w for w in _WORD.findall(candidate.description.lower()) if len(w) > 3} - own
+    if words:
+        context = set(_WORD.findall(sentence.lower()))
+        value += CONTEXT_BONUS * len(words & context) / len(words)
+    return value
+
+
+def confidences(candidates: Sequence[Candidate], mention: str, label: str, sentence: str,
+                section: str | None) -> list[float]:
+    """A confidence per candidate (all of one system; see the module docstring)."""
+    if not candidates:
+        return []
+    values = [_effective(c, mention, sentence) for c in candidates]
+    best = max(values)
+    ties = sum(1 for v in values if best - v < 1e-6)
+    factor = 1.0 / math.sqrt(ties)
+    if label == "DRUG" and not administered(sentence, section):
+        factor *= NO_ADMINISTRATION_FACTOR
+    found = []
+    for candidate, value in zip(candidates, values, strict=True):
+        base = 0.9 * min(1.0, max(0.0, (value - 0.6) / 0.4))
+        if _CATCH_ALL.search(candidate.description):
+            base *= CATCH_ALL_FACTOR
+        found.append(round(base * math.exp(-20.0 * (best - value)) * factor, 4))
+    return found
