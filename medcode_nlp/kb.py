@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 KB_FORMAT = 1
 #: Bumped when the built-in code sets are read differently (a new cache directory is built).
 #: 2: single-category blocks (B20, C50, R99...) are kept as codes.
-KB_CONTENT_REVISION = 2
+#: 3: every built-in code set from the shipped data (ICD-10-CM index, neoplasm and drug table
+#: aliases; every ICD-10-PCS section and its index; HCPCS Level II).
+KB_CONTENT_REVISION = 3
 DB_FILE = "kb.sqlite"
 MANIFEST_FILE = "manifest.json"
 
@@ -358,12 +360,12 @@ def default_kb_path() -> Path:
 
     from platformdirs import user_cache_dir
 
-    from medcode_nlp.codesets import icd10cm, icd10pcs
+    from medcode_nlp.codesets import icd10cm, shipped
 
     if os.environ.get("MEDCODE_KB"):
         return Path(os.environ["MEDCODE_KB"])
     tag = (f"kb{KB_FORMAT}r{KB_CONTENT_REVISION}-cm{icd10cm.source_version()}"
-           f"-pcs{icd10pcs.source_version()}")
+           f"-data{shipped.revision()}")
     return Path(user_cache_dir("medcode_nlp")) / tag
 
 
@@ -393,33 +395,17 @@ def fill_builtin(writer: KnowledgeBaseWriter) -> None:
 
 
 def build_default_kb(path: Path) -> CodeKnowledgeBase:
-    """Build the built-in knowledge base (ICD-10-CM FY2026 and ICD-10-PCS) at ``path``."""
+    """Build the built-in knowledge base (every code set of :func:`fill_builtin`) at
+    ``path``, in a staging directory renamed into place when complete."""
     import os
     import shutil
-
-    from medcode_nlp.codesets import icd10cm, icd10pcs
-    from medcode_nlp.integrity import sha256_file
 
     logger.info("building the built-in knowledge base at %s (once)", path)
     path = Path(path)
     staging = path.parent / f".{path.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     writer = KnowledgeBaseWriter(staging)
-    writer.replace_system(
-        "icd10cm",
-        icd10cm.iter_icd10cm(),
-        {"source": f"PyPI {icd10cm.PACKAGE}", "version": f"FY2026 ({icd10cm.PACKAGE} "
-         f"{icd10cm.source_version()})"},
-    )
-    writer.replace_system(
-        "icd10pcs",
-        icd10pcs.load_icd10pcs(),
-        {
-            "source": f"PyPI {icd10pcs.PACKAGE}",
-            "version": f"FY2025 ({icd10pcs.PACKAGE} {icd10pcs.source_version()})",
-            "sha256": sha256_file(icd10pcs.source_path()),
-        },
-    )
+    fill_builtin(writer)
     writer.finish().close()
     try:
         staging.rename(path)  # atomic: concurrent builders never see a half-built directory
