@@ -135,7 +135,7 @@ def lookup(
         typer.echo(f"{entry['system']} {entry['code']}: {entry['description']}"
                    f"{'' if entry['billable'] else '  [not billable]'}")
         for key in ("parent", "excludes1", "excludes2", "code_first", "use_additional",
-                    "seventh_characters", "aliases"):
+                    "seventh_characters", "extra", "aliases"):
             if entry.get(key):
                 typer.echo(f"  {key}: {entry[key]}")
 
