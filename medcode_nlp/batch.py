@@ -215,23 +215,31 @@ def check_record(
 
 
 # -------------------------------------------------------------------------- coding
-def code_records(coder: Coder, records: Sequence[Record]) -> list[dict[str, Any]]:
+def code_records(coder: Coder, records: Sequence[Record],
+                 on_note: Callable[[], None] | None = None) -> list[dict[str, Any]]:
     """Output records (``id``, ``row``, ``result`` or ``error``) for validated records.
 
     Valid notes go through ``coder.pipe`` together; if that fails, each note is retried on
-    its own so that one bad note only costs its own record.
+    its own so that one bad note only costs its own record. ``on_note`` is called once per
+    valid note as it is coded (progress).
     """
     todo = [i for i, (_, _, text, error) in enumerate(records) if error is None]
     texts = [records[i][2] for i in todo]
     results: list[Any] = []
+    tick = on_note or (lambda: None)
     with _coding_lock:  # one coder per process; threads of a Dask worker take turns
         try:
-            results = list(coder.pipe(texts, batch_size=PIPE_BATCH_SIZE))  # type: ignore[arg-type]
+            for result in coder.pipe(texts, batch_size=PIPE_BATCH_SIZE):  # type: ignore[arg-type]
+                results.append(result)
+                tick()
         except Exception as chunk_failure:  # noqa: BLE001  (fall back to one at a time)
             logger.warning("coding %d notes together failed (%s); coding them one by one",
                            len(todo), type(chunk_failure).__name__)
+            ticked = len(results)
             results = []
-            for i in todo:
+            for n, i in enumerate(todo):
+                if n >= ticked:
+                    tick()
                 try:
                     results.append(coder(records[i][2]))  # type: ignore[arg-type]
                 except MedcodeError as failure:  # numbered messages never quote the note
@@ -263,15 +271,17 @@ class _Payload:
 
 
 def code_chunk(
-    chunk: int, records: list[Record] | _Payload, load_options: Mapping[str, Any]
+    chunk: int, records: list[Record] | _Payload, load_options: Mapping[str, Any],
+    on_note: Callable[[], None] | None = None,
 ) -> tuple[int, list[str], dict[str, Any]]:
-    """Worker task: code one chunk; returns (chunk, JSON lines, stats)."""
+    """Worker task: code one chunk; returns (chunk, JSON lines, stats). ``on_note``: called
+    per coded note (progress, in this process only)."""
     if isinstance(records, _Payload):
         records = records.records
     key = _options_key(load_options)
     coder = get_coder(load_options)
     cpu = time.process_time()
-    out = code_records(coder, records)
+    out = code_records(coder, records, on_note)
     lines = [json.dumps(rec, ensure_ascii=False) for rec in out]
     ids = {_id_kind(r[1]) for r in records}
     stats = {
@@ -787,9 +797,11 @@ def run_batch(
                     _run_joblib(workers, pending(), options, commit)
                 else:
                     for chunk, records in pending():
-                        commit(*code_chunk(chunk, records, options))
+                        commit(*code_chunk(chunk, records, options, run.note))
         finally:
             bar.close()
+        if progress:
+            run.final_line(total)
         missing = [c for c in range(n_chunks) if c not in headers]
         if missing:
             raise IntegrityError(f"Chunks {missing[:5]} were not committed; run again.")
@@ -828,6 +840,19 @@ class _RunStats:
         self.cpu = 0.0
         self.rss: dict[str, float] = {}
         self.loads: dict[str, float] = {}
+        self.noted = 0  # notes of the current chunk already shown on the bar
+
+    def note(self) -> None:
+        """One note of the chunk being coded in this process is done."""
+        self.noted += 1
+        self.bar.update(1)
+
+    def final_line(self, total: int) -> None:
+        """The one line left on stderr when the bar closes."""
+        seconds = time.perf_counter() - self.started
+        rate = f", {self.coded / seconds:.1f} notes/s" if self.coded and seconds > 0 else ""
+        print(f"coded {total} notes ({self.coded} this run{rate}) in {seconds:.1f} s",
+              file=sys.stderr, flush=True)
 
     def add(self, stats: dict[str, Any]) -> None:
         self.last = time.perf_counter()
@@ -840,7 +865,8 @@ class _RunStats:
         self.cpu += stats["cpu_seconds"]
         if self.first is None:
             self.first = (self.last, self.characters)
-        self.bar.update(stats["records"])
+        self.bar.update(stats["records"] - self.noted)  # errors, and chunks coded elsewhere
+        self.noted = 0
         elapsed = max(self.last - self.started, 1e-9)
         self.bar.set_postfix_str(f"{self.characters / elapsed:,.0f} chars/s", refresh=False)
 
@@ -862,7 +888,8 @@ class _RunStats:
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="note", disable=not enabled,
+    # leave=False: the bar is erased at the end and _RunStats.final_line says the outcome once.
+    return tqdm(total=total, initial=initial, unit="note", disable=not enabled, leave=False,
                 dynamic_ncols=True, smoothing=0.05, file=sys.stderr, desc="coding")
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from medcode_nlp.cli_checks import check_note, check_systems, ensure_kb, first_run_notice
 from medcode_nlp.errors import MedcodeError
 
 app = typer.Typer(help="Suggest medical codes from clinical notes.", no_args_is_help=True,
@@ -54,6 +55,8 @@ def suggest(
     ranker: RankerOpt = None,
     site_model: Annotated[Path | None, typer.Option(
         "--site-model", help="Site model directory (medcode train ranker --gold).")] = None,
+    max_chars: Annotated[int, typer.Option("--max-chars", help="Longest note accepted.")
+                         ] = 1_000_000,
 ) -> None:
     """Suggest codes for one note."""
     import medcode_nlp
@@ -63,8 +66,12 @@ def suggest(
     if format not in ("table", "json", "html"):
         raise MedcodeError(f"Unknown --format {format!r}; expected table, json or html.")
     text = read_note(file)
-    coder = medcode_nlp.load(ner=ner, kb=kb, ranker=ranker, setting=setting,
-                             systems=_systems(systems), top_k=top, min_score=min_score)
+    check_note(text, "<stdin>" if file == "-" else file, max_chars)
+    check_systems(_systems(systems), kb)
+    with first_run_notice(kb):
+        coder = medcode_nlp.load(ner=ner, kb=kb, ranker=ranker, setting=setting,
+                                 systems=_systems(systems), top_k=top, min_score=min_score,
+                                 max_chars=max_chars)
     if site_model is not None:
         from medcode_nlp.site_model import SiteModel
 
@@ -96,6 +103,8 @@ def search(
     """Search the knowledge base for codes matching a term."""
     from medcode_nlp.search import search_terms
 
+    check_systems(_systems(systems), kb)
+    ensure_kb(kb)
     ranker = None
     if ranked:
         from medcode_nlp.ranker import load_default_ranker
@@ -127,6 +136,8 @@ def lookup(
     """Show a code with its notes (excludes, code first, 7th characters, aliases)."""
     from medcode_nlp.search import describe_code
 
+    check_systems([system] if system else None, kb)
+    ensure_kb(kb)
     info = describe_code(code, system, kb)
     if as_json:
         _print_json(info)
@@ -237,6 +248,8 @@ def batch(
         load_options["kb"] = str(kb)
     if ranker is not None:
         load_options["ranker"] = ranker
+    check_systems(_systems(systems), kb)
+    ensure_kb(kb)
     summary = run_batch(input, output, id_field=id_field, text_field=text_field,
                         input_format=input_format, output_format=output_format,
                         workers=workers, chunk_size=chunk_size, load_options=load_options,
