@@ -323,6 +323,18 @@ def _sibling_votes(kb: CodeKnowledgeBase, votes: dict[tuple[str, str], _Vote],
     return added
 
 
+#: HCPCS coverage codes that mean Medicare does not pay (CMS record layout).
+NOT_PAID_BY_MEDICARE = ("I", "M", "S")
+
+
+def coverage_prompts(kb: CodeKnowledgeBase, code: str) -> list[str]:
+    """A prompt when the CMS HCPCS file says Medicare does not pay for the code."""
+    entry = kb.get("hcpcs", code)
+    if entry is None or entry.extra.get("coverage_code") not in NOT_PAID_BY_MEDICARE:
+        return []
+    return [f"Medicare coverage: {entry.extra.get('coverage', 'not covered')} (CMS HCPCS file)"]
+
+
 def ranked_per_system(candidates: Sequence[Candidate], limit: int) -> list[tuple[int, Candidate]]:
     """(rank within its code system, candidate) for the first ``limit`` candidates of each
     system, in the given order (an HCPCS candidate never takes an ICD-10-PCS code's place)."""
@@ -417,6 +429,8 @@ def code_document(
         per_entity = SCORED_CANDIDATES_PER_ENTITY if scorer else CANDIDATES_PER_ENTITY
         for rank, candidate in ranked_per_system(candidates, per_entity):
             billable, prompts = make_billable(kb, candidate, mention.context)
+            if candidate.system == "hcpcs":
+                prompts = [*prompts, *coverage_prompts(kb, candidate.code)]
             if entity.assertion == "historical" and rank == 0:
                 prompts = [*prompts, "documented as history: code only if the condition is "
                            "current or affects care"]

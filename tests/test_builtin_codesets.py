@@ -237,3 +237,10 @@ def test_hcpcs_equipment_drug_and_ambulance_notes(fresh_coder) -> None:  # type:
     ambulance = fresh_coder("Transported by ambulance, basic life support, non-emergency "
                             "transport.").codes
     assert ambulance and ambulance[0].code == "A0428"
+
+
+def test_a_code_medicare_does_not_pay_says_so(fresh_coder) -> None:  # type: ignore[no-untyped-def]
+    codes = {c.code: c for c in fresh_coder("Ondansetron 4 mg orally given for nausea.").codes}
+    oral = codes["S0119"]  # the oral form: the route agrees, no injection code wins
+    assert any("Not payable by Medicare" in prompt for prompt in oral.prompts)
+    assert "J2405" not in codes
