@@ -8,7 +8,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$(mktemp -d)"
 mkdir -p "$WORK/src"
-git -C "$ROOT" archive HEAD | tar -x -C "$WORK/src"
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD)"
+git -C "$ROOT" archive "$COMMIT" | tar -x -C "$WORK/src"
 WHEEL_SMOKE_DIR="$WORK/smoke" "$WORK/src/scripts/ci_wheel_smoke.sh" | tee "$WORK/smoke.log"
 WHEEL="$(ls "$WORK"/smoke/dist/*.whl)"
 
@@ -18,10 +19,9 @@ start=$(date +%s.%N)
   2>/dev/null
 end=$(date +%s.%N)
 
-python3 - "$ROOT" "$WORK" "$WHEEL" "$start" "$end" <<'EOF'
+python3 - "$ROOT" "$WORK" "$WHEEL" "$start" "$end" "$COMMIT" <<'EOF'
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,8 +38,7 @@ install = int(re.search(r"dependencies: (\d+) s", log).group(1))
 site = next((work / "smoke" / "venv" / "lib").glob("python*/site-packages"))
 package = next((work / "nodeps" / "lib").glob("python*/site-packages")) / "medcode_nlp"
 result = {
-    "commit": subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip(),
+    "commit": sys.argv[6],
     "wheel": wheel.name,
     "wheel_bytes": wheel.stat().st_size,
     "sdist_bytes": next((work / "smoke" / "dist").glob("*.tar.gz")).stat().st_size,
