@@ -4,7 +4,8 @@ Seeded k-fold cross-validation over one coded JSONL set (CMC 2007 radiology dev 
 For each fold the site model (:mod:`medcode_nlp.training.site_model`) is trained on the other
 folds and codes the held-out notes; beside it, in the same run and on the same folds: a
 one-vs-rest logistic regression on TF-IDF word 1-2 grams (threshold chosen in the training
-folds the same way, and at the default 0.5), and the shipped coder alone. Scored: micro P/R/F1
+folds the same way, and at the default 0.5), the same site model with per-code thresholds
+(also chosen in the training folds; not the default), and the shipped coder alone. Scored: micro P/R/F1
 over required ICD-10-CM codes (a kept optional code is neither a hit nor a false positive;
 external causes V00-Y99 ignored on both sides), all folds pooled, with 95% bootstrap
 intervals over notes. Nothing is tuned on the held-out fold.
@@ -106,7 +107,8 @@ def model_prompt(model: Any) -> str:
     return f"site model {model.version}"
 
 
-def run(data: Path, folds: int, seed: int, cache_dir: Path) -> dict[str, Any]:
+def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
+        ) -> dict[str, Any]:
     """Cross-validate the site model, the OvR baseline and the shipped coder on one set."""
     from sklearn.model_selection import KFold
 
@@ -125,7 +127,8 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path) -> dict[str, Any]:
     results = code_notes(coder, notes, cache_dir / f"{data.parent.name}-{data.stem}.jsonl")
     base_seconds = time.perf_counter() - started
     scored = _eval_notes(notes)
-    systems = ("site_model", "ovr_lr_tuned", "ovr_lr_default", "shipped_coder")
+    systems = ("site_model", "site_model_per_code_thresholds", "ovr_lr_tuned",
+               "ovr_lr_default", "shipped_coder")
     predicted: dict[str, list[set[str]]] = {s: [set() for _ in notes] for s in systems}
     fold_meta = []
     no_evidence = 0
@@ -133,14 +136,22 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path) -> dict[str, Any]:
                                          .split(notes)):
         started = time.perf_counter()
         model = fit_site_model([notes[i] for i in train], [results[i] for i in train],
-                               seed=seed, kb=shared_kb())
+                               seed=seed, kb=shared_kb(), per_code=True,
+                               inner_folds=inner_folds)
         fit_seconds = time.perf_counter() - started
+        per_code, model.meta["thresholds"] = model.meta["thresholds"], None  # as shipped
         for i in test:
             merged = model.apply(notes[i].text, results[i])
             no_evidence += sum(1 for c in merged.codes
                                if not c.evidence and c.prompts[:1] == [model_prompt(model)])
             predicted["site_model"][i] = _keys((c.system, c.code) for c in merged.codes)
             predicted["shipped_coder"][i] = _keys((c.system, c.code) for c in results[i].codes)
+        model.meta["thresholds"] = per_code  # the same classifiers, per-code thresholds
+        for i in test:
+            merged = model.apply(notes[i].text, results[i])
+            predicted["site_model_per_code_thresholds"][i] = _keys(
+                (c.system, c.code) for c in merged.codes)
+        model.meta["thresholds"] = None
         tuned, default = _ovr_baseline([notes[i] for i in train], [notes[i] for i in test], seed)
         for i, t, d in zip(test, tuned, default, strict=True):
             predicted["ovr_lr_tuned"][i], predicted["ovr_lr_default"][i] = t, d
@@ -154,7 +165,7 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path) -> dict[str, Any]:
         per_note = [micro_counts([keys], [note]) for keys, note in
                     zip(predicted[system], scored, strict=True)]
         report[system] = _report(per_note, seed)
-    return {"data": str(data.relative_to(SHARED)) if data.is_relative_to(SHARED) else data.name,
+    return {"inner_folds": inner_folds, "data": str(data.relative_to(SHARED)) if data.is_relative_to(SHARED) else data.name,
             "notes": len(notes), "folds": folds, "seed": seed,
             "scope": "required ICD-10-CM codes; external causes V00-Y99 ignored; optional "
                      "codes neither hit nor false positive; all folds pooled",
@@ -168,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="cmc", help="cmc, mtsamples or a coded JSONL file")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inner-folds", type=int, default=3,
+                        help="folds inside each training part that choose C and thresholds")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/medcode_site_cache"))
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "site_adaptation.json")
@@ -176,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     data = DATA.get(args.data, Path(args.data))
     if not data.is_file():
         sys.exit(f"coded notes not found: {data}")
-    report = run(data, args.folds, args.seed, args.cache_dir)
+    report = run(data, args.folds, args.seed, args.cache_dir, args.inner_folds)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results[args.data if args.data in DATA else data.stem] = report
     args.out.write_text(json.dumps(results, indent=1) + "\n")

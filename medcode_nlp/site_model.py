@@ -161,7 +161,7 @@ class NoteFeatures:
     def add(self, name: str, value: float, span: tuple[int, int] | None = None) -> None:
         if value > self.values.get(name, 0.0):
             self.values[name] = value
-        if span is not None and name not in self.spans:
+        if span is not None and name in self.values and name not in self.spans:
             self.spans[name] = span
 
 
@@ -237,7 +237,8 @@ class SiteModel:
 
     def decide(self, probs: np.ndarray) -> list[int]:
         """Indices of the label codes kept for one note's probabilities."""
-        threshold, floor = float(self.meta["threshold"]), float(self.meta["floor"])
+        floor = float(self.meta["floor"])
+        threshold = np.asarray(self.meta.get("thresholds") or self.meta["threshold"])
         kept = [int(i) for i in np.flatnonzero(probs >= threshold)]
         if not kept and probs.size and probs.max() >= floor:
             kept = [int(probs.argmax())]

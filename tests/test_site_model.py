@@ -216,3 +216,12 @@ def test_cli_gold_with_ranker_inputs_is_refused(coded_file, tmp_path, monkeypatc
     code, _, stderr = _cli(monkeypatch, capsysbinary, "train", "ranker", "--gold",
                            str(coded_file), "--feedback", str(tmp_path / "r.db"))
     assert code == 2 and b"coded notes only" in stderr
+
+
+def test_a_feature_without_value_has_no_span():
+    from medcode_nlp.site_model import NoteFeatures
+
+    features = NoteFeatures()
+    features.add("cand:present:hcpcs|J0171", 0.0, (0, 4))
+    features.add("w:cough", 1.0, (5, 10))
+    assert features.spans == {"w:cough": (5, 10)}

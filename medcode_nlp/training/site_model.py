@@ -6,7 +6,10 @@
 3. Inner cross-validation on the training notes only: for each regularisation strength, the
    out-of-fold probabilities of one logistic regression per code choose the global threshold
    and the top-code floor by micro F1 over required codes (a kept optional code is neither a
-   hit nor a false positive), and whether each code system's extra base codes pass through.
+   hit nor a false positive), optionally per-code thresholds for codes with at least
+   ``PER_CODE_MIN`` gold notes (each moved in turn while micro F1 rises; off by default: no
+   gain on CMC, see docs/benchmarks.md), and whether each code system's extra base codes
+   pass through.
 4. The final classifiers are fit on all the training notes with the chosen strength.
 """
 
@@ -35,6 +38,10 @@ Code = tuple[str, str]  # (system, code as written in the gold)
 #: Regularisation strengths tried in the inner folds (inverse L2 weight).
 C_GRID = (1.0, 4.0, 16.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.91, 0.025))
+#: Codes in fewer training notes than this are left to the base coder (not learnt).
+MIN_NOTES = 3
+#: Codes with fewer gold notes than this keep the global threshold.
+PER_CODE_MIN = 10
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 1.01)  # 1.01: no top-code fallback
 DEFAULT_SYSTEM = "icd10cm"
 
@@ -149,29 +156,73 @@ def f1(tp: int, fp: int, n_gold: int) -> float:
     return 2 * tp / (tp + fp + n_gold) if tp else 0.0
 
 
-def _kept(probs: np.ndarray, threshold: float, floor: float) -> list[np.ndarray]:
-    out = []
-    for row in probs:
-        kept = np.flatnonzero(row >= threshold)
-        if kept.size == 0 and row.size and row.max() >= floor:
-            kept = np.array([row.argmax()])
-        out.append(kept)
-    return out
+def _kept(probs: np.ndarray, threshold: float | np.ndarray, floor: float) -> list[np.ndarray]:
+    return [np.flatnonzero(row) for row in _kept_matrix(probs, threshold, floor)]
+
+
+def _kept_matrix(probs: np.ndarray, threshold: float | np.ndarray, floor: float) -> np.ndarray:
+    """Kept codes (bool, notes x labels): at or above threshold, else the top one >= floor."""
+    kept = probs >= threshold
+    if probs.shape[1]:
+        fallback = ~kept.any(axis=1) & (probs.max(axis=1) >= floor)
+        kept[np.flatnonzero(fallback), probs.argmax(axis=1)[fallback]] = True
+    return kept
+
+
+class _Scorer:
+    """Micro F1 of kept-code matrices against the notes' gold (vectorised)."""
+
+    def __init__(self, labels: Sequence[str], notes: Sequence[CodedNote]) -> None:
+        index = {label: j for j, label in enumerate(labels)}
+        self.required = np.zeros((len(notes), len(labels)), dtype=bool)
+        self.neutral = np.zeros_like(self.required)  # optional codes: neither hit nor miss
+        self.n_gold = 0
+        for i, note in enumerate(notes):
+            self.n_gold += len(note.required)
+            for code in note.required:
+                if _norm(code) in index:
+                    self.required[i, index[_norm(code)]] = True
+            for code in note.optional:
+                if _norm(code) in index:
+                    self.neutral[i, index[_norm(code)]] = True
+
+    def __call__(self, kept: np.ndarray) -> float:
+        tp = int((kept & self.required).sum())
+        fp = int((kept & ~self.required & ~self.neutral).sum())
+        return f1(tp, fp, self.n_gold)
 
 
 def choose_decision(probs: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote]
                     ) -> tuple[float, float, float]:
     """(threshold, floor, micro F1) maximising micro F1 over the label space's codes."""
+    score_of = _Scorer(labels, notes)
     best = (0.5, 1.01, -1.0)
     for threshold in THRESHOLDS:
         for floor in FLOORS:
             if floor > threshold and floor <= 1.0:
                 continue
-            kept = [{labels[i] for i in row} for row in _kept(probs, threshold, floor)]
-            score = f1(*micro_counts(kept, notes))
+            score = score_of(_kept_matrix(probs, threshold, floor))
             if score > best[2] + 1e-9:
                 best = (threshold, floor, score)
     return best
+
+
+def per_code_thresholds(probs: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote],
+                        threshold: float, floor: float, min_positives: int = PER_CODE_MIN
+                        ) -> tuple[list[float], float]:
+    """Per-code thresholds (codes with ``min_positives`` gold notes; the others keep the global
+    one), each moved in turn to the value that most raises micro F1: (thresholds, F1)."""
+    score_of = _Scorer(labels, notes)
+    thresholds = np.full(len(labels), threshold)
+    best = score_of(_kept_matrix(probs, thresholds, floor))
+    for j in np.flatnonzero(score_of.required.sum(axis=0) >= min_positives):
+        for candidate in THRESHOLDS:
+            trial = thresholds.copy()
+            trial[j] = candidate
+            score = score_of(_kept_matrix(probs, trial, floor))
+            if score > best + 1e-9:
+                best, thresholds = score, trial
+    return [float(t) for t in thresholds], best
 
 
 def _classifier(c: float, seed: int) -> Any:
@@ -211,8 +262,12 @@ def _passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]], labe
 
 def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
                    seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
-                   kb: Any = None, version: str = "site-0.1.0") -> SiteModel:
-    """Fit a :class:`SiteModel` on coded notes and the base coder's results for them."""
+                   kb: Any = None, version: str = "site-0.1.0", per_code: bool = False,
+                   min_notes: int = MIN_NOTES) -> SiteModel:
+    """Fit a :class:`SiteModel` on coded notes and the base coder's results for them.
+
+    Its label space: the codes of at least ``min_notes`` notes (rarer ones are left to the
+    base coder)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.model_selection import KFold
 
@@ -224,9 +279,10 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         for code in note.required | note.optional:
             counts[_norm(code)] = counts.get(_norm(code), 0) + 1
             written.setdefault(_norm(code), code)
-    labels = sorted(counts)
+    labels = sorted(label for label, n in counts.items() if n >= min_notes)
     if not labels:
-        raise InputError(Errors.E014.format(name="--gold", detail="no codes in the coded notes"))
+        raise InputError(Errors.E014.format(
+            name="--gold", detail=f"no code is in {min_notes} or more of the coded notes"))
     features = [note_features(n.text, r) for n, r in zip(notes, results, strict=True)]
     vectorizer = DictVectorizer().fit([_frequent(features)])
     matrix = as_int32(vectorizer.transform([f.values for f in features]))
@@ -243,8 +299,13 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
                     c, threshold, floor, score)
         if score > best["f1"]:
             best = {"f1": score, "C": c, "threshold": threshold, "floor": floor, "probs": probs}
-    kept = [{labels[i] for i in row}
-            for row in _kept(best["probs"], best["threshold"], best["floor"])]
+    thresholds: list[float] | None = None
+    if per_code:
+        thresholds, score = per_code_thresholds(best["probs"], labels, notes,
+                                                best["threshold"], best["floor"])
+        logger.info("inner folds: per-code thresholds micro F1 %.4f", score)
+    kept = [{labels[i] for i in row} for row in _kept(
+        best["probs"], np.array(thresholds) if thresholds else best["threshold"], best["floor"])]
     passthrough = _passthrough(results, kept, set(labels), notes)
     classifier = _fit(matrix, y, best["C"], seed)
     meta = {
@@ -252,6 +313,7 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         "labels": [list(written[label]) for label in labels],
         "threshold": best["threshold"],
         "floor": best["floor"],
+        "thresholds": thresholds,
         "C": best["C"],
         "passthrough": passthrough,
         "descriptions": _descriptions(kb, [written[label] for label in labels]),
