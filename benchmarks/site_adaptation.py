@@ -157,7 +157,8 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
             predicted["ovr_lr_tuned"][i], predicted["ovr_lr_default"][i] = t, d
         fold_meta.append({"fold": fold, "train": len(train), "test": len(test),
                           "fit_seconds": round(fit_seconds, 1),
-                          **{k: model.meta[k] for k in ("threshold", "floor", "C", "passthrough")},
+                          **{k: model.meta[k] for k in ("threshold", "floor", "C", "passthrough",
+                                                        "deferred")},
                           "inner_micro_f1": model.meta["training"]["inner_micro_f1"]})
         logging.info("fold %d: %s", fold, fold_meta[-1])
     report: dict[str, Any] = {}

@@ -8,8 +8,9 @@ One logistic regression per code of the site's label space gives a probability; 
 kept at or above the threshold chosen in the training folds (the top code is kept down to a
 lower floor when none passes). Every kept code carries a span of the note: the base coder's
 evidence for it, else the note span of its strongest positive feature. Codes of the label
-space are decided by the site model; the base coder's other codes pass through, unless the
-site's notes showed that a code system's extra codes were only false positives.
+space are decided by the site model (except those the base coder got right more often in the
+training folds: "deferred"); the base coder's other codes pass through, unless the site's
+notes showed that a code system's extra codes lowered micro F1.
 Training: :mod:`medcode_nlp.training.site_model`.
 """
 
@@ -223,7 +224,9 @@ class SiteModel:
         self.classifier = classifier
         self.meta = meta
         self.labels: list[tuple[str, str]] = [(s, c) for s, c in meta["labels"]]
-        self._index = {_key(s, c): i for i, (s, c) in enumerate(self.labels)}
+        self._deferred = {_key(s, c) for s, c in meta.get("deferred", [])}
+        self._index = {_key(s, c): i for i, (s, c) in enumerate(self.labels)
+                       if _key(s, c) not in self._deferred}
 
     @property
     def version(self) -> str:
@@ -239,8 +242,10 @@ class SiteModel:
         """Indices of the label codes kept for one note's probabilities."""
         floor = float(self.meta["floor"])
         threshold = np.asarray(self.meta.get("thresholds") or self.meta["threshold"])
-        kept = [int(i) for i in np.flatnonzero(probs >= threshold)]
-        if not kept and probs.size and probs.max() >= floor:
+        decided = np.array([_key(s, c) in self._index for s, c in self.labels], dtype=bool)
+        probs = np.where(decided, probs, 0.0)  # deferred codes: the base coder decides
+        kept = [int(i) for i in np.flatnonzero((probs >= threshold) & decided)]
+        if not kept and probs.size and probs.max() >= floor and decided.any():
             kept = [int(probs.argmax())]
         return sorted(kept, key=lambda i: -probs[i])
 
@@ -293,7 +298,8 @@ class SiteModel:
         for suggestion in result.codes:
             if _key(suggestion.system, suggestion.code) in self._index:
                 continue  # the site model decides these
-            if passthrough.get(suggestion.system, True):
+            if (passthrough.get(suggestion.system, True)
+                    or _key(suggestion.system, suggestion.code) in self._deferred):
                 codes.append(suggestion)
             else:
                 excluded.append(ExcludedCode(

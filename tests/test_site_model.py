@@ -142,17 +142,19 @@ def test_codes_outside_the_label_space_pass_through_unless_the_site_drops_them(t
                                [Evidence(0, 5, notes[0].text[:5])])
     base = CodingResult(codes=[extra, kept_base])
     note = _text("Fever.", "Lobar pneumonia.")
-    learnt = model.meta["passthrough"]
-    try:
-        model.meta["passthrough"] = {"icd10cm": True}
-        merged = model.apply(note, base)
-        assert "I10" in {c.code for c in merged.codes}
-        assert "R05.9" not in {c.code for c in merged.codes}  # the site model decides R05.9
-        assert "R05.9" in {x.code for x in merged.excluded}
-        model.meta["passthrough"] = {"icd10cm": False}
-        assert "I10" not in {c.code for c in model.apply(note, base).codes}
-    finally:
-        model.meta["passthrough"] = learnt
+    passing = SiteModel(model.vectorizer, model.classifier,
+                        {**model.meta, "deferred": [], "passthrough": {"icd10cm": True}})
+    merged = passing.apply(note, base)
+    assert "I10" in {c.code for c in merged.codes}
+    assert "R05.9" not in {c.code for c in merged.codes}  # the site model decides R05.9
+    assert "R05.9" in {x.code for x in merged.excluded}
+    closed = SiteModel(model.vectorizer, model.classifier,
+                       {**model.meta, "deferred": [], "passthrough": {"icd10cm": False}})
+    assert "I10" not in {c.code for c in closed.apply(note, base).codes}
+    deferring = SiteModel(model.vectorizer, model.classifier,
+                          {**model.meta, "deferred": [["icd10cm", "R05.9"]],
+                           "passthrough": {"icd10cm": False}})
+    assert "R05.9" in {c.code for c in deferring.apply(note, base).codes}  # base decides it
 
 
 def test_micro_counts_ignore_kept_optional_codes():

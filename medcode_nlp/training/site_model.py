@@ -8,8 +8,9 @@
    and the top-code floor by micro F1 over required codes (a kept optional code is neither a
    hit nor a false positive), optionally per-code thresholds for codes with at least
    ``PER_CODE_MIN`` gold notes (each moved in turn while micro F1 rises; off by default: no
-   gain on CMC, see docs/benchmarks.md), and whether each code system's extra base codes
-   pass through.
+   gain on CMC, see docs/benchmarks.md); the label codes the base coder gets right more often
+   than the site model are left to it ("deferred"), and each code system's extra base codes
+   pass through only if they raise micro F1.
 4. The final classifiers are fit on all the training notes with the chosen strength.
 """
 
@@ -260,6 +261,22 @@ def _passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]], labe
     return decision
 
 
+def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Sequence[str],
+              notes: Sequence[CodedNote]) -> list[str]:
+    """Label codes the base coder decides better than the site model (out-of-fold micro F1);
+    ``kept`` is updated with the base coder's decisions for them."""
+    base = [{f"{c.system}|{code_key(c.code)}" for c in r.codes} for r in results]
+    deferred: list[str] = []
+    best = f1(*micro_counts(kept, notes))
+    for label in labels:
+        trial = [(k - {label}) | ({label} & b) for k, b in zip(kept, base, strict=True)]
+        score = f1(*micro_counts(trial, notes))
+        if score > best + 1e-9:
+            best, kept[:] = score, trial
+            deferred.append(label)
+    return deferred
+
+
 def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
                    seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
                    kb: Any = None, version: str = "site-0.1.0", per_code: bool = False,
@@ -306,6 +323,7 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         logger.info("inner folds: per-code thresholds micro F1 %.4f", score)
     kept = [{labels[i] for i in row} for row in _kept(
         best["probs"], np.array(thresholds) if thresholds else best["threshold"], best["floor"])]
+    deferred = _deferred(results, kept, labels, notes)
     passthrough = _passthrough(results, kept, set(labels), notes)
     classifier = _fit(matrix, y, best["C"], seed)
     meta = {
@@ -316,6 +334,7 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         "thresholds": thresholds,
         "C": best["C"],
         "passthrough": passthrough,
+        "deferred": [list(written[label]) for label in deferred],
         "descriptions": _descriptions(kb, [written[label] for label in labels]),
         "training": {"notes": len(notes), "codes": len(labels), "features": len(
             vectorizer.vocabulary_), "inner_folds": folds, "inner_micro_f1": round(best["f1"], 4),
