@@ -33,6 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from medcode_nlp.codesets.icd10cm import referenced_codes
 from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
 from medcode_nlp.index_linking import link, shipped_tree
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
@@ -243,10 +244,26 @@ class _Review:
         for i, weaker in enumerate(cm):
             spans = {(e.start, e.end) for e in weaker.evidence}
             for stronger in cm[:i]:
+                if self._paired(stronger.code, weaker.code):
+                    continue  # "use additional code" / "code first": both are reported
                 if stronger in self.codes and spans <= {(e.start, e.end) for e in stronger.evidence}:
                     self.drop(weaker, f"same evidence as {stronger.code}, which fits it better: "
                               "one mention, one code")
                     break
+
+    def _paired(self, first: str, second: str) -> bool:
+        """Whether the Tabular asks for ``second`` beside ``first`` (or the reverse)."""
+        for code, other in ((first, second), (second, first)):
+            for ancestor in (code, *self.kb.ancestors("icd10cm", code)):
+                entry = self.kb.get("icd10cm", ancestor)
+                if entry is None:
+                    continue
+                for note in (*entry.use_additional, *entry.code_first):
+                    for ref in referenced_codes(note):
+                        prefix = code_key(ref.rstrip("-").rstrip("."))
+                        if prefix and code_key(other).startswith(prefix):
+                            return True
+        return False
 
     def drop_generic(self) -> None:
         for suggestion in list(self.cm()):

@@ -50,14 +50,18 @@ class IndexLink:
     path: tuple[str, ...]
     index_code: str
     detail: str = ""  # what the note did not say when a category was completed by default
+    episode_defaulted: bool = False  # 7th character A chosen with no episode documented
 
     def prompts(self) -> list[str]:
         """The Index path as a reviewer reads it, and any specificity prompt."""
-        path = f"Index: {' > '.join(self.path)} -> {self.index_code}"
-        if not self.detail:
-            return [path]
-        return [path, f"{self.index_code} completed to {self.code} by the Tabular's defaults: "
-                f"specify {self.detail}"]
+        prompts = [f"Index: {' > '.join(self.path)} -> {self.index_code}"]
+        if self.detail:
+            prompts.append(f"{self.index_code} completed to {self.code} by the Tabular's "
+                           f"defaults: specify {self.detail}")
+        if self.episode_defaulted:
+            prompts.append("episode of care not documented: defaulted to initial encounter "
+                           "(7th character A); confirm initial, subsequent or sequela")
+        return prompts
 
 
 @lru_cache(maxsize=1)
@@ -242,4 +246,8 @@ def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> 
     category = kb.get("icd10cm", code_key(best.code.rstrip("-").rstrip(".")))
     if category is not None and not category.billable:
         detail = missing_detail(kb, "icd10cm", category.code)
-    return IndexLink(entry.code, entry.description, confidence, best.path, best.code, detail)
+    key = code_key(entry.code)
+    defaulted = (len(key) == 7 and key[0] in "ST" and key[-1] == "A"
+                 and not re.search(r"\b(initial|subsequent|sequela)", both, re.I))
+    return IndexLink(entry.code, entry.description, confidence, best.path, best.code, detail,
+                     defaulted)
