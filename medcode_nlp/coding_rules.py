@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from medcode_nlp.codesets.icd10cm import referenced_codes
+from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.doc_scorer import CodeSignals, partial_description, partial_pcs_code
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence, ExcludedCode
@@ -229,16 +229,15 @@ def conflicts(kb: CodeKnowledgeBase, codes: list[CodeSuggestion]) -> None:
             if entry is None:
                 continue
             for note in entry.excludes1:
-                for ref in referenced_codes(note):
-                    prefix = code_key(ref.rstrip("-").rstrip("."))
-                    for other in cm_codes:
-                        if other is not suggestion and code_key(other.code).startswith(prefix):
-                            message = f"Excludes1 with {other.code}: {suggestion.code} excludes {note}"
-                            if message not in suggestion.conflicts:
-                                suggestion.conflicts.append(message)
-                            back = f"Excludes1 with {suggestion.code} (see {suggestion.code})"
-                            if back not in other.conflicts:
-                                other.conflicts.append(back)
+                for other in cm_codes:
+                    if other is suggestion or not cites(note, other.code):
+                        continue
+                    message = f"Excludes1 with {other.code}: {suggestion.code} excludes {note}"
+                    if message not in suggestion.conflicts:
+                        suggestion.conflicts.append(message)
+                    back = f"Excludes1 with {suggestion.code} (see {suggestion.code})"
+                    if back not in other.conflicts:
+                        other.conflicts.append(back)
 
 
 def noisy_or(probabilities: list[float]) -> float:

@@ -33,7 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medcode_nlp.codesets.icd10cm import referenced_codes
+from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
 from medcode_nlp.index_linking import link, shipped_tree
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
@@ -258,11 +258,8 @@ class _Review:
                 entry = self.kb.get("icd10cm", ancestor)
                 if entry is None:
                     continue
-                for note in (*entry.use_additional, *entry.code_first):
-                    for ref in referenced_codes(note):
-                        prefix = code_key(ref.rstrip("-").rstrip("."))
-                        if prefix and code_key(other).startswith(prefix):
-                            return True
+                if any(cites(note, other) for note in (*entry.use_additional, *entry.code_first)):
+                    return True
         return False
 
     def drop_generic(self) -> None:

@@ -43,6 +43,35 @@ def referenced_codes(note: str) -> list[str]:
     return _NOTE_CODE.findall(note)
 
 
+_CITED = re.compile(r"([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?)-?\s*(?:-\s*([A-Z][0-9][0-9A-Z]"
+                    r"(?:\.[0-9A-Z]{0,4})?))?")
+
+
+def cited_ranges(note: str) -> list[tuple[str, str]]:
+    """Code ranges a tabular note cites in parentheses, as (first, last) dotless prefixes.
+
+    ``(I12.-, I13.-)`` gives ``[("I12", "I12"), ("I13", "I13")]``; ``(N18.1-N18.4, N18.9)``
+    gives ``[("N181", "N184"), ("N189", "N189")]``.
+    """
+    ranges = []
+    for group in re.findall(r"\(([^()]*)\)", note):
+        for part in group.split(","):
+            match = _CITED.fullmatch(part.strip().rstrip(".-").strip())
+            if match is None:
+                continue
+            first = match.group(1).replace(".", "").rstrip("-")
+            last = (match.group(2) or match.group(1)).replace(".", "").rstrip("-")
+            ranges.append((first, last))
+    return ranges
+
+
+def cites(note: str, code: str) -> bool:
+    """Whether ``code`` falls inside a code or range the note cites."""
+    key = code.strip().upper().replace(".", "")
+    return any(key[:len(first)] >= first and key[:len(last)] <= last
+               for first, last in cited_ranges(note))
+
+
 def iter_icd10cm() -> Iterator[CodeEntry]:
     """Yield every ICD-10-CM category, subcategory and code (7th characters included)."""
     cm = _module()

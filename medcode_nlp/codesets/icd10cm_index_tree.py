@@ -750,6 +750,8 @@ class IndexTree:
                 word in p for word in ("malignant", "benign", "in situ", "uncertain",
                                        "unspecified behavior", "secondary", "primary"))]
         parts = [p for p in parts if not p.lower().startswith("by ")]
+        if table == 0 and not parts:  # the reference named only "by ..." qualifiers
+            return
         if table == 0:
             roots = self._main_by_first.get((0, parts[0].lower()), [])
             remainder = parts[1:]
