@@ -12,7 +12,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from medcode_nlp.about import SCHEMA_VERSION, __version__
-from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document
+from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document, treated_now
 from medcode_nlp.conventions import apply_conventions
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.kb import CodeKnowledgeBase
@@ -160,6 +160,8 @@ class Coder:
                  ("is_negated", "is_historical", "is_family", "is_hypothetical", "is_uncertain")}
         has_sentences = span.doc.has_annotation("SENT_START")
         sentence = sentence_context(span) if has_sentences else span.text
+        if entity.assertion == "historical" and treated_now(sentence):
+            entity.assertion = "present"  # a chronic condition the note treats is current
         return Mention(entity=entity, context=sentence, flags=flags)
 
 

@@ -200,6 +200,18 @@ def make_billable(
     return billable, prompts
 
 
+_RESOLVED = re.compile(r"\bresol(?:ved|ution)\b", re.I)
+_TREATED_NOW = re.compile(
+    r"\b(?:continues?|continuing|continued on|resume[sd]?|refill(?:ed)?|taking|takes|"
+    r"maintained on|managed with|controlled (?:on|with)|stable on|treated with|currently on|"
+    r"remains on|on (?:\w+ )?\d+(?:\.\d+)? ?(?:mg|mcg|units?))\b", re.I)
+
+
+def treated_now(sentence: str) -> bool:
+    """Whether the sentence says the condition is treated now ('continue atorvastatin')."""
+    return _TREATED_NOW.search(sentence) is not None
+
+
 def assertion_exclusion(mention: Mention, setting: str) -> str | None:
     """The reason a mention is not coded as itself, or None.
 
@@ -207,6 +219,9 @@ def assertion_exclusion(mention: Mention, setting: str) -> str | None:
     stay coded in the outpatient setting, as the guideline asks.
     """
     entity = mention.entity
+    if entity.assertion == "negated" and _RESOLVED.search(mention.context):
+        return ("resolved: documented as a past condition, not coded as current (a personal "
+                "history code may apply)")
     if entity.assertion == "negated":
         return "negated in the note"
     if entity.assertion == "hypothetical":

@@ -14,7 +14,8 @@ carries a prompt saying why):
 - use-additional long-term drug codes the note documents (Z79.4, Z79.84, Z79.01);
 - combination codes ("with" convention: E11.65, E11.22, I12.x, I11.0, I13.x, J44.0/J44.1,
   J96.x1/x2 ...) replace their parts;
-- codes that name no condition (R69, B99.9) and R52 for pain with a site are dropped;
+- codes that name no condition (R69, B99.9) and R52 for pain with a site are dropped, and so
+  are codes read only from a word that names the procedure ("anesthesia", "wound");
 - signs and symptoms are dropped when the note's diagnostic statement (impression,
   assessment, final diagnoses) codes a definitive diagnosis and does not list them
   (Guidelines I.B.4-I.B.5);
@@ -72,6 +73,8 @@ class ConventionRules:
     combinations: tuple[dict[str, Any], ...]
     generic_codes: dict[str, str]
     finding_prefixes: tuple[str, ...]
+    procedure_words: frozenset[str]
+    implied_readings: tuple[tuple[str, re.Pattern[str], str], ...]
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +91,9 @@ def rules() -> ConventionRules:
         combinations=tuple(raw["combinations"]),
         generic_codes=dict(raw["generic_codes"]),
         finding_prefixes=tuple(raw["finding_prefixes"]),
+        procedure_words=frozenset(raw["procedure_words"]),
+        implied_readings=tuple((r["mention"], re.compile(r["note_says"], re.I), r["read_as"])
+                               for r in raw["implied_readings"]),
     )
 
 
@@ -213,11 +219,13 @@ class _Review:
             entity = mention.entity
             if entity.label != "PROBLEM" or not self._codable(mention):
                 continue
-            found = link(tree, self.kb, entity.text, mention.context)
+            found = link(tree, self.kb, self._reading(entity.text), mention.context)
             if found is None:
                 continue
             span = (entity.start, entity.end)
             rivals = [c for c in self.cm() if {(e.start, e.end) for e in c.evidence} == {span}]
+            if entity.assertion == "historical" and any(r.code.startswith("Z8") for r in rivals):
+                continue  # a past condition keeps its personal-history code
             if not rivals and (entity.section in self.rules.history_sections
                                or entity.section in NOT_CODED_FROM):
                 continue  # a coder does not code a history, review or exam line on its own
@@ -228,6 +236,14 @@ class _Review:
                 found.code, "icd10cm", found.description,
                 max([found.confidence, *(r.score for r in rivals if r.code == found.code)]),
                 True, [Evidence(entity.start, entity.end, entity.text)], found.prompts(), []))
+
+    def _reading(self, said: str) -> str:
+        """The full term a bare word stands for in this note ('reflux' in a urinary tract
+        study is vesicoureteral reflux), else the words as said."""
+        for bare, note_says, read_as in self.rules.implied_readings:
+            if said.lower().strip() == bare and note_says.search(self.note.text):
+                return read_as
+        return said
 
     def _codable(self, mention: Mention) -> bool:
         assertion = mention.entity.assertion
@@ -261,6 +277,16 @@ class _Review:
                 if any(cites(note, other) for note in (*entry.use_additional, *entry.code_first)):
                     return True
         return False
+
+    def drop_procedure_words(self) -> None:
+        """A code found only in words that, alone, name the procedure ('ANESTHESIA: general',
+        'the wound was closed') and not a condition of the patient."""
+        for suggestion in list(self.cm()):
+            if all(self.note.text[e.start:e.end].lower().strip() in self.rules.procedure_words
+                   for e in suggestion.evidence):
+                said = self.note.text[suggestion.evidence[0].start:suggestion.evidence[0].end]
+                self.drop(suggestion, f"'{said.lower()}' names the procedure or its care here, "
+                          "not a condition: code the condition the note documents")
 
     def drop_generic(self) -> None:
         for suggestion in list(self.cm()):
@@ -497,6 +523,7 @@ def apply_conventions(
             review.index_links(mentions, tree)
         review.restore_expansions(mentions)
         review.one_code_per_mention()
+        review.drop_procedure_words()
         review.drop_generic()
         review.lateralize()
         review.tobacco()
@@ -512,7 +539,24 @@ def apply_conventions(
     final = {(c.system, c.code) for c in review.codes}
     consider = [c for c in consider if (c.system, c.code) not in final]
     kept_excluded = [x for x in review.excluded if (x.system, x.code) not in final]
+    _true_reasons(kept_excluded, final)
     return ConventionResult(review.codes, consider, kept_excluded)
+
+
+_CODED_AS = re.compile(r"coded as ([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)")
+
+
+def _true_reasons(excluded: list[ExcludedCode], final: set[tuple[str, str]]) -> None:
+    """A reason that says 'coded as X' names a code of the result, else says what became of X."""
+    why = {(x.system, x.code): x.reason for x in excluded}
+    for entry in excluded:
+        match = _CODED_AS.search(entry.reason)
+        if match is None or ("icd10cm", match.group(1)) in final:
+            continue
+        target = match.group(1)
+        fate = why.get(("icd10cm", target))
+        detail = f"{target} was dropped too: {fate}" if fate else f"{target} was not kept"
+        entry.reason = f"{entry.reason[:match.start()]}{target} would apply ({detail})"
 
 
 def make_candidate(kb: CodeKnowledgeBase, code: str, score: float) -> Candidate | None:

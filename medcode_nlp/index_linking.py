@@ -201,8 +201,8 @@ def adjacent_phrase(mention: str, context: str) -> str:
 
 
 def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str) -> bool:
-    """Context words may add site, acuity, grading, words of the mention's own phrase, or a
-    condition the sentence links to it ('with', 'due to')."""
+    """Context words may add acuity, grading, words of the mention's own phrase (its site), or
+    a condition the sentence links to it ('with', 'due to')."""
     if not hit.context_used:
         return True
     linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
@@ -210,10 +210,12 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
     sites = site_words(kb)
     for word in hit.context_used:
         w = word.lower()
-        if w in sites or w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
+        if w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
             continue
         if re.search(rf"\b{re.escape(w)}\b", f"{near} {linked}"):
-            continue
+            continue  # a site, or words of the mention's own phrase
+        if w in sites and len(context) <= len(mention) + 60:
+            continue  # a short line ("Left knee: pain") names the site anywhere in it
         return False
     return True
 
