@@ -19,6 +19,8 @@ carries a prompt saying why):
 - signs and symptoms are dropped when the note's diagnostic statement (impression,
   assessment, final diagnoses) codes a definitive diagnosis and does not list them
   (Guidelines I.B.4-I.B.5);
+- ICD-10-PCS codes leave the main list of an outpatient note for ``consider`` (PCS is the
+  inpatient procedure system), unless the caller asked for ICD-10-PCS by name;
 - the first-listed diagnosis (from the diagnostic statement, else the reason for the
   encounter) goes first.
 """
@@ -58,6 +60,8 @@ _SIDES = ("right", "left", "bilateral")
 _NEGATION_BEFORE = re.compile(
     r"\b(no|not|denies|denied|without|stopped|discontinued|off|held|hold|allerg\w*)\b[^.;\n]{0,25}$",
     re.I)
+OUTPATIENT_PCS_PROMPT = ("ICD-10-PCS codes inpatient hospital procedures: an outpatient note "
+                         "reports the procedure in CPT/HCPCS; use it if this was an inpatient stay")
 WINDOW = 120  # characters around a code's evidence searched for its context words
 
 
@@ -474,6 +478,24 @@ class _Review:
             self.drop(suggestion, "sign or symptom explained by the diagnosis in the note's "
                       f"diagnostic statement ({definitive[0].code}); ICD-10-CM Guidelines I.B.5")
 
+    def modifying_symptoms(self) -> None:
+        """A symptom word that only ever modifies the diagnosis after it ('febrile urinary
+        tract infection') is part of that diagnosis, not a condition of its own."""
+        starts = {e.start: c for c in self.cm() if c.code[0] != "R" for e in c.evidence}
+        for suggestion in list(self.cm()):
+            if suggestion.code[0] != "R" or not suggestion.evidence:
+                continue
+            heads = []
+            for e in suggestion.evidence:
+                gap = self.note.text[e.end:e.end + 3]
+                after = e.end + len(gap) - len(gap.lstrip(" "))
+                if after == e.end or after not in starts:
+                    break
+                heads.append(starts[after])
+            else:
+                self.drop(suggestion, f"describes the diagnosis it qualifies ({heads[0].code}), "
+                          "not a separate condition")
+
     def first_listed(self) -> None:
         """Move the first-listed diagnosis to the top of the list."""
         priority = self.rules.section_priority
@@ -531,6 +553,12 @@ def apply_conventions(
         review.combinations()
         review.named_in_combination()
         review.integral_symptoms()
+        review.modifying_symptoms()
+    if setting == "outpatient" and systems is None:  # asked for by name, PCS stays
+        for suggestion in [c for c in review.codes if c.system == "icd10pcs"]:
+            review.codes.remove(suggestion)
+            suggestion.prompts.append(OUTPATIENT_PCS_PROMPT)
+            consider.append(suggestion)
     review.codes.sort(key=lambda c: -c.score)
     review.first_listed()
     for suggestion in review.codes:

@@ -16,7 +16,17 @@ system gets a rule-based confidence from its n-gram similarity instead:
   confidence is multiplied by ``NO_ADMINISTRATION_FACTOR`` ("diabetes on insulin" is no
   insulin supply);
 * a catch-all code ("..., miscellaneous", "not otherwise specified/classified", "unlisted")
-  is multiplied by ``CATCH_ALL_FACTOR``: a named item has a code of its own.
+  is multiplied by ``CATCH_ALL_FACTOR``: a named item has a code of its own;
+* an HCPCS drug code is multiplied by ``UNSAID_TITLE_FACTOR`` unless the sentence gives
+  its route in the encounter: an injection given (IV, IM, subcu, "given", sedation), an oral
+  drug dispensed, an inhalation solution nebulised; "Lasix 40 mg daily" is a home medicine;
+* a supply or equipment code (A4-A9, E, K, L) is multiplied by ``UNSAID_TITLE_FACTOR`` unless
+  the sentence orders or dispenses it (or it sits in an orders/plan section) and names the
+  head of its title ("Oxygen concentrator");
+* any other HCPCS code is multiplied by ``UNSAID_TITLE_FACTOR`` unless the note says its title: every content word of it in the mention's sentence, at most a
+  third missing for a long title ("EKG" is no "routine ECG ... as a screening for the initial
+  preventive physical examination", "surgery" no "Emergency surgery"); a blood product
+  (P90xx) needs a transfusion word.
 """
 
 from __future__ import annotations
@@ -33,6 +43,11 @@ CATCH_ALL_FACTOR = 0.3
 ROUTE_BONUS = 0.05
 ROUTE_PENALTY = 0.3
 CONTEXT_BONUS = 0.1
+UNSAID_TITLE_FACTOR = 0.1
+_TITLE_FILLER = frozenset("""each any size per unit units other type not otherwise specified with
+    without and the for includes including all used one two only this that by or of in to
+    from as on at an a is be are non any ea item""".split())
+_TRANSFUSION = re.compile(r"\btransfus", re.I)
 _CATCH_ALL = re.compile(r"\bmiscellaneous\b|\bnot otherwise\b|\bunlisted\b|\bnos\b|\bnoc\b",
                         re.I)
 _DOSE = re.compile(
@@ -53,7 +68,20 @@ def administered(sentence: str, section: str | None) -> bool:
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _INJECTED = re.compile(r"\b(?:iv|im|intravenous(?:ly)?|intramuscular(?:ly)?|inject(?:ed|ion)|"
-                       r"infus(?:ed|ion)|subcutaneous(?:ly)?|sc|sq|push|drip)\b", re.I)
+                       r"infus(?:ed|ion)|subcutaneous(?:ly)?|sc|sq|subcu|subq|push|drip)\b", re.I)
+#: What a sentence says when a drug was given in the encounter (a parenteral route, a verb of
+#: giving, or sedation) and what an oral or inhaled HCPCS drug code needs said.
+_GIVEN_HERE = re.compile(r"\b(?:given|administered|received|sedation|sedated|premedicat\w*|"
+                         r"preop(?:eratively)?|bolus)\b", re.I)
+_TITLE_ROUTES = (
+    (re.compile(r"^injection\b|\binjection\b|\binfusion\b", re.I),
+     lambda sentence: bool(_INJECTED.search(sentence) or _GIVEN_HERE.search(sentence))),
+    (re.compile(r"\binhalation\b", re.I),
+     lambda sentence: bool(re.search(r"\b(?:neb\w*|inhal\w*|mdi)\b", sentence, re.I))),
+    (re.compile(r"\boral\b", re.I),
+     lambda sentence: bool(re.search(r"\bdispens\w*|\bgiven\b|\badministered\b",
+                                     sentence, re.I))),
+)
 _ORAL = re.compile(r"\b(?:po|oral(?:ly)?|by mouth|tablets?|capsules?)\b", re.I)
 
 
@@ -77,6 +105,45 @@ def _effective(candidate: Candidate, mention: str, sentence: str) -> float:
     return value
 
 
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def title_said(candidate: Candidate, mention: str, sentence: str) -> bool:
+    """Whether the sentence says the code's title (the words, not just the mention)."""
+    if candidate.code.startswith("P90") and not _TRANSFUSION.search(sentence):
+        return False
+    said = {_stem(w) for w in _WORD.findall(f"{sentence} {mention}".lower())}
+    content = [w for w in _WORD.findall(candidate.description.lower())
+               if len(w) > 2 and w not in _TITLE_FILLER and not w[0].isdigit()]
+    missing = [w for w in content if _stem(w) not in said]
+    return not missing or (len(content) >= 4 and len(missing) <= len(content) // 3)
+
+
+_SUPPLIED = re.compile(r"\b(?:order\w*|dispens\w*|prescrib\w*|suppl(?:y|ied)|fitted|issued|"
+                       r"provided|deliver\w*|rent\w*|purchas\w*|needs?|will need|requires?|"
+                       r"placed in|applied|use of|uses)\b", re.I)
+
+
+def hcpcs_documented(candidate: Candidate, mention: str, sentence: str,
+                     section: str | None = None) -> bool:
+    """A drug code's route is what the sentence gives (an injection given in the encounter, a
+    dispensed oral drug, a nebulised solution); supplies and equipment (A4-A9, E, K, L) are
+    ordered or dispensed and named by their title's head; any other code's title is said."""
+    routes = [said for title, said in _TITLE_ROUTES if title.search(candidate.description)]
+    if routes:
+        return routes[0](sentence)
+    if candidate.code.startswith(("J", "Q")):
+        return True
+    if candidate.code.startswith(("A4", "A5", "A6", "A7", "A8", "A9", "E", "K", "L")):
+        head = candidate.description.split(",", 1)[0]
+        said = {_stem(w) for w in _WORD.findall(f"{sentence} {mention}".lower())}
+        named = all(_stem(w) in said for w in _WORD.findall(head.lower())
+                    if len(w) > 2 and w not in _TITLE_FILLER)
+        return named and (section in _ORDER_SECTIONS or _SUPPLIED.search(sentence) is not None)
+    return title_said(candidate, mention, sentence)
+
+
 def confidences(candidates: Sequence[Candidate], mention: str, label: str, sentence: str,
                 section: str | None) -> list[float]:
     """A confidence per candidate (all of one system; see the module docstring)."""
@@ -93,5 +160,8 @@ def confidences(candidates: Sequence[Candidate], mention: str, label: str, sente
         base = 0.9 * min(1.0, max(0.0, (value - 0.6) / 0.4))
         if _CATCH_ALL.search(candidate.description):
             base *= CATCH_ALL_FACTOR
+        if (candidate.system == "hcpcs"
+                and not hcpcs_documented(candidate, mention, sentence, section)):
+            base *= UNSAID_TITLE_FACTOR
         found.append(round(base * math.exp(-20.0 * (best - value)) * factor, 4))
     return found
