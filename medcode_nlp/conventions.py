@@ -62,6 +62,8 @@ _NEGATION_BEFORE = re.compile(
     re.I)
 OUTPATIENT_PCS_PROMPT = ("ICD-10-PCS codes inpatient hospital procedures: an outpatient note "
                          "reports the procedure in CPT/HCPCS; use it if this was an inpatient stay")
+#: Symptom codes outside chapter R: pain in a joint, in a limb.
+SYMPTOM_CODES = ("M25.5", "M79.6")
 WINDOW = 120  # characters around a code's evidence searched for its context words
 
 
@@ -175,7 +177,7 @@ class _Review:
         if suggestion in self.codes:
             self.codes.remove(suggestion)
             self.excluded.append(ExcludedCode(suggestion.code, suggestion.system, reason,
-                                              list(suggestion.evidence)))
+                                              list(suggestion.evidence), suggestion.score))
 
     def add(self, suggestion: CodeSuggestion | None) -> None:
         if suggestion is None:
@@ -471,7 +473,8 @@ class _Review:
         if not definitive:
             return
         for suggestion in list(self.cm()):
-            if suggestion.code[0] != "R" or suggestion.code.startswith(self.rules.finding_prefixes):
+            symptom = suggestion.code[0] == "R" or suggestion.code.startswith(SYMPTOM_CODES)
+            if not symptom or suggestion.code.startswith(self.rules.finding_prefixes):
                 continue
             if self.sections_of(suggestion) & diagnosis:
                 continue

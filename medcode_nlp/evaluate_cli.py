@@ -142,11 +142,17 @@ CODIESP_METRIC_LISTS = {
 }
 
 
+DROPPED_SCORE_FACTOR = 0.001
+
+
 def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
                         ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS).
 
-    The ranking is every code of the result, ``consider`` codes included, by score.
+    The ranking is every code of the result, ``consider`` codes included, by score, then the
+    codes a coding convention dropped (integral symptom, one code per mention ...), scored
+    ``DROPPED_SCORE_FACTOR`` times their confidence so that they rank below every listed code:
+    the conventions decide the main list a coder reviews, not the ranking a MAP measures.
 
     CodiEsp codes a procedure to its first 4 characters when the note lacks the rest, so the
     coder may suggest such partial codes (``partial_codes``), as its annotators did.
@@ -158,12 +164,17 @@ def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
                          partial_codes=partial_codes)
     for doc, result in zip(docs, results, strict=True):
         # the full ranking: the main list and the codes offered off it ("consider")
-        ranked = sorted([*result.codes, *getattr(result, "consider", [])],
-                        key=lambda c: -c.score)
-        by_kind[DIAGNOSIS][doc.id] = [(c.code, c.score) for c in ranked
-                                      if c.system == "icd10cm"]
-        by_kind[PROCEDURE][doc.id] = [(c.code, c.score) for c in ranked
-                                      if c.system == "icd10pcs"]
+        ranked = [(c.code, c.system, c.score) for c in
+                  sorted([*result.codes, *getattr(result, "consider", [])], key=lambda c: -c.score)]
+        # then the codes a coding convention took off the list, in their order, below all
+        listed = {(code, system) for code, system, _ in ranked}
+        tail = sorted((x for x in result.excluded
+                       if x.score > 0 and (x.code, x.system) not in listed), key=lambda x: -x.score)
+        ranked += [(x.code, x.system, DROPPED_SCORE_FACTOR * x.score) for x in tail]
+        by_kind[DIAGNOSIS][doc.id] = [(code, score) for code, system, score in ranked
+                                      if system == "icd10cm"]
+        by_kind[PROCEDURE][doc.id] = [(code, score) for code, system, score in ranked
+                                      if system == "icd10pcs"]
     return by_kind
 
 

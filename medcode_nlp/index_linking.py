@@ -152,6 +152,7 @@ _NOT_SITES = frozenset("""fracture fractures injury injuries unspecified initial
     closed type other of and the for with without in to or by part parts multiple superficial
     foreign body burn burns contusion laceration abrasion puncture wound bite dislocation
     subluxation sprain strain crushing amputation traumatic pain level unsp site""".split())
+_ACUTE_ON_CHRONIC = re.compile(r"\bacute\s+(?:on|and|and/or|&)\s+chronic\b", re.I)
 _ACUITY = frozenset("acute chronic subacute recurrent exacerbation".split())
 _LINKERS = re.compile(r"\b(?:with|due to|secondary to|from)\b(.*)", re.I)
 #: Main-term qualifiers the note must say (the Index default is the other reading).
@@ -171,11 +172,13 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
     qualifiers = set(re.findall(r"[a-z]+", hit.path[0].lower())) & _DOCUMENTED_ONLY if hit.path else set()
     if any(_stem5(q) not in present for q in qualifiers):
         return False
-    for element in hit.path[1:]:
-        if element.startswith("see "):  # the reference's own words need not be in the note
-            present |= {_stem5(w) for w in re.findall(r"[a-z0-9]+", element[4:].lower())}
-            continue
-        if element in _CONNECTORS:
+    path = list(hit.path[1:])
+    sees = [i for i, element in enumerate(path) if element.startswith("see ")]
+    if sees:  # the route to a see-reference is the walker's; the note must say what follows
+        present |= {_stem5(w) for w in re.findall(r"[a-z0-9]+", path[sees[-1]][4:].lower())}
+        path = path[sees[-1] + 1:]
+    for element in path:
+        if element in _CONNECTORS or element.lower().startswith("note:"):
             continue
         alternatives = [re.findall(r"[a-z0-9]+", alt.lower()) for alt in element.split(",")]
         if not any(all(_stem5(w) in present for w in alt
@@ -200,12 +203,23 @@ def adjacent_phrase(mention: str, context: str) -> str:
     return f"{before} {after}".lower()
 
 
+def _linked_after(mention: str, context: str) -> str:
+    """The condition a 'with' / 'due to' right after the mention links to it, in its clause."""
+    at = context.lower().find(mention.lower())
+    if at < 0:
+        return ""
+    after = context[at + len(mention):]
+    found = re.match(r"\s*(?:\w+\s+){0,2}?(?:with|due to|secondary to|from)\b([^.;:]*)", after,
+                     re.I)
+    return found.group(1).lower() if found else ""
+
+
 def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str) -> bool:
     """Context words may add acuity, grading, words of the mention's own phrase (its site), or
     a condition the sentence links to it ('with', 'due to')."""
     if not hit.context_used:
         return True
-    linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
+    linked = _linked_after(mention, context)
     near = adjacent_phrase(mention, context)
     sites = site_words(kb)
     for word in hit.context_used:
@@ -221,7 +235,51 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
 
 
 def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> IndexLink | None:
-    """The Index code of a mention when the walk explains every word of it, else None."""
+    """The Index code of a mention when the walk explains every word of it, else None.
+
+    The words just before the mention in its clause ("acute on chronic systolic" before
+    "congestive heart failure") are walked with it when that reaches a deeper entry."""
+    found = _link_words(tree, kb, mention, context)
+    modifiers = _modifiers_before(normalise(mention), normalise(context))
+    if modifiers:
+        longer = _link_words(tree, kb, f"{modifiers} {mention}", context)
+        if longer is not None and (found is None or len(longer.path) > len(found.path)):
+            found = longer
+    return found
+
+
+def _modifiers_before(mention: str, context: str) -> str:
+    """Up to four words before the mention in its clause (no numbers or list markers)."""
+    at = context.lower().find(mention.lower())
+    if at <= 0:
+        return ""
+    before = _BOUNDARY.split(context[:at])[-1]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]*", before)][-4:]
+    return " ".join(words)
+
+
+def _acute_on_chronic(kb: CodeKnowledgeBase, code: str) -> str:
+    """The 'acute on chronic' sibling of an acute or chronic code (I50.21 -> I50.23), else
+    the code."""
+    entry = kb.get("icd10cm", code)
+    if entry is None or entry.parent is None:
+        return code
+    title = entry.description.lower()
+    acuity = next((a for a in ("acute ", "chronic ") if title.startswith(a)), None)
+    if acuity is None:
+        return code
+    rest = title[len(acuity):]
+    for sibling in kb.children("icd10cm", entry.parent):
+        other = kb.get("icd10cm", sibling)
+        text = other.description.lower() if other is not None else ""
+        for prefix in ("acute on chronic ", "acute and chronic "):
+            if text.startswith(prefix) and text[len(prefix):] == rest:
+                return sibling
+    return code
+
+
+def _link_words(tree: IndexTree, kb: CodeKnowledgeBase, mention: str,
+                context: str) -> IndexLink | None:
     mention_text = normalise(mention)
     context = normalise(context)
     near = set(adjacent_phrase(mention_text, context).split())
@@ -232,14 +290,20 @@ def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> 
                             if _context_ok(kb, h, mention, context) and _path_ok(h, both)]
     if not hits:
         return None
+    acute_on_chronic = _ACUTE_ON_CHRONIC.search(both) is not None
+    if acute_on_chronic:  # the Index files it as "acute and (on) chronic"
+        hits.sort(key=lambda h: not any(p.lower().startswith("acute and") for p in h.path))
     best = hits[0]
-    if set(best.unused) - TABULAR_WORDS or best.code.startswith(("V", "W", "X", "Y")):
+    allowed = TABULAR_WORDS | (_ACUITY | {"on", "and"} if acute_on_chronic else frozenset())
+    if set(best.unused) - allowed or best.code.startswith(("V", "W", "X", "Y")):
         return None
     if best.table not in ("", "index"):
         return None  # neoplasm and drug columns need a reading the walk does not yet give
     code = complete(kb, best.code, f"{mention_text} {context}")
     if code is None:
         return None
+    if acute_on_chronic:
+        code = _acute_on_chronic(kb, code)
     entry = kb.get("icd10cm", code)
     if entry is None:
         return None

@@ -61,12 +61,16 @@ class CodeSuggestion:
 
 @dataclass(slots=True)
 class ExcludedCode:
-    """A code that was considered and dropped, with the reason."""
+    """A code that was considered and dropped, with the reason.
+
+    ``score`` is the confidence a ranked code had when a coding convention dropped it (0 for
+    a mention the note does not assert: negated, hypothetical, someone else's)."""
 
     code: str
     system: str
     reason: str
     evidence: list[Evidence] = field(default_factory=list)
+    score: float = 0.0
 
 
 @dataclass(slots=True)

@@ -23,6 +23,9 @@ system gets a rule-based confidence from its n-gram similarity instead:
 * a supply or equipment code (A4-A9, E, K, L) is multiplied by ``UNSAID_TITLE_FACTOR`` unless
   the sentence orders or dispenses it (or it sits in an orders/plan section) and names the
   head of its title ("Oxygen concentrator");
+* a drug code whose title names a special route or form (epidural, intravitreal, implant,
+  loading dose) needs the sentence to say it; a temporary S code counts ``TEMPORARY_CODE_FACTOR``
+  times (private payers' codes, where a permanent code usually exists);
 * any other HCPCS code is multiplied by ``UNSAID_TITLE_FACTOR`` unless the note says its title: every content word of it in the mention's sentence, at most a
   third missing for a long title ("EKG" is no "routine ECG ... as a screening for the initial
   preventive physical examination", "surgery" no "Emergency surgery"); a blood product
@@ -44,6 +47,7 @@ ROUTE_BONUS = 0.05
 ROUTE_PENALTY = 0.3
 CONTEXT_BONUS = 0.1
 UNSAID_TITLE_FACTOR = 0.1
+TEMPORARY_CODE_FACTOR = 0.5
 _TITLE_FILLER = frozenset("""each any size per unit units other type not otherwise specified with
     without and the for includes including all used one two only this that by or of in to
     from as on at an a is be are non any ea item""".split())
@@ -120,6 +124,9 @@ def title_said(candidate: Candidate, mention: str, sentence: str) -> bool:
     return not missing or (len(content) >= 4 and len(missing) <= len(content) // 3)
 
 
+#: Routes and forms a drug code's title names that the note must say too.
+_SPECIAL_ROUTES = frozenset("""epidural intrathecal intravitreal intravesical intradermal
+    ophthalmic otic implant intra-articular intraocular loading""".split())
 _SUPPLIED = re.compile(r"\b(?:order\w*|dispens\w*|prescrib\w*|suppl(?:y|ied)|fitted|issued|"
                        r"provided|deliver\w*|rent\w*|purchas\w*|needs?|will need|requires?|"
                        r"placed in|applied|use of|uses)\b", re.I)
@@ -131,10 +138,11 @@ def hcpcs_documented(candidate: Candidate, mention: str, sentence: str,
     dispensed oral drug, a nebulised solution); supplies and equipment (A4-A9, E, K, L) are
     ordered or dispensed and named by their title's head; any other code's title is said."""
     routes = [said for title, said in _TITLE_ROUTES if title.search(candidate.description)]
-    if routes:
-        return routes[0](sentence)
-    if candidate.code.startswith(("J", "Q")):
-        return True
+    if routes and not routes[0](sentence):
+        return False
+    if routes or candidate.code.startswith(("J", "Q")):
+        special = set(_WORD.findall(candidate.description.lower())) & _SPECIAL_ROUTES
+        return not special or bool(special & set(_WORD.findall(sentence.lower())))
     if candidate.code.startswith(("A4", "A5", "A6", "A7", "A8", "A9", "E", "K", "L")):
         head = candidate.description.split(",", 1)[0]
         said = {_stem(w) for w in _WORD.findall(f"{sentence} {mention}".lower())}
@@ -163,5 +171,7 @@ def confidences(candidates: Sequence[Candidate], mention: str, label: str, sente
         if (candidate.system == "hcpcs"
                 and not hcpcs_documented(candidate, mention, sentence, section)):
             base *= UNSAID_TITLE_FACTOR
+        if candidate.system == "hcpcs" and candidate.code.startswith("S"):
+            base *= TEMPORARY_CODE_FACTOR  # a private payers' code; a J or G code usually exists
         found.append(round(base * math.exp(-20.0 * (best - value)) * factor, 4))
     return found

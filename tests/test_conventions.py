@@ -1,0 +1,152 @@
+"""The coder reads a note the way a certified coder does (``medcode_nlp.conventions``).
+
+Each test is one convention on a sentence written for the project, run through the shipped
+default coder (the models and the built-in code sets a user gets).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from medcode_nlp.codesets.icd10cm import cited_ranges, cites
+
+
+def _cm(result: Any) -> list[str]:
+    return [c.code for c in result.codes if c.system == "icd10cm"]
+
+
+def _excluded(result: Any) -> dict[str, str]:
+    return {x.code: x.reason for x in result.excluded}
+
+
+@pytest.mark.parametrize(("note", "expected", "absent"), [
+    ("Assessment: Type 2 diabetes with hyperglycemia.", {"E11.65"}, {"R73.9", "E11.9"}),
+    ("Assessment: Type 2 diabetes mellitus with diabetic peripheral neuropathy.", {"E11.42"},
+     {"E11.9"}),
+    ("Assessment: COPD with acute exacerbation.", {"J44.1"}, {"J44.9"}),
+    ("Assessment: Acute on chronic respiratory failure with hypoxia.", {"J96.21"}, set()),
+    ("Assessment: Hypertension and chronic kidney disease stage 3b.", {"I12.9", "N18.32"},
+     {"I10"}),
+])
+def test_combination_codes_replace_their_parts(default_coder, note, expected, absent):
+    codes = set(_cm(default_coder(note)))
+    assert expected <= codes and not codes & absent, codes
+
+
+def test_use_additional_pair_survives_one_code_per_mention(default_coder):
+    result = default_coder("Assessment: Hypertension and chronic kidney disease stage 3b.")
+    assert not any("one mention, one code" in r for r in _excluded(result).values())
+
+
+def test_tobacco_current_former_and_never(default_coder):
+    current = _cm(default_coder("Social history: smokes 1 pack of cigarettes per day."))
+    former = _cm(default_coder("Social history: former smoker, quit 10 years ago."))
+    never = _cm(default_coder("Social history: never smoker. Assessment: asthma."))
+    assert any(c.startswith("F17.21") for c in current) and "Z87.891" not in current
+    assert "Z87.891" in former and not any(c.startswith("F17") for c in former)
+    assert not any(c.startswith(("F17", "Z87.891")) for c in never)
+
+
+def test_long_term_drug_codes_the_note_documents(default_coder):
+    insulin = _cm(default_coder("Assessment: Type 2 diabetes. Continue insulin glargine "
+                                "20 units nightly."))
+    warfarin = _cm(default_coder("Assessment: Atrial fibrillation, on warfarin 5 mg daily."))
+    assert "Z79.4" in insulin
+    assert "Z79.01" in warfarin
+
+
+def test_laterality_from_the_evidence(default_coder):
+    assert "M25.562" in _cm(default_coder("Chief complaint: left knee pain."))
+
+
+def test_fracture_gets_laterality_and_a_defaulted_episode_prompt(default_coder):
+    result = default_coder("Impression: Fracture of the right radius shaft.")
+    fracture = [c for c in result.codes if c.code.startswith("S52.")]
+    assert fracture and fracture[0].code.endswith("A") and fracture[0].code[-2] == "1"
+    assert any("episode" in p for p in fracture[0].prompts)
+
+
+def test_no_kidney_code_from_respiratory_failure(default_coder):
+    codes = _cm(default_coder("Assessment: Chronic respiratory failure."))
+    assert not any(c.startswith("N18") for c in codes), codes
+
+
+def test_integral_symptoms_go_when_the_diagnosis_is_stated(default_coder):
+    result = default_coder("History of present illness: fever and productive cough for "
+                           "3 days.\n\nAssessment: Community-acquired pneumonia.")
+    codes = _cm(result)
+    assert "J18.9" in codes and "R50.9" not in codes
+    assert "I.B.5" in _excluded(result).get("R50.9", "I.B.5")
+
+
+def test_a_symptom_word_modifying_the_diagnosis_is_not_coded(default_coder):
+    result = default_coder("Clinical history: first febrile urinary tract infection.")
+    assert "N39.0" in _cm(result) and "R50.9" not in _cm(result)
+
+
+def test_procedure_words_are_not_conditions(default_coder):
+    codes = _cm(default_coder("ANESTHESIA: General endotracheal.\nThe wound was closed with "
+                              "staples."))
+    assert "R20.0" not in codes and not any(c.startswith("T14") for c in codes)
+
+
+def test_reflux_in_a_urinary_study_is_vesicoureteral(default_coder):
+    assert "N13.70" in _cm(default_coder("Clinical history: followup reflux.\n\nImpression: "
+                                         "normal renal ultrasound."))
+    assert "K21.9" in _cm(default_coder("Assessment: heartburn from gastroesophageal reflux."))
+
+
+def test_denial_lists_negate_every_item(default_coder):
+    result = default_coder("He denied any associated tonic clonic movement, incontinence, "
+                           "tongue biting, headache, visual change, palpitation, weakness or "
+                           "numbness.")
+    assert not _cm(result)
+
+
+def test_evidence_first_every_listed_code_quotes_the_note(default_coder):
+    result = default_coder("Assessment: Type 2 diabetes mellitus without complications.")
+    assert all(c.evidence for c in result.codes)
+    assert all(not c.evidence for c in result.consider)
+
+
+def test_exclusion_reasons_are_true(default_coder):
+    result = default_coder("Past history: pneumonia in 2019, resolved. Family history of colon "
+                           "cancer in his father.\n\nAssessment and plan:\n1. Hyperlipidemia. "
+                           "Continue atorvastatin 20 mg daily.")
+    codes = {c.code: c for c in result.codes}
+    reasons = _excluded(result)
+    assert "negated" not in reasons.get("J18.9", "") and "resolved" in reasons.get("J18.9", "")
+    for reason in reasons.values():  # every "coded as X" names a code of the result
+        for named in re.findall(r"coded as ([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]+)?)", reason):
+            assert named in codes, reason
+    hyperlipidemia = codes["E78.5"]
+    assert not any("history" in p for p in hyperlipidemia.prompts)
+
+
+def test_outpatient_pcs_moves_to_consider(default_coder):
+    note = "Procedure: chest x-ray, two views. Impression: no acute disease."
+    outpatient = default_coder(note)
+    assert not [c for c in outpatient.codes if c.system == "icd10pcs"]
+    asked = default_coder(note, systems=["icd10pcs"])
+    inpatient = default_coder(note, setting="inpatient")
+    assert [c for c in asked.codes if c.system == "icd10pcs"]
+    assert [c for c in inpatient.codes if c.system == "icd10pcs"]
+
+
+def test_hcpcs_needs_the_encounter_to_give_or_order_it(default_coder):
+    home = {c.code for c in default_coder("Medications: Lasix 40 mg daily. EKG reviewed. "
+                                          "CBC normal.").codes if c.system == "hcpcs"}
+    given = {c.code for c in default_coder("Lasix 40 mg IV given in the emergency "
+                                           "department.").codes if c.system == "hcpcs"}
+    assert not home, home
+    assert "J1940" in given
+
+
+def test_tabular_notes_cite_lists_and_ranges():
+    note = "code to identify the stage of chronic kidney disease (N18.1-N18.4, N18.9)"
+    assert cited_ranges(note) == [("N181", "N184"), ("N189", "N189")]
+    assert cites(note, "N18.32") and cites(note, "N18.9") and not cites(note, "N18.6")
+    assert cites("hypertensive chronic kidney disease (I12.-, I13.-)", "I13.10")
