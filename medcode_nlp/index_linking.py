@@ -216,9 +216,27 @@ def _linked_after(mention: str, context: str) -> str:
 
 def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str) -> bool:
     """Context words may add acuity, grading, words of the mention's own phrase (its site), or
-    a condition the sentence links to it ('with', 'due to')."""
+    a condition the sentence links to it ('with', 'due to'); a site only next to the mention
+    ('right upper quadrant pain ... gallbladder wall thickening' is no gallbladder pain)."""
     if not hit.context_used:
         return True
+    linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
+    near = adjacent_phrase(mention, context)
+    sites = site_words(kb)
+    for word in hit.context_used:
+        w = word.lower()
+        if w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
+            continue
+        if re.search(rf"\b{re.escape(w)}\b", f"{near} {_linked_after(mention, context)}"):
+            continue  # a site, or words of the mention's own phrase
+        if w in sites:
+            if len(context) <= len(mention) + 60:
+                continue  # a short line ("Left knee: pain") names the site anywhere in it
+            return False
+        if re.search(rf"\b{re.escape(w)}\b", linked):
+            continue  # a condition the sentence links with "with" ("with" convention)
+        return False
+    return True
     linked = _linked_after(mention, context)
     near = adjacent_phrase(mention, context)
     sites = site_words(kb)
