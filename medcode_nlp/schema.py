@@ -101,6 +101,13 @@ class CodingResult:
         """Serialize to JSON (schema version ``SCHEMA_VERSION``)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
+    def to_fhir(self, **options: Any) -> dict[str, Any]:
+        """A FHIR R4 Bundle of this result (``medcode_nlp[claims]``; options:
+        :func:`medcode_nlp.fhir.to_fhir_bundle`)."""
+        from medcode_nlp.fhir import to_fhir_bundle
+
+        return to_fhir_bundle(self, **options)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodingResult:
         """Rebuild a result from :meth:`to_dict` output."""
