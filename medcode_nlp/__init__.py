@@ -13,6 +13,7 @@ from medcode_nlp.about import SCHEMA_VERSION, __version__
 if TYPE_CHECKING:
     from medcode_nlp.coder import Coder, load
     from medcode_nlp.coding_rules import CodingOptions
+    from medcode_nlp.dataframe import to_dataframe
     from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
     from medcode_nlp.kb import CodeKnowledgeBase, load_kb
     from medcode_nlp.schema import (
@@ -28,6 +29,7 @@ _LAZY = {
     "Coder": "medcode_nlp.coder",
     "load": "medcode_nlp.coder",
     "CodingOptions": "medcode_nlp.coding_rules",
+    "to_dataframe": "medcode_nlp.dataframe",
     "InputError": "medcode_nlp.errors",
     "IntegrityError": "medcode_nlp.errors",
     "MedcodeError": "medcode_nlp.errors",
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     "load",
     "load_kb",
+    "to_dataframe",
 ]
 
 

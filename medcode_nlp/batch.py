@@ -662,6 +662,39 @@ def _assemble_jsonl(parts: list[tuple[Path, dict[str, Any]]], temp: Path) -> Non
                 out.write(line)
 
 
+def _assemble_code_rows(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
+                        hcc_year: int | None, row_group: int = 10_000) -> None:
+    """Parquet with one row per suggested code: the columns of
+    :func:`medcode_nlp.to_dataframe`, then ``row`` and ``error``. A note without codes (or
+    that failed) keeps one row with no code, so every input row is accounted for."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from medcode_nlp.dataframe import COLUMNS, arrow_table, code_rows
+    from medcode_nlp.schema import CodingResult
+
+    schema = arrow_table([]).schema.append(pa.field("row", pa.int64())).append(
+        pa.field("error", pa.string()))
+    rows: list[dict[str, Any]] = []
+    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
+        for path, header in parts:
+            for line in _iter_part(path, header["records"]):
+                record = json.loads(line)
+                note_id = None if record["id"] is None else str(record["id"])
+                result = record.get("result")
+                found = ([] if result is None else
+                         code_rows(CodingResult.from_dict(result), note_id, hcc_year))
+                if not found:
+                    found = [{**dict.fromkeys(COLUMNS), "note_id": note_id}]
+                rows.extend({**r, "row": record["row"], "error": record.get("error")}
+                            for r in found)
+                if len(rows) >= row_group:
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                    rows.clear()
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+
+
 def _assemble_parquet(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
                       row_group: int = 10_000) -> None:
     import pyarrow as pa
@@ -712,6 +745,8 @@ def run_batch(
     scheduler: str | None = None,
     progress: bool = True,
     keep_checkpoint: bool = False,
+    rows: str = "notes",
+    hcc_year: int | None = 2026,
 ) -> BatchSummary:
     """Code every note of ``input_path`` into ``output_path``; resumable after a crash.
 
@@ -719,6 +754,8 @@ def run_batch(
     ``setting``, ``systems``, ``top_k``, ``min_score``, ``max_chars``, ...). ``workers``:
     processes on this machine (joblib/loky; ``-1`` = one per core). ``scheduler``: address of
     a Dask distributed scheduler (``tcp://host:8786``) to run the chunks on its workers.
+    ``rows="codes"`` (Parquet only) writes one row per suggested code with the columns of
+    :func:`medcode_nlp.to_dataframe` (``hcc`` for payment year ``hcc_year``).
     """
     started = time.perf_counter()
     source_path = Path(input_path)
@@ -735,6 +772,11 @@ def run_batch(
                          "output_format")
     if chunk_size < 1:
         raise InputError(Errors.E014.format(name="chunk_size", detail="must be at least 1"))
+    if rows not in ("notes", "codes"):
+        raise InputError(Errors.E011.format(value=rows, name="rows", allowed="notes, codes"))
+    if rows == "codes" and out_fmt != "parquet":
+        raise InputError(Errors.E014.format(name="rows", detail="one row per code is "
+                                            "written to Parquet output only"))
     if workers == -1 or workers == 0:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -809,6 +851,8 @@ def run_batch(
         with atomic_path(target) as temp:
             if out_fmt == "jsonl":
                 _assemble_jsonl(parts, temp)
+            elif rows == "codes":
+                _assemble_code_rows(parts, temp, hcc_year)
             else:
                 _assemble_parquet(parts, temp)
         summary.records = total

@@ -44,7 +44,8 @@ def _print_json(data: Any) -> None:
 @app.command()
 def suggest(
     file: Annotated[str, typer.Argument(help="Note file, or - for standard input.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or html")] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json, html or fhir "
+                                        "(a FHIR R4 Bundle)")] = "table",
     systems: SystemsOpt = None,
     top: Annotated[int, typer.Option("--top", help="At most this many codes.")] = 20,
     setting: Annotated[str, typer.Option(help="outpatient or inpatient")] = "outpatient",
@@ -57,14 +58,32 @@ def suggest(
         "--site-model", help="Site model directory (medcode train ranker --gold).")] = None,
     max_chars: Annotated[int, typer.Option("--max-chars", help="Longest note accepted.")
                          ] = 1_000_000,
+    hcc: Annotated[bool, typer.Option("--hcc", help="CMS-HCC V28 of each ICD-10-CM code and "
+                                      "the note's HCCs, hierarchies applied.")] = False,
+    hcc_year: Annotated[int, typer.Option("--hcc-year", help="CMS-HCC payment year: 2025, "
+                                          "2026 or 2027.")] = 2026,
+    drg: Annotated[bool, typer.Option("--drg", help="MS-DRG of the stay (inpatient) and the "
+                                      "secondary codes that change it.")] = False,
+    principal: Annotated[str | None, typer.Option(
+        "--principal", help="Principal diagnosis for --drg (default: first ICD-10-CM code).")
+    ] = None,
+    age: Annotated[int, typer.Option("--age", help="Patient age for --drg.")] = 65,
+    sex: Annotated[str, typer.Option("--sex", help="Patient sex for --drg: M, F or U.")] = "U",
+    note_id: Annotated[str | None, typer.Option("--note-id", help="Note id for FHIR.")] = None,
+    patient: Annotated[str | None, typer.Option(
+        "--patient", help="FHIR subject reference, e.g. Patient/123.")] = None,
 ) -> None:
     """Suggest codes for one note."""
     import medcode_nlp
+    from medcode_nlp.claims import ClaimOptions, render_claims
     from medcode_nlp.render import render_html, render_table
     from medcode_nlp.textio import read_note
 
-    if format not in ("table", "json", "html"):
-        raise MedcodeError(f"Unknown --format {format!r}; expected table, json or html.")
+    if format not in ("table", "json", "html", "fhir"):
+        raise MedcodeError(f"Unknown --format {format!r}; expected table, json, html or fhir.")
+    claims = ClaimOptions(hcc_year=hcc_year if hcc else None, drg=drg, principal=principal,
+                          age=age, sex=sex, note_id=note_id, patient=patient)
+    claims.check(format, setting)
     text = read_note(file)
     check_note(text, "<stdin>" if file == "-" else file, max_chars)
     check_systems(_systems(systems), kb)
@@ -77,7 +96,9 @@ def suggest(
 
         coder.site_model = SiteModel.load(site_model)
     result = coder(text)
-    if format == "json":
+    if format == "fhir" or hcc or drg:
+        rendered = render_claims(result, text, format, claims)
+    elif format == "json":
         rendered = result.to_json(indent=2)
     elif format == "html":
         rendered = render_html(text, result)
@@ -237,6 +258,11 @@ def batch(
                          ] = 1_000_000,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     ranker: RankerOpt = None,
+    rows: Annotated[str, typer.Option("--rows", help="Parquet: notes (one row per note, the "
+                                      "result as JSON) or codes (one row per code, the "
+                                      "columns of to_dataframe)")] = "notes",
+    hcc_year: Annotated[int, typer.Option("--hcc-year", help="--rows codes: CMS-HCC payment "
+                                          "year of the hcc column.")] = 2026,
 ) -> None:
     """Code many notes; resumable: after a crash, run the same command again."""
     from medcode_nlp.batch import run_batch
@@ -253,7 +279,8 @@ def batch(
     summary = run_batch(input, output, id_field=id_field, text_field=text_field,
                         input_format=input_format, output_format=output_format,
                         workers=workers, chunk_size=chunk_size, load_options=load_options,
-                        scheduler=scheduler, progress=progress)
+                        scheduler=scheduler, progress=progress, rows=rows,
+                        hcc_year=hcc_year)
     _print_json(summary.to_dict())
 
 

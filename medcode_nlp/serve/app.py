@@ -168,6 +168,12 @@ class ErrorInfo(BaseModel):
         None, description="Validation errors: where and what, never the input itself.")
 
 
+FHIR_BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["resourceType", "type"],
+    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]},
+                   "type": {"type": "string"}, "entry": {"type": "array"}}}
+
+
 class ErrorResponse(BaseModel):
     """The body of every error response: no traceback, no note text."""
 
@@ -451,13 +457,30 @@ def create_app(
                 "systems": coder.kb.systems}
 
     @app.post("/v1/code", tags=["coding"], responses={
-        200: {"model": CodingResult, "description": "The CodingResult (see docs/api.md)."},
+        200: {"model": CodingResult,
+              "description": "The CodingResult (see docs/api.md), or with format=fhir a "
+                             "FHIR R4 Bundle (docs/claims.md).",
+              "content": {"application/fhir+json": {"schema": FHIR_BUNDLE_SCHEMA}}},
         **error_responses(*WRITE_ERRORS)})
-    def code_note(request: CodeRequest) -> JSONResponse:
+    def code_note(
+        request: CodeRequest,
+        format: Annotated[Literal["json", "fhir"], Query(
+            description="json: the CodingResult; fhir: a FHIR R4 Bundle.")] = "json",
+        hcc_year: Annotated[int | None, Query(
+            ge=2025, le=2027, description="Add CMS-HCC V28 categories (this payment year) "
+            "to the ICD-10-CM codes and an 'hcc' summary.")] = None,
+    ) -> JSONResponse:
         """Code one note: entities, ranked codes with evidence, excluded codes."""
+        from medcode_nlp.claims import ClaimOptions, result_with_claims
+
         coder = holder.get()
         with holder.lock:
             result = coder(request.text, **request.overrides())
+        if format == "fhir":
+            return JSONResponse(result.to_fhir(text=request.text, hcc_year=hcc_year),
+                                media_type="application/fhir+json")
+        if hcc_year is not None:
+            return JSONResponse(result_with_claims(result, ClaimOptions(hcc_year=hcc_year)))
         return JSONResponse(result.to_dict())
 
     @app.post("/v1/code/batch", tags=["coding"], responses={
@@ -551,21 +574,28 @@ def create_app(
                               for d in store.decisions(note_id, latest_only=not all)]}
 
     @app.get("/v1/reviews/export", tags=["review"], response_class=Response, responses={
-        200: {"description": "A CSV file (header row first) or JSON lines.",
+        200: {"description": "A CSV file (header row first), JSON lines, or a FHIR R4 "
+                             "Bundle of the accepted codes.",
               "content": {"text/csv": {"schema": {"type": "string"}},
-                          "application/x-ndjson": {"schema": {"type": "string"}}}},
+                          "application/x-ndjson": {"schema": {"type": "string"}},
+                          "application/fhir+json": {"schema": {"type": "object"}}}},
         **error_responses(400, 401, 422, 500)})
     def export_reviews(
-        format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
+        format: Annotated[Literal["csv", "jsonl", "fhir"], Query()] = "csv",
         note_id: Annotated[str | None, Query(max_length=200)] = None,
         all: Annotated[bool, Query(description="Whole audit trail, not only current.")] = False,
     ) -> Response:
         """Reviewed codes as CSV or JSON lines (a download)."""
-        if format == "csv":
+        if format == "fhir":
+            from medcode_nlp.fhir import decisions_to_fhir
+
+            bundle = decisions_to_fhir(store.decisions(note_id, latest_only=not all))
+            body, media = json.dumps(bundle, ensure_ascii=False), "application/fhir+json"
+        elif format == "csv":
             body, media = store.export_csv(note_id, latest_only=not all), "text/csv"
         else:
             body, media = store.export_jsonl(note_id, latest_only=not all), "application/x-ndjson"
-        name = f"medcode_reviews.{format}"
+        name = f"medcode_reviews.{'fhir.json' if format == 'fhir' else format}"
         return Response(body, media_type=f"{media}; charset=utf-8", headers={
             "content-disposition": f'attachment; filename="{name}"',
             "cache-control": "no-store"})

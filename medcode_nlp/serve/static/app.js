@@ -9,6 +9,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const HCC_YEAR = 2026; // CMS-HCC V28 payment year of the HCC badges
 
   const state = {
     notes: [],          // [{id, text}]
@@ -170,7 +171,7 @@
     try {
       let result = state.results.get(index);
       if (!result) {
-        result = await api("POST", "/v1/code", { text: note.text, setting: $("setting").value });
+        result = await api("POST", `/v1/code?hcc_year=${HCC_YEAR}`, { text: note.text, setting: $("setting").value });
         state.results.set(index, result);
       }
       if (state.index !== index) return; // the reviewer moved on meanwhile
@@ -178,7 +179,7 @@
       const saved = await api("GET", `/v1/reviews?note_id=${encodeURIComponent(note.id)}`);
       state.decisions = new Map(saved.decisions.map((d) => [d.item_key, d]));
       render();
-      selectCode(result.codes.length ? 0 : -1);
+      selectCode(result.codes.length ? displayOrder()[0] : -1);
       status(`Note ${note.id}: ${result.codes.length} code(s) suggested.`);
     } catch (error) {
       status(`Could not code note ${note.id}: ${error.message}`, "error");
@@ -285,12 +286,37 @@
     return { accept: "accepted", reject: "rejected", add: "added" }[d.decision] || d.decision;
   }
 
+  // Indexes of result.codes in display order: the ranked list, or its HCC codes first.
+  function displayOrder() {
+    const codes = state.result ? state.result.codes : [];
+    const order = codes.map((_, i) => i);
+    if ($("code-sort").value === "hcc") {
+      const hasHcc = (i) => ((codes[i].hcc || []).length ? 0 : 1);
+      order.sort((a, b) => hasHcc(a) - hasHcc(b) || a - b);
+    }
+    return order;
+  }
+
+  function stepCode(delta) {
+    const order = displayOrder();
+    if (!order.length) return;
+    const at = order.indexOf(state.selected);
+    selectCode(order[Math.max(0, Math.min(order.length - 1, at + delta))]);
+  }
+
+  function hccLabel(hcc) {
+    const summary = state.result.hcc || {};
+    const found = [...(summary.hccs || []), ...(summary.dropped || [])].find((h) => h.hcc === hcc);
+    return found ? `HCC ${hcc}: ${found.label}` : `HCC ${hcc}`;
+  }
+
   function renderCodes() {
     const list = $("codes");
     list.replaceChildren();
     const codes = state.result.codes;
     $("codes-count").textContent = `(${codes.length})`;
-    codes.forEach((c, i) => {
+    displayOrder().forEach((i) => {
+      const c = codes[i];
       const decision = state.decisions.get(suggestedKey(c));
       const item = el("li", "code");
       item.dataset.index = String(i);
@@ -303,6 +329,12 @@
       head.appendChild(el("span", "code-id", c.code));
       head.appendChild(el("span", c.billable ? "badge billable" : "badge not-billable",
         c.billable ? "billable" : "not billable"));
+      if ((c.hcc || []).length) {
+        const badge = el("span", "badge hcc", `HCC ${c.hcc.join(", ")}`);
+        badge.title = `CMS-HCC V28 (payment year ${HCC_YEAR}): ` + c.hcc.map(hccLabel).join("; ");
+        head.appendChild(badge);
+        item.classList.add("has-hcc");
+      }
       const bar = el("span", "bar");
       const fill = el("span", "fill");
       fill.style.width = `${Math.max(0, Math.min(1, c.score)) * 100}%`;
@@ -482,8 +514,8 @@
       renderCodes();
       const what = kind === "replace" ? `${c.code} replaced by ${replacement.code}` : `${c.code} ${kind}ed`;
       status(`Saved: ${what}.`, "ok");
-      if (kind !== "replace" && index + 1 < state.result.codes.length) selectCode(index + 1);
-      else selectCode(index);
+      selectCode(index);
+      if (kind !== "replace") stepCode(1);
     } catch (error) {
       status(`Not saved: ${error.message}`, "error");
     }
@@ -635,10 +667,10 @@
     const target = event.target;
     if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
     const actions = {
-      j: () => selectCode(state.selected + 1),
-      ArrowDown: () => selectCode(state.selected + 1),
-      k: () => selectCode(state.selected - 1),
-      ArrowUp: () => selectCode(state.selected - 1),
+      j: () => stepCode(1),
+      ArrowDown: () => stepCode(1),
+      k: () => stepCode(-1),
+      ArrowUp: () => stepCode(-1),
       a: () => decide("accept"),
       r: () => decide("reject"),
       e: () => openSearch("replace"),
@@ -705,6 +737,7 @@
       state.results = new Map();
       if (state.index >= 0) openNote(state.index);
     });
+    $("code-sort").addEventListener("change", () => { if (state.result) renderCodes(); });
     document.addEventListener("keydown", onKey);
     loadSystems();
     csrfToken().catch(() => {});
