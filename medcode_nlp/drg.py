@@ -89,8 +89,9 @@ class DrgResult:
             verb = ("without it" if change.status == "coded" else "if documented and coded")
             other = change.drg_without if change.status == "coded" else change.drg_with
             now = change.drg_with if change.status == "coded" else change.drg_without
-            lines.append(f"  changes the DRG: {change.code} {change.severity} "
-                         f"({change.description}): DRG {now} -> {other} {verb}")
+            name = f" ({change.description})" if change.description else ""
+            lines.append(f"  changes the DRG: {change.code} {change.severity}{name}: "
+                         f"DRG {now} -> {other} {verb}")
         if not self.changes:
             lines.append("  no single secondary diagnosis changes the DRG")
         return "\n".join(lines)
