@@ -11,7 +11,8 @@ carries a prompt saying why):
 - laterality: an "unspecified side" code becomes its right/left/bilateral sibling when the
   evidence says so;
 - tobacco: current use -> F17.2x, former use -> Z87.891 (never both);
-- use-additional long-term drug codes the note documents (Z79.4, Z79.84, Z79.01);
+- use-additional long-term drug codes the note documents (Z79.4, Z79.84, Z79.01); chronic
+  kidney disease on dialysis is N18.6 with Z99.2;
 - combination codes ("with" convention: E11.65, E11.22, I12.x, I11.0, I13.x, J44.0/J44.1,
   J96.x1/x2 ...) replace their parts;
 - codes that name no condition (R69, B99.9) and R52 for pain with a site are dropped, and so
@@ -62,6 +63,7 @@ _NEGATION_BEFORE = re.compile(
     re.I)
 OUTPATIENT_PCS_PROMPT = ("ICD-10-PCS codes inpatient hospital procedures: an outpatient note "
                          "reports the procedure in CPT/HCPCS; use it if this was an inpatient stay")
+_DIALYSIS = re.compile(r"\b(?:hemodialysis|dialysis|peritoneal dialysis|dialyzed|on hd)\b", re.I)
 #: Symptom codes outside chapter R: pain in a joint, in a limb.
 SYMPTOM_CODES = ("M25.5", "M79.6")
 WINDOW = 120  # characters around a code's evidence searched for its context words
@@ -413,6 +415,31 @@ class _Review:
                     f"use-additional code: long-term drug '{match.group()}' documented"))
                 break
 
+    def dialysis_status(self) -> None:
+        """Chronic kidney disease on chronic dialysis is N18.6 (its inclusion term), with the
+        use-additional dialysis status Z99.2."""
+        text = self.note.text
+        kidney = [c for c in self.cm() if c.code.startswith(("N18", "N19"))]
+        found = None
+        for match in _DIALYSIS.finditer(text):
+            if not _NEGATION_BEFORE.search(text[max(0, match.start() - 40):match.start()]):
+                found = match
+                break
+        if not kidney or found is None:
+            return
+        evidence = [Evidence(found.start(), found.end(), found.group())]
+        for suggestion in kidney:
+            if suggestion.code != "N18.6":
+                esrd = _suggestion(self.kb, "N18.6", suggestion.score,
+                                   [*suggestion.evidence, *evidence],
+                                   f"'{found.group()}' documented: chronic kidney disease "
+                                   "requiring chronic dialysis is N18.6 (Tabular inclusion term)")
+                if esrd is not None:
+                    self.drop(suggestion, "dialysis documented: coded as N18.6")
+                    self.add(esrd)
+        self.add(_suggestion(self.kb, "Z99.2", max(c.score for c in kidney), evidence,
+                             "use-additional code at N18.6: dependence on renal dialysis"))
+
     def combinations(self) -> None:
         """Combination codes replace the codes they combine ("with" convention)."""
         for rule in self.rules.combinations:
@@ -509,11 +536,21 @@ class _Review:
             best = min(ranks)
             return best[0], best[1], -c.score
 
+        def symptom(c: CodeSuggestion) -> bool:
+            return c.code[0] == "R" or c.code.startswith((*SYMPTOM_CODES, "M54.5", "M54.9"))
+
         candidates = [c for c in self.cm() if not c.code.startswith(("Z79", "Z87", "Z88", "Z86",
                                                                        "Z80", "Z82", "Z83", "Z84",
                                                                        "F17", "Z91", "Z92"))]
         if not candidates:
             return
+        # a symptom is not first-listed when the note states a definitive diagnosis
+        # (Guidelines IV.D, II.A)
+        diagnosis = self.rules.diagnosis_sections
+        stated = [c for c in candidates if not symptom(c) and self.sections_of(c) & diagnosis]
+        if stated:  # symptoms the diagnostic statement itself lists stay in the running
+            candidates = [c for c in candidates
+                          if not symptom(c) or self.sections_of(c) & diagnosis]
         first = min(candidates, key=key)
         if key(first)[0] == 9:
             first = max(candidates, key=lambda c: c.score)
@@ -553,6 +590,7 @@ def apply_conventions(
         review.lateralize()
         review.tobacco()
         review.long_term_drugs()
+        review.dialysis_status()
         review.combinations()
         review.named_in_combination()
         review.integral_symptoms()

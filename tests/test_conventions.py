@@ -150,3 +150,15 @@ def test_tabular_notes_cite_lists_and_ranges():
     assert cited_ranges(note) == [("N181", "N184"), ("N189", "N189")]
     assert cites(note, "N18.32") and cites(note, "N18.9") and not cites(note, "N18.6")
     assert cites("hypertensive chronic kidney disease (I12.-, I13.-)", "I13.10")
+
+
+def test_dialysis_makes_end_stage_kidney_disease_with_status(default_coder):
+    codes = _cm(default_coder("Assessment: Chronic renal failure. He undergoes hemodialysis "
+                              "three times a week."))
+    assert {"N18.6", "Z99.2"} <= set(codes) and "N18.9" not in codes
+    assert "Z99.2" not in _cm(default_coder("Assessment: Chronic renal failure. No dialysis."))
+
+
+def test_nausea_with_vomiting_is_one_code(default_coder):
+    assert _cm(default_coder("Chief complaint: nausea and vomiting for two days.")) == ["R11.2"]
+    assert "R11.2" not in _cm(default_coder("Chief complaint: nausea but no vomiting."))
