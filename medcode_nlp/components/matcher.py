@@ -90,13 +90,20 @@ def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) ->
     from medcode_nlp.runtime import shared_kb
 
     kb = shared_kb(kb_path)
-    rows = (
-        (text, system, code)
-        for system in kb.systems
-        for _, code, text, kind in kb.iter_aliases(system)
-        if kind in _ALIAS_KINDS_FOR_MATCHING
-    )
-    return build_terms(rows, max_words, Path(lexicon_path) if lexicon_path else None)
+
+    def rows() -> Iterable[tuple[str, str, str]]:
+        for system in kb.systems:
+            for _, code, text, kind in kb.iter_aliases(system):
+                if kind not in _ALIAS_KINDS_FOR_MATCHING:
+                    continue
+                yield text, system, code
+                parts = text.split()
+                if kind == "index" and len(parts) == 2:
+                    # an Index alias reads subterm first ("bladder neurogenic" from Neurogenic,
+                    # bladder); a note may say it either way round
+                    yield f"{parts[1]} {parts[0]}", system, code
+
+    return build_terms(rows(), max_words, Path(lexicon_path) if lexicon_path else None)
 
 
 class DictionaryMatcher:
