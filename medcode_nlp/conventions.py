@@ -59,8 +59,8 @@ DRUG_CONFIDENCE = 0.8
 TOBACCO_CONFIDENCE = 0.8
 _SIDES = ("right", "left", "bilateral")
 _NEGATION_BEFORE = re.compile(
-    r"\b(no|not|denies|denied|without|stopped|discontinued|off|held|hold|allerg\w*)\b[^.;\n]{0,25}$",
-    re.I)
+    r"\b(no|not|denies|denied|without(?! complications?\b)|stopped|discontinued|off|held|hold|"
+    r"allerg\w*)\b[^.;\n]{0,25}$", re.I)
 OUTPATIENT_PCS_PROMPT = ("ICD-10-PCS codes inpatient hospital procedures: an outpatient note "
                          "reports the procedure in CPT/HCPCS; use it if this was an inpatient stay")
 _DIALYSIS = re.compile(r"\b(?:hemodialysis|dialysis|peritoneal dialysis|dialyzed|on hd)\b", re.I)

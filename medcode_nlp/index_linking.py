@@ -173,6 +173,10 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
     if any(_stem5(q) not in present for q in qualifiers):
         return False
     path = list(hit.path[1:])
+    for i, element in enumerate(path[:-1]):  # "without complications" is no "with complication"
+        if element.lower() == "with" and re.search(
+                rf"\bwithout\s+(?:\w+\s+)?{re.escape(_stem5(path[i + 1]))}", text.lower()):
+            return False
     sees = [i for i, element in enumerate(path) if element.startswith("see ")]
     if sees:  # the route to a see-reference is the walker's; the note must say what follows
         present |= {_stem5(w) for w in re.findall(r"[a-z0-9]+", path[sees[-1]][4:].lower())}

@@ -162,3 +162,13 @@ def test_dialysis_makes_end_stage_kidney_disease_with_status(default_coder):
 def test_nausea_with_vomiting_is_one_code(default_coder):
     assert _cm(default_coder("Chief complaint: nausea and vomiting for two days.")) == ["R11.2"]
     assert "R11.2" not in _cm(default_coder("Chief complaint: nausea but no vomiting."))
+
+
+def test_without_complications_is_not_with_complications(default_coder):
+    codes = _cm(default_coder("Assessment: Type 2 diabetes mellitus without complications, "
+                              "on metformin."))
+    assert "E11.9" in codes and "E11.8" not in codes and "Z79.84" in codes
+
+
+def test_a_denial_opening_the_mention_negates_it(default_coder):
+    assert "R50.9" not in _cm(default_coder("HPI: Denies fever. Cough for 3 days."))

@@ -67,6 +67,10 @@ DIRECTIONS = ("forward", "backward", "bidirectional", "pseudo", "terminate")
 _DEFAULT_SCOPE = 10
 
 
+#: Negation triggers that deny the mention they open ("Denies fever" as one span).
+_OPENING_DENIALS = frozenset({"denies", "denied", "deny", "denying", "no", "negative for"})
+
+
 @dataclass(frozen=True)
 class ContextRule:
     """One trigger, pseudo-trigger or termination term."""
@@ -466,8 +470,10 @@ class ContextComponent:
                     if t0 < te and t1 > ts:
                         # A trigger inside a mention modifies it only when it opens the mention
                         # ("status post CABG", "history of stroke"), and never as negation:
-                        # "lungs clear without wheezes" is a finding as written.
-                        if t0 == ts and matcher.category != "NEGATED":
+                        # "lungs clear without wheezes" is a finding as written - unless a
+                        # denial opens it ("Denies fever" tagged as one mention).
+                        if t0 == ts and (matcher.category != "NEGATED"
+                                         or rule.text.lower() in _OPENING_DENIALS):
                             results[k].add(matcher.category)
                     elif any(ts < se and te > ss for ss, se in scopes):
                         results[k].add(matcher.category)
