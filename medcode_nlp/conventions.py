@@ -293,8 +293,8 @@ class _Review:
             if all(self.note.text[e.start:e.end].lower().strip() in self.rules.procedure_words
                    for e in suggestion.evidence):
                 said = self.note.text[suggestion.evidence[0].start:suggestion.evidence[0].end]
-                self.drop(suggestion, f"'{said.lower()}' names the procedure or its care here, "
-                          "not a condition: code the condition the note documents")
+                self.drop(suggestion, f"'{said.lower()}' names a procedure, its care or anatomy "
+                          "here, not a condition: code the condition the note documents")
 
     def drop_generic(self) -> None:
         for suggestion in list(self.cm()):

@@ -172,3 +172,12 @@ def test_without_complications_is_not_with_complications(default_coder):
 
 def test_a_denial_opening_the_mention_negates_it(default_coder):
     assert "R50.9" not in _cm(default_coder("HPI: Denies fever. Cough for 3 days."))
+
+
+def test_tobacco_history_and_non_smoker_wording(default_coder):
+    assert _cm(default_coder("Significant past history of tobacco use.")) == ["Z87.891"]
+    assert not _cm(default_coder("Social history: no alcohol; he is a non smoker."))
+
+
+def test_cranial_nerves_are_anatomy(default_coder):
+    assert "R45.0" not in _cm(default_coder("Neurologic: cranial nerves II-XII intact."))
