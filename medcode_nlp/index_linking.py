@@ -225,13 +225,13 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
     if not hit.context_used:
         return True
     linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
-    near = adjacent_phrase(mention, context)
+    next_to = f"{adjacent_phrase(mention, context)} {_linked_after(mention, context)}"
     sites = site_words(kb)
     for word in hit.context_used:
         w = word.lower()
         if w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
             continue
-        if re.search(rf"\b{re.escape(w)}\b", f"{near} {_linked_after(mention, context)}"):
+        if re.search(rf"\b{re.escape(w)}\b", next_to):
             continue  # a site, or words of the mention's own phrase
         if w in sites:
             if len(context) <= len(mention) + 60:
