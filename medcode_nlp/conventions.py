@@ -320,6 +320,9 @@ class _Review:
             if side is None:
                 continue
             sibling = self._sibling_for_side(suggestion.code, side)
+            if sibling is None and side == "bilateral":
+                self._right_and_left(i, suggestion)
+                continue
             if sibling is None:
                 continue
             entry = self.kb.get("icd10cm", sibling)
@@ -329,6 +332,41 @@ class _Review:
                 suggestion.evidence, [*suggestion.prompts,
                                       f"laterality from the note ({side}): was {suggestion.code}"],
                 suggestion.conflicts)
+
+    def _right_and_left(self, i: int, suggestion: CodeSuggestion) -> None:
+        """Both sides documented and no bilateral code: the right and the left code
+        (Guidelines I.B.13)."""
+        right = self._sibling_for_side(suggestion.code, "right")
+        left = self._sibling_for_side(suggestion.code, "left")
+        if right is None or left is None:
+            return
+        prompt = (f"both sides documented and no bilateral code: right and left coded "
+                  f"(was {suggestion.code})")
+        for position, code in ((i, right), (None, left)):
+            entry = self.kb.get("icd10cm", code)
+            assert entry is not None
+            sided = CodeSuggestion(entry.code, "icd10cm", entry.description, suggestion.score,
+                                   True, suggestion.evidence, [*suggestion.prompts, prompt],
+                                   suggestion.conflicts)
+            if position is not None:
+                self.codes[position] = sided
+            elif not self.has(code):
+                self.codes.append(sided)
+
+    def one_episode(self) -> None:
+        """One 7th character per injury: codes that differ only in it keep the best scored."""
+        best: dict[str, CodeSuggestion] = {}
+        for suggestion in self.cm():
+            key = code_key(suggestion.code)
+            if len(key) != 7 or key[0] not in "ST" or not key[-1].isalpha():
+                continue
+            other = best.get(key[:6])
+            if other is None:
+                best[key[:6]] = suggestion
+                continue
+            keep, lose = (other, suggestion) if other.score >= suggestion.score else (suggestion, other)
+            best[key[:6]] = keep
+            self.drop(lose, f"one episode of care per injury: coded as {keep.code}")
 
     def _side(self, suggestion: CodeSuggestion) -> str | None:
         found: set[str] = set()
@@ -352,7 +390,12 @@ class _Review:
         targets = set()
         for match in re.finditer(r"unspecified", text):
             targets.add(text[:match.start()] + side + text[match.end():])
-        for sibling in self.kb.children("icd10cm", entry.parent):
+        siblings = self.kb.children("icd10cm", entry.parent)
+        parent = self.kb.get("icd10cm", entry.parent)
+        if len(code_key(code)) == 7 and parent is not None and parent.parent is not None:
+            # the side is the 6th character, the 7th the episode: cousins, not siblings
+            siblings = self.kb.billable_descendants("icd10cm", parent.parent, limit=300)
+        for sibling in siblings:
             other = self.kb.get("icd10cm", sibling)
             if other is not None and other.billable and other.description.lower() in targets:
                 return other.code
@@ -588,6 +631,7 @@ def apply_conventions(
         review.drop_procedure_words()
         review.drop_generic()
         review.lateralize()
+        review.one_episode()
         review.tobacco()
         review.long_term_drugs()
         review.dialysis_status()

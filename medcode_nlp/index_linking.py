@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from medcode_nlp.codesets.icd10cm_index_tree import synonym_stems
 from medcode_nlp.coding_rules import missing_detail
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 
@@ -168,7 +169,9 @@ def _stem5(word: str) -> str:
 def _path_ok(hit: IndexHit, text: str) -> bool:
     """Every subterm walked names words of the note (one of its comma alternatives), and a
     main-term qualifier that changes the chapter (pathological fracture) is documented."""
-    present = {_stem5(w) for w in re.findall(r"[a-z0-9]+", text.lower())}
+    note_words = re.findall(r"[a-z0-9]+", text.lower())
+    present = {_stem5(w) for w in note_words} | {
+        synonym[:5] for w in note_words for synonym in synonym_stems(w)}
     qualifiers = set(re.findall(r"[a-z]+", hit.path[0].lower())) & _DOCUMENTED_ONLY if hit.path else set()
     if any(_stem5(q) not in present for q in qualifiers):
         return False
@@ -241,19 +244,6 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
             continue  # a condition the sentence links with "with" ("with" convention)
         return False
     return True
-    linked = _linked_after(mention, context)
-    near = adjacent_phrase(mention, context)
-    sites = site_words(kb)
-    for word in hit.context_used:
-        w = word.lower()
-        if w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
-            continue
-        if re.search(rf"\b{re.escape(w)}\b", f"{near} {linked}"):
-            continue  # a site, or words of the mention's own phrase
-        if w in sites and len(context) <= len(mention) + 60:
-            continue  # a short line ("Left knee: pain") names the site anywhere in it
-        return False
-    return True
 
 
 def link(tree: IndexTree, kb: CodeKnowledgeBase, mention: str, context: str) -> IndexLink | None:
@@ -278,6 +268,14 @@ def _modifiers_before(mention: str, context: str) -> str:
     before = _BOUNDARY.split(context[:at])[-1]
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]*", before)][-4:]
     return " ".join(words)
+
+
+def _unsaid(detail: str, description: str, text: str) -> str:
+    """The parts of a specificity prompt the note did not answer (a side it names is said)."""
+    said = set(re.findall(r"[a-z]+", text.lower())) & set(re.findall(r"[a-z]+", description.lower()))
+    parts = [p for p in detail.split(", ")
+             if not (p.startswith("laterality") and said & {"right", "left", "bilateral"})]
+    return ", ".join(parts)
 
 
 def _acute_on_chronic(kb: CodeKnowledgeBase, code: str) -> str:
@@ -333,7 +331,7 @@ def _link_words(tree: IndexTree, kb: CodeKnowledgeBase, mention: str,
     detail = ""
     category = kb.get("icd10cm", code_key(best.code.rstrip("-").rstrip(".")))
     if category is not None and not category.billable:
-        detail = missing_detail(kb, "icd10cm", category.code)
+        detail = _unsaid(missing_detail(kb, "icd10cm", category.code), entry.description, both)
     key = code_key(entry.code)
     defaulted = (len(key) == 7 and key[0] in "ST" and key[-1] == "A"
                  and not re.search(r"\b(initial|subsequent|sequela)", both, re.I))

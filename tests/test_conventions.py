@@ -181,3 +181,27 @@ def test_tobacco_history_and_non_smoker_wording(default_coder):
 
 def test_cranial_nerves_are_anatomy(default_coder):
     assert "R45.0" not in _cm(default_coder("Neurologic: cranial nerves II-XII intact."))
+
+
+def test_both_sides_without_a_bilateral_code_are_coded_right_and_left(default_coder):
+    codes = set(_cm(default_coder("Assessment: Bilateral foot contusions after a fall.")))
+    assert {"S90.31XA", "S90.32XA"} <= codes and "S90.30XA" not in codes, codes
+
+
+def test_plural_and_bare_index_main_terms_are_mentions(default_coder):
+    assert "N44.00" in _cm(default_coder("Impression: Right testicular torsion."))
+    codes = _cm(default_coder("Assessment: Superficial lacerations of the left hand."))
+    assert any(c.startswith("S61.") for c in codes), codes
+
+
+def test_a_side_the_note_names_is_not_prompted_for(default_coder):
+    suggestion = default_coder("Assessment: Right knee pain.").codes[0]
+    assert suggestion.code == "M25.561"
+    assert not any("laterality" in p for p in suggestion.prompts), suggestion.prompts
+
+
+def test_one_episode_of_care_per_injury(default_coder):
+    codes = _cm(default_coder("Assessment: Laceration of the scalp. Follow-up of the scalp "
+                              "laceration in one week."))
+    assert len({c[:6] for c in codes if c.startswith("S01")}) == len(
+        [c for c in codes if c.startswith("S01")]), codes

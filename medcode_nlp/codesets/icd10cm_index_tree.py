@@ -182,7 +182,23 @@ _SITE_SYNONYMS = (
     ("extremity", "limb"), ("renal", "kidney"), ("pulmonary", "lung"), ("cardiac", "heart"),
     ("hepatic", "liver"), ("cerebral", "brain"), ("gastric", "stomach"), ("cutaneous", "skin"),
     ("ocular", "eye"), ("aural", "ear"), ("vesical", "bladder"), ("dermal", "skin"),
+    ("facial", "face"), ("testicular", "testis"), ("testicle", "testis"), ("ovarian", "ovary"),
+    ("uterine", "uterus"), ("esophageal", "esophagus"), ("rectal", "rectum"), ("anal", "anus"),
+    ("femoral", "femur"), ("humeral", "humerus"), ("radial", "radius"), ("ulnar", "ulna"),
+    ("patellar", "patella"), ("abdominal", "abdomen"), ("thoracic", "thorax"),
+    ("inguinal", "groin"), ("axillary", "axilla"), ("scrotal", "scrotum"), ("penile", "penis"),
+    ("mammary", "breast"), ("bronchial", "bronchus"), ("laryngeal", "larynx"),
+    ("pharyngeal", "pharynx"), ("tonsillar", "tonsil"), ("duodenal", "duodenum"),
+    ("peritoneal", "peritoneum"), ("splenic", "spleen"), ("biliary", "bile"), ("nasal", "nose"),
+    ("oral", "mouth"), ("dental", "tooth"), ("cervical", "cervix"), ("mandibular", "mandible"),
+    ("mandibular", "jaw"), ("maxillary", "maxilla"), ("scapular", "scapula"),
+    ("sternal", "sternum"), ("calcaneal", "calcaneus"), ("cerebellar", "cerebellum"),
 )
+
+
+def synonym_stems(word: str) -> frozenset[str]:
+    """Stems of the site words the Index may use for ``word`` (facial -> face)."""
+    return _synonyms().get(stem(word), frozenset())
 _SUFFIXES = (
     ("icular", "icle"), ("ism", ""), ("ically", ""), ("ical", ""), ("ies", "y"), ("ic", ""), ("ia", ""), ("es", ""), ("is", ""),
     ("al", ""), ("s", ""), ("ed", ""), ("ing", ""), ("e", ""), ("a", ""), ("y", ""),

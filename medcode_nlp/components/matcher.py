@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import filter_spans
 
 import medcode_nlp.extensions  # noqa: F401  (registers extensions)
 from medcode_nlp.codesets.base import mention_label
+from medcode_nlp.components.serial import directory_from_bytes, directory_to_bytes
 from medcode_nlp.lexicon import load_lexicon
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -36,12 +38,24 @@ _GENERIC = frozenset(
 #: Label of the terms naming HCPCS Level II items and services (a longer such match replaces
 #: the NER mentions inside it in ``fill`` mode: "oxygen" -> "oxygen concentrator").
 ITEM = "\x01"
+TERMS_FILE = "terms.msgpack"
 _ALIAS_KINDS_FOR_MATCHING = ("head", "inclusion", "description", "short", "index", "custom")
 
 
 def words(text: str) -> list[tuple[int, int, str]]:
     """Word and punctuation pieces of ``text`` with their character offsets (lower case)."""
     return [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+
+
+def singular(word: str) -> str:
+    """The singular of a plural English noun (contusions -> contusion), else the word."""
+    if len(word) < 5 or not word.endswith("s") or word.endswith(("ss", "us", "is", "ous")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1]
 
 
 def term_key(text: str) -> str:
@@ -103,7 +117,51 @@ def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) ->
                     # bladder); a note may say it either way round
                     yield f"{parts[1]} {parts[0]}", system, code
 
-    return build_terms(rows(), max_words, Path(lexicon_path) if lexicon_path else None)
+    terms = build_terms(rows(), max_words, Path(lexicon_path) if lexicon_path else None)
+    for term in index_main_terms(kb):
+        terms.setdefault(term, "PROBLEM")
+    return terms
+
+
+#: Endings of condition nouns ("tendinitis", "spondylosis", "lipoma") and the injury and
+#: lesion heads a note writes bare ("lacerations", "torsion"): Index main terms with them are
+#: mentions on their own; other main terms ("Chest", "Fluid", "Borderline") are not.
+_CONDITION_ENDINGS = ("itis", "osis", "oma", "omas", "emia", "pathy", "algia", "ectasis",
+                      "plasia", "trophy", "rrhea", "rrhage", "cele", "iasis", "megaly", "lithiasis")
+_CONDITION_HEADS = frozenset("""laceration contusion abrasion avulsion torsion fracture
+    dislocation sprain strain abscess ulcer hernia burn bite puncture cyst polyp stenosis
+    obstruction effusion calculus tear infection cellulitis gangrene thrombosis embolism
+    aneurysm fistula prolapse foreign body hematoma blister crush amputation""".split())
+
+
+def index_main_terms(kb: object) -> set[str]:
+    """Lookup keys of the Index's condition main terms ("laceration", "torsion", "foreign
+    body"): a main term whose words open a Tabular title outside chapters R, V-Z and whose
+    last word is a condition noun (:data:`_CONDITION_ENDINGS`, :data:`_CONDITION_HEADS`), so a
+    note's bare "lacerations" is found for the Index walk."""
+    from medcode_nlp.index_linking import shipped_tree
+
+    tree = shipped_tree()
+    if tree is None:
+        return set()
+    openings: set[str] = set()
+    for code in kb.codes("icd10cm"):  # type: ignore[attr-defined]
+        entry = kb.get("icd10cm", code)  # type: ignore[attr-defined]
+        if code[0] in "RVWXYZ" or entry is None:
+            continue
+        pieces = term_key(entry.description).split()
+        openings.update(" ".join(pieces[:n]) for n in (1, 2, 3))
+    found = set()
+    for node in tree.nodes:
+        if node.level or node.table:
+            continue
+        key = term_key(re.sub(r"\bNEC\b", "", node.term.split(",")[0]))
+        last = key.rsplit(" ", 1)[-1]
+        if key in openings and is_useful_term(key, 6) and (
+                last.endswith(_CONDITION_ENDINGS) or last in _CONDITION_HEADS
+                or key in _CONDITION_HEADS):
+            found.add(key)
+    return found
 
 
 class DictionaryMatcher:
@@ -130,7 +188,9 @@ class DictionaryMatcher:
 
     def initialize(self, get_examples: object = None, nlp: Language | None = None) -> None:
         """Load the terms (knowledge-base aliases + lexicon), once per process."""
-        terms = _terms_for(self.kb_path, self.max_words, self.lexicon_path)
+        self._set_terms(_terms_for(self.kb_path, self.max_words, self.lexicon_path))
+
+    def _set_terms(self, terms: dict[str, str]) -> None:
         self._case_sensitive = {k[1:]: v for k, v in terms.items() if k.startswith("\x00")}
         self._terms = {k: v for k, v in terms.items() if not k.startswith("\x00")}
         self._first_words = {key.split(" ", 1)[0] for key in self._terms} | {
@@ -161,15 +221,19 @@ class DictionaryMatcher:
         found = []
         i = 0
         while i < len(pieces):
-            if pieces[i][2] not in self._first_words:  # no term starts with this word
-                i += 1
+            first = pieces[i][2]
+            if first not in self._first_words and singular(first) not in self._first_words:
+                i += 1  # no term starts with this word
                 continue
             match = None
             for n in range(min(self.max_words * 2, len(pieces) - i), 0, -1):
                 start, end = pieces[i][0], pieces[i + n - 1][1]
                 label = None if items_only else self._case_sensitive.get(text[start:end])
                 if label is None:
-                    label = self._terms.get(" ".join(p for _, _, p in pieces[i : i + n]))
+                    key = [p for _, _, p in pieces[i : i + n]]
+                    label = self._terms.get(" ".join(key))
+                    if label is None and singular(key[-1]) != key[-1]:  # "foot contusions"
+                        label = self._terms.get(" ".join([*key[:-1], singular(key[-1])]))
                 if items_only and label is not None and not label.startswith(ITEM):
                     label = None
                 if label is not None and pieces[i][2].isalnum():
@@ -205,6 +269,41 @@ class DictionaryMatcher:
             spans = [s for s in spans if not any(i in taken for i in range(s.start, s.end))]
         doc.ents = filter_spans(existing + spans) if self.mode == "fill" else filter_spans(spans)
         return doc
+
+    # Serialization: the terms (worked out from the knowledge base in seconds, read back in a
+    # tenth of one) and a reference to the knowledge base they come from (medcode_nlp.kb_ref).
+    def _all_terms(self) -> dict[str, str]:
+        if self._terms is None:
+            self.initialize()
+        assert self._terms is not None
+        return {**self._terms, **{"\x00" + k: v for k, v in self._case_sensitive.items()}}
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        from medcode_nlp.kb_ref import write_reference
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_reference(path, self.kb_path)
+        if "terms" not in exclude:
+            srsly.write_msgpack(path / TERMS_FILE, self._all_terms())
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> DictionaryMatcher:
+        from medcode_nlp.kb_ref import read_reference
+
+        path = Path(path)
+        found, kb_path = read_reference(path, self.kb_path, self.name)
+        if found:
+            self.kb_path = kb_path
+        if (path / TERMS_FILE).is_file() and "terms" not in exclude:
+            self._set_terms(dict(srsly.read_msgpack(path / TERMS_FILE)))
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        return directory_to_bytes(lambda path: self.to_disk(path, exclude=exclude))
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> DictionaryMatcher:
+        directory_from_bytes(data, lambda path: self.from_disk(path, exclude=exclude))
+        return self
 
 
 @Language.factory(
