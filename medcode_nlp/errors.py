@@ -27,6 +27,12 @@ class Errors:
             "it from its file with `{command}`.")
     E018 = ("Note {path} has {length} characters, over the limit of {limit}; pass "
             "--max-chars {length} (or more) to code it.")
+    E019 = ("The saved pipeline's {component} needs the knowledge base {name} (code sets: "
+            "{versions}; content {content}), and no knowledge base found matches it ({found}). "
+            "Build that one (`medcode kb build`, or upgrade/downgrade medcode_nlp to the version "
+            "that built it) or set MEDCODE_KB to its directory, then load the pipeline again.")
+    E020 = ("Unknown ranker {value!r} for the medcode_coder component: expected \"shipped\", "
+            "\"none\" or a ranker directory (written by `medcode train ranker`).")
 
 
 class MedcodeError(Exception):

@@ -9,11 +9,14 @@ system (similarity scores here; the ranker turns them into probabilities).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 import medcode_nlp.extensions  # noqa: F401  (registers extensions)
+from medcode_nlp.components.serial import directory_from_bytes, directory_to_bytes
 from medcode_nlp.lexicon import Lexicon, load_lexicon
 from medcode_nlp.runtime import shared_index, shared_kb
 from medcode_nlp.schema import Candidate
@@ -154,6 +157,30 @@ class CodeLinker:
             candidates.sort(key=lambda c: (-c.score, not c.billable, c.code))
             output.append(top_per_system(candidates, self.top_k))
         return output
+
+    # Serialization: the knowledge base travels as a reference (medcode_nlp.kb_ref), found
+    # again (or rebuilt) on load; the settings are in the pipeline's config.
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        from medcode_nlp.kb_ref import write_reference
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_reference(path, self.kb_path)
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> CodeLinker:
+        from medcode_nlp.kb_ref import read_reference
+
+        found, kb_path = read_reference(Path(path), self.kb_path, self.name)
+        if found:
+            self.kb_path = kb_path
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        return directory_to_bytes(self.to_disk)
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> CodeLinker:
+        directory_from_bytes(data, self.from_disk)
+        return self
 
 
 @Language.factory(
