@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
-from medcode_nlp.index_linking import link, shipped_tree
+from medcode_nlp.index_linking import link, shipped_tree, site_words
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
 
@@ -83,6 +83,7 @@ class ConventionRules:
     finding_prefixes: tuple[str, ...]
     procedure_words: frozenset[str]
     implied_readings: tuple[tuple[str, re.Pattern[str], str], ...]
+    integral_to: tuple[dict[str, Any], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -102,6 +103,7 @@ def rules() -> ConventionRules:
         procedure_words=frozenset(raw["procedure_words"]),
         implied_readings=tuple((r["mention"], re.compile(r["note_says"], re.I), r["read_as"])
                                for r in raw["implied_readings"]),
+        integral_to=tuple(raw.get("integral_to", ())),
     )
 
 
@@ -536,7 +538,32 @@ class _Review:
                     break
 
     def integral_symptoms(self) -> None:
-        """Symptoms go when the diagnostic statement codes a definitive diagnosis."""
+        """Symptoms go when they are routine in a diagnosis coded for the note (table
+        ``integral_to``), or when the diagnostic statement codes a definitive diagnosis."""
+        self._integral_to_diagnosis()
+        self._explained_by_statement()
+
+    def _integral_to_diagnosis(self) -> None:
+        for rule in self.rules.integral_to:
+            diagnoses = [c for c in self.cm() if c.code.startswith(tuple(rule["diagnoses"]))]
+            if not diagnoses:
+                continue
+            for suggestion in list(self.cm()):
+                if not suggestion.code.startswith(tuple(rule["symptoms"])):
+                    continue
+                cause = next((d for d in diagnoses if d is not suggestion and (
+                    not rule.get("same_site") or self._same_site(d, suggestion))), None)
+                if cause is not None:
+                    self.drop(suggestion, f"{rule['why']}: integral to {cause.code}, not coded "
+                              "separately (ICD-10-CM Guidelines I.B.5)")
+
+    def _same_site(self, first: CodeSuggestion, second: CodeSuggestion) -> bool:
+        sites = site_words(self.kb)
+        words = [set(re.findall(r"[a-z]+", c.description.lower())) & sites
+                 for c in (first, second)]
+        return bool(words[0] & words[1])
+
+    def _explained_by_statement(self) -> None:
         diagnosis = self.rules.diagnosis_sections
         definitive = [c for c in self.cm() if c.code[0] not in "RZ"
                       and self.sections_of(c) & diagnosis]

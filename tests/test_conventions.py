@@ -205,3 +205,16 @@ def test_one_episode_of_care_per_injury(default_coder):
                               "laceration in one week."))
     assert len({c[:6] for c in codes if c.startswith("S01")}) == len(
         [c for c in codes if c.startswith("S01")]), codes
+
+
+def test_symptoms_routine_in_a_coded_diagnosis_are_not_coded(default_coder):
+    result = default_coder("History: Chest pain and shortness of breath since this morning.\n"
+                           "Findings: Acute inferior myocardial infarction.")
+    codes = set(_cm(result))
+    assert "I21.19" in codes and not {c for c in codes if c.startswith(("R07", "R06.0"))}, codes
+    assert any("integral to I21.19" in reason for reason in _excluded(result).values())
+
+
+def test_pain_at_another_site_than_the_injury_stays(default_coder):
+    codes = set(_cm(default_coder("Assessment: Contusion of the right foot. Left knee pain.")))
+    assert {"S90.31XA", "M25.562"} <= codes, codes
