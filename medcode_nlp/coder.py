@@ -1,4 +1,10 @@
-"""The public entry point: ``Coder`` turns note text into a ``CodingResult``."""
+"""The public entry point: ``Coder`` turns note text into a ``CodingResult``.
+
+The coding itself (ranking, document stage, coding rules) is the pipeline's last component,
+``medcode_coder`` (:mod:`medcode_nlp.components.coding`): ``coder(text)`` is
+``coder.nlp(text)._.coding`` with the call's options, so ``coder.nlp`` saved with ``to_disk``
+codes the same after ``spacy.load``.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
-from medcode_nlp.about import SCHEMA_VERSION, __version__
-from medcode_nlp.coding_rules import SETTINGS, CodingOptions, Mention, code_document, treated_now
-from medcode_nlp.conventions import apply_conventions
+from medcode_nlp.coding_rules import SETTINGS, CodingOptions
+from medcode_nlp.components.coding import (
+    SHIPPED,
+    CodingRun,
+    code_doc,
+    find_coder,
+    mention_from_span,
+    result_versions,
+)
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.kb import CodeKnowledgeBase
-from medcode_nlp.ranker import sentence_context
 from medcode_nlp.runtime import shared_kb
-from medcode_nlp.schema import CodingResult, Entity
+from medcode_nlp.schema import CodingResult
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +60,11 @@ def _encodable(text: str) -> bool:
 
 
 class Coder:
-    """A loaded pipeline, knowledge base and ranker; call it on note text."""
+    """A loaded pipeline, knowledge base and ranker; call it on note text.
+
+    When ``nlp`` ends with a ``medcode_coder`` component (as from :func:`load`), the coding
+    runs there with this coder's ranker, options and versions; else on the processed doc.
+    """
 
     def __init__(
         self,
@@ -69,11 +84,38 @@ class Coder:
         self.options = options or CodingOptions()
         self.max_chars = max_chars
         self.model_version = model_version
-        self.site_model: Any = None  # a SiteModel: decides the codes of its label space
+        self._site_model: Any = None
         self.mode = mode or {
             "ner": "dictionary" if model_version == "dictionary" else "custom",
             "ranker": "similarity" if ranker is None else "custom",
         }
+
+    @classmethod
+    def from_nlp(cls, nlp: Language, *, max_chars: int = DEFAULT_MAX_CHARS) -> Coder:
+        """A coder over a pipeline that has a ``medcode_coder`` component (e.g. one from
+        ``spacy.load``), with that component's knowledge base, ranker and options."""
+        found = find_coder(nlp)
+        if found is None:
+            raise InputError(Errors.E014.format(
+                name="nlp", detail="the pipeline has no medcode_coder component"))
+        component = found[1]
+        coder = cls(nlp, kb_path=component.kb_path, ranker=component.ranker,
+                    options=component.options, max_chars=max_chars,
+                    model_version=component.model_version, mode=component.mode)
+        coder._site_model = component.site_model
+        return coder
+
+    @property
+    def site_model(self) -> Any:
+        """A SiteModel that decides the codes of its label space, or None."""
+        return self._site_model
+
+    @site_model.setter
+    def site_model(self, model: Any) -> None:
+        self._site_model = model
+        found = find_coder(self.nlp)
+        if found is not None:  # nlp(text) codes as the coder does
+            found[1].site_model = model
 
     @property
     def kb(self) -> CodeKnowledgeBase:
@@ -95,14 +137,10 @@ class Coder:
 
     def versions(self) -> dict[str, Any]:
         """Versions recorded in every result."""
-        return {
-            "medcode_nlp": __version__,
-            "schema": SCHEMA_VERSION,
-            "model": self.model_version,
-            "ranker": getattr(self.ranker, "version", None),
-            "mode": dict(self.mode),
-            "code_sets": {s: i.get("version") for s, i in self.kb.systems_info().items()},
-        }
+        return result_versions(self.kb, self.model_version, self.ranker, self.mode)
+
+    def _run(self, options: CodingOptions) -> CodingRun:
+        return CodingRun(options, self.ranker, self.versions(), self.kb_path, self.site_model)
 
     def __call__(self, text: str, **options: Any) -> CodingResult:
         """Code one note. Options: setting, systems, top_k, min_score, partial_codes."""
@@ -110,59 +148,33 @@ class Coder:
         text = check_text(text, self.max_chars)
         if not text.strip():
             return CodingResult(versions=self.versions())
-        return self.result_from_doc(self.nlp(text), resolved)
+        found = find_coder(self.nlp)
+        if found is None:
+            return self.result_from_doc(self.nlp(text), resolved)
+        doc = self.nlp(text, component_cfg={found[0]: {"run": self._run(resolved)}})
+        result: CodingResult = doc._.coding
+        return result
 
     def pipe(self, texts: Iterable[str], batch_size: int = 16, **options: Any
              ) -> Iterator[CodingResult]:
         """Code many notes (results in input order)."""
         resolved = self._options(options)
         checked = (check_text(t, self.max_chars) for t in texts)
-        for doc in self.nlp.pipe(checked, batch_size=batch_size):
+        found = find_coder(self.nlp)
+        config = {found[0]: {"run": self._run(resolved)}} if found is not None else None
+        for doc in self.nlp.pipe(checked, batch_size=batch_size, component_cfg=config):
             if not doc.text.strip():
                 yield CodingResult(versions=self.versions())
+            elif found is not None:
+                yield doc._.coding
             else:
                 yield self.result_from_doc(doc, resolved)
 
     def result_from_doc(self, doc: Doc, options: CodingOptions) -> CodingResult:
-        """Turn a processed Doc into the coding result."""
-        if self.ranker is not None:
-            self.ranker.rescore_doc(doc, self.kb)
-        mentions = [self._mention(span) for span in doc.ents]
-        if self.ranker is not None:
-            codes, excluded = code_document(self.kb, mentions, options, self.ranker.combine,
-                                            self.ranker.note_scores(doc.text, self.kb),
-                                            self.ranker.scorer, self.ranker.category_codes)
-        else:
-            codes, excluded = code_document(self.kb, mentions, options)
-        reviewed = apply_conventions(self.kb, doc.text, mentions, codes, excluded,
-                                     options.setting, options.systems)
-        result = CodingResult(
-            entities=[m.entity for m in mentions],
-            codes=reviewed.codes[: options.top_k],
-            excluded=reviewed.excluded,
-            consider=reviewed.consider,
-            versions=self.versions(),
-        )
-        return result if self.site_model is None else self.site_model.apply(doc.text, result)
+        """Turn a processed Doc into the coding result (the ranker rescores a doc once)."""
+        return code_doc(doc, self._run(options))
 
-    @staticmethod
-    def _mention(span: Span) -> Mention:
-        entity = Entity(
-            text=span.text,
-            start=span.start_char,
-            end=span.end_char,
-            label=span.label_,
-            section=span._.section,
-            assertion=span._.assertion or "present",
-            candidates=list(span._.candidates or []),
-        )
-        flags = {name: bool(getattr(span._, name)) for name in
-                 ("is_negated", "is_historical", "is_family", "is_hypothetical", "is_uncertain")}
-        has_sentences = span.doc.has_annotation("SENT_START")
-        sentence = sentence_context(span) if has_sentences else span.text
-        if entity.assertion == "historical" and treated_now(sentence):
-            entity.assertion = "present"  # a chronic condition the note treats is current
-        return Mention(entity=entity, context=sentence, flags=flags)
+    _mention = staticmethod(mention_from_span)
 
 
 def load(
@@ -190,7 +202,7 @@ def load(
     --gold``; its classifiers decide the codes of the site's label space.
     """
     from medcode_nlp.pipeline import DICTIONARY, build_pipeline
-    from medcode_nlp.ranker import NO_RANKER, load_default_ranker
+    from medcode_nlp.ranker import NO_RANKER, default_ranker_path, load_default_ranker
 
     shared_kb(kb)  # build or verify the knowledge base before the pipeline needs it
     nlp, model_version = build_pipeline(ner=ner, kb_path=kb, matcher=matcher)
@@ -208,6 +220,19 @@ def load(
                    else "similarity" if str(ranker) == NO_RANKER else "custom"),
     }
     logger.info("coder mode: ner=%s, ranker=%s", mode["ner"], mode["ranker"])
+    component = nlp.add_pipe("medcode_coder", config={
+        "kb_path": str(kb) if kb else None,
+        "ranker": SHIPPED if ranker is None else str(ranker),
+        "setting": setting,
+        "systems": list(options.systems) if options.systems is not None else None,
+        "top_k": top_k,
+        "min_score": min_score,
+        "model_version": model_version,
+        "mode": mode,
+    })
+    source = (default_ranker_path() if ranker is None
+              else None if str(ranker) == NO_RANKER else Path(ranker))
+    component.set_ranker(loaded_ranker, source)  # type: ignore[attr-defined]
     coder = Coder(nlp, kb_path=kb, ranker=loaded_ranker, options=options,
                   max_chars=max_chars, model_version=model_version, mode=mode)
     if site_model is not None:

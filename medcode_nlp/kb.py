@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -74,13 +75,25 @@ class CodeKnowledgeBase:
             verify_directory(self.path)
         self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False
-        )
+        self._connect()
         self.get = lru_cache(maxsize=200_000)(self._get)
         self.children = lru_cache(maxsize=50_000)(self._children)  # type: ignore[method-assign]
         self.first_with_prefix = lru_cache(maxsize=50_000)(  # type: ignore[method-assign]
             self._first_with_prefix)
+
+    def _connect(self) -> None:
+        self._pid = os.getpid()
+        self._db = sqlite3.connect(
+            f"file:{self.path / DB_FILE}?mode=ro", uri=True, check_same_thread=False
+        )
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection of this process: a forked worker (``nlp.pipe(n_process=2)``) opens
+        its own (SQLite connections must not cross a fork)."""
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._connect()
+        return self._db
 
     # ----------------------------------------------------------------- reading
     @property
@@ -99,8 +112,9 @@ class CodeKnowledgeBase:
         return dict(self.manifest.get("systems", {}))
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        db = self._connection()
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            return db.execute(sql, params).fetchall()
 
     def _get(self, system: str, code: str) -> CodeEntry | None:
         rows = self._query(
@@ -189,8 +203,9 @@ class CodeKnowledgeBase:
 
     def iter_aliases(self, system: str) -> Iterator[tuple[int, str, str, str]]:
         """(alias id, code, text, kind) for every alias of a system, in id order."""
+        db = self._connection()
         with self._lock:
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT id, code, text, kind FROM aliases WHERE system = ? ORDER BY id", (system,)
             ).fetchall()
         yield from rows

@@ -1,5 +1,5 @@
 """Assemble the spaCy pipeline: tokenizer, sentences, NER, abbreviations, sections,
-assertion and candidate linking."""
+assertion and candidate linking (:func:`medcode_nlp.load` adds ``medcode_coder`` last)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import spacy
 from spacy.language import Language
 
 import medcode_nlp.components.abbreviations  # noqa: F401  (registers factories)
+import medcode_nlp.components.coding  # noqa: F401
 import medcode_nlp.components.context  # noqa: F401
 import medcode_nlp.components.label_mapper  # noqa: F401
 import medcode_nlp.components.linker  # noqa: F401
@@ -93,11 +94,8 @@ def build_pipeline(
     kb = str(kb_path) if kb_path else None
     if not any(name in nlp.pipe_names for name in ("parser", "senter", "sentencizer")):
         nlp.add_pipe("sentencizer", first=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import scispacy.abbreviation  # noqa: F401  (registers "abbreviation_detector")
-
-        nlp.add_pipe("abbreviation_detector")
+    # scispaCy's detector under medcode_nlp's factory (spacy.load needs no scispaCy import)
+    nlp.add_pipe("medcode_abbreviation_detector", name="abbreviation_detector")
     if tag == DICTIONARY or matcher == "fill":
         mode = "replace" if tag == DICTIONARY else "fill"
         dictionary = nlp.add_pipe("medcode_dictionary_matcher",

@@ -19,7 +19,7 @@ def directory_to_bytes(write: Callable[[Path], None]) -> bytes:
     return bytes(srsly.msgpack_dumps(files))
 
 
-def directory_from_bytes(data: bytes, read: Callable[[Path], None]) -> None:
+def directory_from_bytes(data: bytes, read: Callable[[Path], object]) -> None:
     """Unpack :func:`directory_to_bytes` output into a temporary directory and ``read`` it."""
     files = srsly.msgpack_loads(data)
     with tempfile.TemporaryDirectory(prefix="medcode-") as tmp:
