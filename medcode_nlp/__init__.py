@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from medcode_nlp.dataframe import to_dataframe
     from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
     from medcode_nlp.kb import CodeKnowledgeBase, load_kb
+    from medcode_nlp.render import render
     from medcode_nlp.schema import (
         Candidate,
         CodeSuggestion,
@@ -35,6 +36,7 @@ _LAZY = {
     "MedcodeError": "medcode_nlp.errors",
     "CodeKnowledgeBase": "medcode_nlp.kb",
     "load_kb": "medcode_nlp.kb",
+    "render": "medcode_nlp.render",
     "Candidate": "medcode_nlp.schema",
     "CodeSuggestion": "medcode_nlp.schema",
     "CodingResult": "medcode_nlp.schema",
@@ -60,6 +62,7 @@ __all__ = [
     "__version__",
     "load",
     "load_kb",
+    "render",
     "to_dataframe",
 ]
 

@@ -1,12 +1,57 @@
-"""Human-readable renderings of a CodingResult: a terminal table and a standalone HTML page."""
+"""Human-readable renderings of a CodingResult: a terminal table, a standalone HTML page, and
+displaCy's span view of a coded doc.
+
+``medcode_nlp.render(doc)`` (this module is callable: it calls :func:`render`) draws the
+mentions of a doc coded by the ``medcode_coder`` component with displaCy, each labelled
+``"LABEL | assertion | code"`` (:func:`mention_label`); the HTML page of :func:`render_html`
+titles its mentions with the same labels.
+"""
 
 from __future__ import annotations
 
 import html
+import sys
+import types
+from typing import Any
 
-from medcode_nlp.schema import CodingResult
+from medcode_nlp.schema import CodingResult, Entity
 
 LABEL_COLOURS = {"PROBLEM": "#ffd6d6", "PROCEDURE": "#d6e4ff", "DRUG": "#d9f5d6"}
+
+
+def top_code(entity: Entity, result: CodingResult) -> str:
+    """The best suggested code the mention is evidence for; else its best candidate, marked
+    "(not coded)"; else "no code"."""
+    for code in result.codes:
+        if any(e.start < entity.end and entity.start < e.end for e in code.evidence):
+            return code.code
+    if entity.candidates:
+        return f"{entity.candidates[0].code} (not coded)"
+    return "no code"
+
+
+def mention_label(entity: Entity, result: CodingResult) -> str:
+    """A mention's label for display: ``"PROBLEM | present | I10"``."""
+    return f"{entity.label} | {entity.assertion} | {top_code(entity, result)}"
+
+
+def render(doc: Any, *, page: bool = False, jupyter: bool | None = None,
+           spans_key: str | None = None, options: dict[str, Any] | None = None) -> str:
+    """displaCy's span view of a doc coded by ``medcode_coder``: every mention with its label,
+    assertion and top code. ``spans_key``: the component's (default: its config, else "sc").
+    Returns the HTML (in a notebook, displaCy also displays it unless ``jupyter=False``)."""
+    from spacy import displacy
+
+    if spans_key is None:
+        spans_key = "sc"
+        nlp_spans = doc.user_data.get("medcode_nlp.spans_key")
+        if isinstance(nlp_spans, str):
+            spans_key = nlp_spans
+    labels = {span.label_ for span in doc.spans.get(spans_key, [])}
+    colours = {label: LABEL_COLOURS.get(label.split(" | ")[0], "#eee") for label in labels}
+    settings = {"spans_key": spans_key, "colors": colours, **(options or {})}
+    rendered = displacy.render(doc, style="span", page=page, jupyter=jupyter, options=settings)
+    return str(rendered or "")
 
 
 def render_table(result: CodingResult) -> str:
@@ -39,7 +84,7 @@ def render_html(text: str, result: CodingResult) -> str:
             continue
         pieces.append(html.escape(text[cursor : entity.start]))
         colour = LABEL_COLOURS.get(entity.label, "#eee")
-        title = f"{entity.label} | {entity.assertion} | section: {entity.section or '-'}"
+        title = f"{mention_label(entity, result)} | section: {entity.section or '-'}"
         style = "text-decoration:line-through;" if entity.assertion == "negated" else ""
         pieces.append(
             f'<mark style="background:{colour};{style}" title="{html.escape(title)}" '
@@ -79,3 +124,14 @@ vertical-align:top}} .bar{{height:8px;background:#3a7;display:inline-block;margi
 <p><small>{html.escape(str(result.versions))}</small></p>
 </body></html>
 """
+
+
+class _CallableModule(types.ModuleType):
+    """``medcode_nlp.render(doc)`` works whether ``medcode_nlp.render`` is this module (once it
+    was imported) or the function."""
+
+    def __call__(self, doc: Any, **options: Any) -> str:
+        return render(doc, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule
