@@ -2,6 +2,14 @@
 
     python benchmarks/candidate_recall.py KB [KB ...] [--split dev]
 
+KB is a knowledge-base directory or ``default``, the one ``medcode_nlp.load()`` uses (built
+in the user cache from the shipped data). The published figures compare the default with the
+same code sets without index aliases (``python benchmarks/kb_ranker_training.py DIR
+--no-index``, the knowledge base before the Alphabetic Index was added):
+
+    python benchmarks/kb_ranker_training.py /tmp/kb-train-no-index --no-index
+    python benchmarks/candidate_recall.py default /tmp/kb-train-no-index
+
 Runs the shipped NER (ranker off) over the split once per knowledge base and counts the gold
 diagnosis codes found among any mention's ICD-10-CM candidates (all of them and the first 5),
 and the gold procedure codes among the ICD-10-PCS candidates (a 4-character partial gold code
@@ -28,7 +36,7 @@ def candidate_recall(kb: str, split: str) -> dict[str, Any]:
     from medcode_nlp.evaluation import normalize_code, read_codiesp
 
     docs = read_codiesp(SHARED / "codiesp", split)
-    coder = medcode_nlp.load(kb=kb, ranker="none")
+    coder = medcode_nlp.load(kb=None if kb == "default" else kb, ranker="none")
     counts = {"diagnosis": 0, "diagnosis_found": 0, "diagnosis_found_top5": 0,
               "procedure": 0, "procedure_found": 0}
     for gold, doc in zip(docs, coder.nlp.pipe([d.text for d in docs], batch_size=16),
@@ -51,7 +59,8 @@ def candidate_recall(kb: str, split: str) -> dict[str, Any]:
         counts["diagnosis_found_top5"] += len(diagnoses & cm_top5)
         counts["procedure"] += len(procedures)
         counts["procedure_found"] += len(procedures & pcs)
-    return {"kb": kb.replace(str(Path.home()), "~"), "aliases": {s: coder.kb.info()["systems"][s].get("aliases")
+    return {"kb": kb.replace(str(Path.home()), "~"),
+            "kb_dir": str(coder.kb.path).replace(str(Path.home()), "~"), "aliases": {s: coder.kb.info()["systems"][s].get("aliases")
                                   for s in ("icd10cm", "icd10pcs")},
             **counts,
             "diagnosis_share": round(counts["diagnosis_found"] / counts["diagnosis"], 4),
@@ -61,7 +70,8 @@ def candidate_recall(kb: str, split: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kbs", nargs="+", help="knowledge-base directories")
+    parser.add_argument("kbs", nargs="+",
+                        help="knowledge-base directories, or 'default' (the user's)")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

@@ -1,8 +1,9 @@
 """Knowledge-base load time, memory and candidate-search speed (issue 2, items 5 and 6).
 
-Builds (once) a knowledge base with ICD-10-CM + ICD-10-PCS (built in) + HCPCS (the official
-CMS 2019 file from ../shared/data), then, in a fresh process, measures the time to open it and
-load every candidate index, the peak RSS, and exact candidate search throughput in batches.
+Measures the default knowledge base, the one ``medcode_nlp.load()`` uses (built once in the
+user cache from the data shipped in the package: ICD-10-CM, ICD-10-PCS, HCPCS Level II), or
+the one given with ``--kb``: in a fresh process, the time to open it and load every candidate
+index, the peak RSS, and exact candidate search throughput in batches.
 Usage: python benchmarks/kb_load.py [--kb DIR] [--queries N]
 """
 
@@ -11,25 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "kb_load.json"
 
 
-def build(target: Path) -> None:
+def default_kb() -> Path:
+    """The default knowledge base's directory, built first if missing (not timed)."""
     from medcode_nlp.kb import load_kb
-    from medcode_nlp.kb_sources import add_source
 
-    if (target / "manifest.json").is_file():
-        return
-    shutil.copytree(load_kb().path, target)
-    add_source("hcpcs", SHARED / "hcpcs-2019" / "HCPC2019_CONTR_ANWEB.txt", target)
+    kb = load_kb()
+    kb.close()
+    return kb.path
 
 
 def measure(target: Path, n_queries: int) -> dict[str, object]:
@@ -43,7 +41,8 @@ def measure(target: Path, n_queries: int) -> dict[str, object]:
     indexes = {s: CandidateIndex.load(target, s) for s in kb.systems}
     loaded = time.perf_counter()
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    descriptions = [kb.get("icd10cm", c).description for c in kb.codes("icd10cm")[:n_queries]]
+    entries = [kb.get("icd10cm", c) for c in kb.codes("icd10cm")[:n_queries]]
+    descriptions = [e.description for e in entries if e is not None]  # every listed code
     # lower-case, drop the qualifiers after the first comma: mention-like queries
     queries = [d.split(",")[0].lower() for d in descriptions]
     speeds = {}
@@ -65,20 +64,20 @@ def measure(target: Path, n_queries: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kb", default=str(Path.home() / ".cache" / "medcode_nlp" / "bench-kb-hcpcs"))
+    parser.add_argument("--kb", default=None, help="knowledge base (default: the user's)")
     parser.add_argument("--queries", type=int, default=5000)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    target = Path(args.kb)
     if args.measure:
-        print(json.dumps(measure(target, args.queries)))
+        print(json.dumps(measure(Path(args.kb), args.queries)))
         return
-    build(target)
+    target = Path(args.kb) if args.kb else default_kb()
     done = subprocess.run([sys.executable, __file__, "--kb", str(target), "--queries",
                            str(args.queries), "--measure"], capture_output=True, text=True,
                           check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["command"] = "python benchmarks/kb_load.py"
+    result["command"] = "python benchmarks/kb_load.py" + (f" --kb {args.kb}" if args.kb else "")
+    result["kb_dir"] = str(target).replace(str(Path.home()), "~", 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

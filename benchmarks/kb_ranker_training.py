@@ -1,16 +1,18 @@
-"""Build the hand-made ``kb-full`` of the earlier benchmarks from the shipped data (issue 17).
+"""Build the ranker's training knowledge bases from the data shipped in the package.
 
-``kb-full`` was the built-in knowledge base plus three ``medcode kb add`` files: the ICD-10-PCS
-tables and index, the ICD-10-CM Index CSV. The same content comes from the shipped files
-(the disease index part only: no Neoplasm/Drug table aliases, no HCPCS), so the CodiEsp
-figures of the default knowledge base can be set beside the previous ones in one run:
+The shipped ranker (``models/ranker``) was trained on ICD-10-CM FY2026 with the ICD-10-CM
+Alphabetic Index (disease index) as aliases and every ICD-10-PCS table code with the PCS Index:
+the default knowledge base minus its Neoplasm/Drug table aliases and HCPCS, which the recipe
+does not use. Its recipe also needs one without any index aliases (``--no-index``) to search
+the index terms it learns from (``train_ranker --index-kb``): in a knowledge base holding the
+Index every term finds itself as an alias.
 
-    python benchmarks/kb_previous_full.py /tmp/kb-full
-    medcode evaluate codiesp ../shared/data/codiesp --split dev --kb /tmp/kb-full --no-baseline
+    python benchmarks/kb_ranker_training.py /tmp/kb-train
+    python benchmarks/kb_ranker_training.py /tmp/kb-train-no-index --no-index
+    python -m medcode_nlp.training.train_ranker --kb /tmp/kb-train --index-kb /tmp/kb-train-no-index
 
-``--no-index`` leaves the index aliases out: the knowledge base the ranker recipe searches
-held-out index terms in (``train_ranker --index-kb``) and the linking benchmark needs one
-without them, or every index term finds itself as an alias.
+Not for evaluation: every published figure is measured on the default knowledge base
+(``medcode kb build``); the linking benchmark takes its held-out terms out of that one itself.
 """
 
 from __future__ import annotations

@@ -2,18 +2,32 @@
 
 Mentions are built from terms of the ICD-10-CM Alphabetic Index (CDC, FY2025 CSV export)
 whose code is a billable ICD-10-CM FY2026 code of the knowledge base and whose text is not
-an alias of the default knowledge base, so no method can find them by an exact alias match.
+an alias of the knowledge base searched, so no method can find them by an exact alias match.
 Each method returns ranked codes for each mention (``benchmarks/linking_methods.py``);
 accuracy@k counts a mention when the index term's exact code is among the first k.
 
-    python benchmarks/linking_benchmark.py [--index-csv PATH] [--n 2000] [--seed 0]
-        [--reselect] [--ranker models/ranker] [--cache-dir ~/.cache/medcode_nlp/bench]
+    python benchmarks/linking_benchmark.py [--index-csv PATH] [--ranker models/ranker]
+        [--cache-dir ~/.cache/medcode_nlp/bench] [--previous OLD_RESULTS.json]
+        [--kb DIR [--reselect] [--n 2000] [--seed 0]]
 
-The selected rows are kept in ``benchmarks/results/linking_heldout_ids.json`` as RowIDs of
+Knowledge base: by default the one ``medcode_nlp.load()`` uses (the user cache, built from
+the data shipped in the package) with only the held-out terms taken out. That knowledge base
+holds the Alphabetic Index as aliases, so each held-out term would otherwise find itself:
+the ``index`` aliases of ICD-10-CM whose comparison form (:func:`alias_key`) is the mention
+text, the printed entry or the row term of a held-out row are deleted from a copy of it,
+whose ICD-10-CM candidate index is then rebuilt (cached in ``--cache-dir``). Everything else
+(the other index, Neoplasm and Drug table aliases) stays. The unmodified default knowledge
+base is measured too, for the two project methods: there the held-out terms are aliases, so
+that figure is an exact-lookup check, not a linking result. ``--kb DIR`` searches DIR as it
+is (no terms taken out).
+
+The held-out rows are kept in ``benchmarks/results/linking_heldout_ids.json`` as RowIDs of
 the CSV (never their text), so that ranker training can leave exactly these rows out; the
-file is reused on later runs unless ``--reselect`` is given. Results go to
+file is reused on later runs. ``--reselect`` draws a new set, only with ``--kb`` a knowledge
+base without index aliases (in one with them no index term is eligible). Results go to
 ``benchmarks/results/linking_benchmark.json`` and to the "Linking" section of
-``docs/benchmarks.md``. No term text is printed or saved.
+``docs/benchmarks.md``; ``--previous`` puts the accuracies of an earlier results file beside
+them. No term text is printed or saved.
 
 Mention text (see :func:`mention_text`): an index entry is the path from its main term
 (level 0) to the row, e.g. main term "Anemia" > "deficiency" > "iron". Parenthesised text
@@ -29,6 +43,7 @@ subterm follow the main term in index order ("anemia in chronic kidney disease")
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -36,6 +51,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -139,6 +155,78 @@ def select_heldout(eligible: list[Mention], n: int, seed: int) -> list[Mention]:
     return sorted(chosen, key=lambda m: m.row_id)
 
 
+# ------------------------------------------- default knowledge base minus held-out terms
+def heldout_keys(rows: Iterable[IndexRow], row_ids: Iterable[int]) -> set[str]:
+    """Comparison forms of the held-out rows: mention text, printed entry and row term, the
+    three texts :func:`eligible_mentions` checks against the knowledge-base aliases."""
+    wanted = set(row_ids)
+    keys: set[str] = set()
+    for row in rows:
+        if row.row_id in wanted:
+            keys |= {alias_key(mention_text(row.path)), alias_key(full_term(row.path)),
+                     alias_key(row.term)}
+    keys.discard("")
+    return keys
+
+
+def leave_out_kb_dir(cache_dir: Path, source: Path, row_ids: list[int]) -> Path:
+    """Cache directory of ``source`` without the held-out terms (named by both)."""
+    digest = hashlib.sha256(json.dumps(sorted(row_ids)).encode()).hexdigest()[:12]
+    return cache_dir / f"{source.name}-minus-linking-heldout-{digest}"
+
+
+def build_leave_out_kb(source: Path, target: Path, keys: set[str],
+                       system: str = "icd10cm") -> dict[str, Any]:
+    """Copy the knowledge base at ``source`` to ``target`` without the ``index`` aliases of
+    ``system`` whose :func:`alias_key` is in ``keys``; rebuild that system's candidate index.
+
+    Built in a staging directory renamed into place; returns what was removed (also stored
+    in the manifest under ``linking_benchmark_left_out``).
+    """
+    import sqlite3
+
+    from medcode_nlp.kb import DB_FILE, KnowledgeBaseWriter
+
+    staging = target.parent / f".{target.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    with sqlite3.connect(staging / DB_FILE) as db:
+        found = db.execute("SELECT id, text FROM aliases WHERE system = ? AND kind = 'index'",
+                           (system,)).fetchall()
+        drop = [(alias_id,) for alias_id, text in found if alias_key(text) in keys]
+        db.executemany("DELETE FROM aliases WHERE id = ?", drop)
+    writer = KnowledgeBaseWriter(staging)
+    info = {"source": str(source), "system": system, "kind": "index",
+            "held_out_keys": len(keys), "aliases_removed": len(drop)}
+    writer.manifest["linking_benchmark_left_out"] = info
+    writer.changed.add(system)
+    writer.finish().close()
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return info
+
+
+def default_kb_minus_heldout(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """(default knowledge base, the same without the held-out terms, what was left out)."""
+    from medcode_nlp.kb import MANIFEST_FILE, load_kb
+
+    default = load_kb(None)
+    if args.reselect or not args.heldout.is_file():
+        raise SystemExit("the default knowledge base holds the Index as aliases, so no index "
+                         "term is eligible there: draw held-out rows with --kb DIR, a "
+                         "knowledge base without index aliases")
+    row_ids = json.loads(args.heldout.read_text(encoding="utf-8"))["row_ids"]
+    target = leave_out_kb_dir(args.cache_dir, default.path, row_ids)
+    if not (target / MANIFEST_FILE).is_file():
+        logger.info("building the default knowledge base minus the held-out terms in %s "
+                    "(once)", target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        keys = heldout_keys(read_index_rows(args.index_csv), row_ids)
+        build_leave_out_kb(default.path, target, keys)
+    kb = load_kb(target)
+    return default, kb, dict(kb.manifest["linking_benchmark_left_out"])
+
+
 # ------------------------------------------------------------- evaluation
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a proportion."""
@@ -180,35 +268,67 @@ def markdown_section(results: dict[str, Any]) -> str:
     """The "Linking" section of docs/benchmarks.md."""
     s = results["settings"]
     sel = results["selection"]
+    left_out = s.get("left_out")
+    previous = results.get("previous")
+    if left_out:
+        searched = (
+            "Every method searches the default knowledge base (the one `medcode_nlp.load()` "
+            "builds in the user cache from the data shipped in the package) with only the "
+            f"held-out terms taken out: {left_out['aliases_removed']:,} ICD-10-CM `index` "
+            "aliases whose text is a held-out mention, printed entry or row term are deleted "
+            "from a copy of it (the Index holds every held-out term, so each would otherwise "
+            "find itself); the other Alphabetic Index, Neoplasm and Drug table aliases stay. "
+            f"That is {s['aliases']:,} unique ICD-10-CM aliases of {s['codes']:,} codes."
+        )
+        drawn = (f"drawn once from the {sel['heldout_drawn_from']:,} terms eligible in the "
+                 f"knowledge base `{sel['heldout_drawn_in']}`, which held no index aliases"
+                 if sel.get("heldout_drawn_from") else "drawn once")
+        intro = (
+            f"{s['mentions']:,} held-out ICD-10-CM Alphabetic Index terms (CDC FY2025 index "
+            f"CSV, seed {s['seed']}, {drawn}) whose code is a billable ICD-10-CM FY2026 code. "
+            + searched
+        )
+    else:
+        intro = (
+            f"{s['mentions']:,} held-out ICD-10-CM Alphabetic Index terms (CDC FY2025 index "
+            f"CSV, seed {s['seed']}) whose code is a billable ICD-10-CM FY2026 code of the "
+            "knowledge base and whose text is not one of its aliases "
+            f"({sel['eligible']:,} eligible of {sel['rows']:,} index rows). Every method "
+            f"searches the same {s['aliases']:,} unique aliases of {s['codes']:,} codes."
+        )
+    header = ("| Method | acc@1 | acc@5 | acc@1 billable only | acc@5 billable only | "
+              "mentions/s | batch |")
+    rule = "|---|---|---|---|---|---|---|"
+    if previous:
+        header += " acc@1 / acc@5, previous run |"
+        rule += "---|"
     lines = [
         SECTION,
         "",
-        f"{s['mentions']:,} held-out ICD-10-CM Alphabetic Index terms (CDC FY2025 index CSV, "
-        f"seed {s['seed']}) whose code is a billable ICD-10-CM FY2026 code of the built-in "
-        "knowledge base and whose text is not one of its aliases "
-        f"({sel['eligible']:,} eligible of {sel['rows']:,} index rows). Every method searches "
-        f"the same {s['aliases']:,} unique aliases of {s['codes']:,} codes. A mention counts "
-        "at k when the exact billable code is among the first k codes; *billable only* drops "
-        "non-billable codes from the list first. Speed: mentions per second over the whole "
-        f"set, one process on a {s['cpus']}-core machine, batches as listed, one thread unless "
-        "stated.",
+        intro + " A mention counts at k when the exact billable code is among the first k "
+        "codes; *billable only* drops non-billable codes from the list first. Speed: "
+        "mentions per second over the whole set, one process on a "
+        f"{s['cpus']}-core machine, batches as listed, one thread unless stated.",
         "",
-        "| Method | acc@1 | acc@5 | acc@1 billable only | acc@5 billable only | "
-        "mentions/s | batch |",
-        "|---|---|---|---|---|---|---|",
+        header,
+        rule,
     ]
+
+    def cell(block: dict[str, Any] | None, key: str) -> str:
+        return f"{100 * block[key]:.1f}%" if block else "-"
+
     for name, row in results["methods"].items():
         plain = row.get("all_codes")
         only = row.get("billable_only")
-
-        def cell(block: dict[str, Any] | None, key: str) -> str:
-            return f"{100 * block[key]:.1f}%" if block else "-"
-
-        lines.append(
+        line = (
             f"| {name} | {cell(plain, 'acc@1')} | {cell(plain, 'acc@5')} | "
             f"{cell(only, 'acc@1')} | {cell(only, 'acc@5')} | "
             f"{row['mentions_per_s']:,.0f} | {row['batch_size']} |"
         )
+        if previous:
+            old = previous["methods"].get(name)
+            line += (f" {cell(old, 'acc@1')} / {cell(old, 'acc@5')} |" if old else " - |")
+        lines.append(line)
     lines += [
         "",
         "95% Wilson intervals are about ±2 points at this size (see the JSON file).",
@@ -220,7 +340,7 @@ def markdown_section(results: dict[str, Any]) -> str:
         "(deepest first) until a subterm starting with a connecting word (*with*, *due to*, "
         "*in*, ...), which follows it: \"iron deficiency anemia\", \"anemia in chronic kidney "
         "disease\". Details in the docstring of `benchmarks/linking_benchmark.py`.",
-        "- *project search*: `CandidateIndex.search` of the built-in knowledge base (hashed "
+        "- *project search*: `CandidateIndex.search` of the knowledge base (hashed "
         "character 3-grams + words, common n-grams dropped, exact top-k).",
         "- *TF-IDF exact*: scikit-learn `TfidfVectorizer(analyzer=\"char_wb\", "
         f"ngram_range=(3, 3), min_df={s['tfidf_min_df']})` fitted on the aliases, exact cosine "
@@ -239,6 +359,25 @@ def markdown_section(results: dict[str, Any]) -> str:
         f"{s['pool']} codes, scispaCy {s['scispacy_k']} aliases; the exact TF-IDF search "
         "masks non-billable codes before the top-k.",
     ]
+    if previous:
+        lines.append(
+            f"- *Previous run* (`{previous['file']}`, {previous['mentions']:,} of the same "
+            f"held-out terms, `{previous['command']}`): knowledge base "
+            f"`{previous['knowledge_base']}`, {previous['aliases']:,} unique ICD-10-CM "
+            "aliases, " + ("the held-out terms taken out." if previous.get("left_out")
+                           else "searched as it was.")
+        )
+    lookup = results.get("default_kb_lookup")
+    if lookup:
+        found = ", ".join(
+            f"{name} {cell(row, 'acc@1')} / {cell(row, 'acc@5')}" for name, row in lookup.items()
+        )
+        lines.append(
+            "- The default knowledge base as a user gets it, nothing taken out (acc@1 / acc@5, "
+            f"same run): {found}. There every held-out term is an alias, so this checks the "
+            "exact lookup, not linking; a term can still miss when its alias also names "
+            "other codes."
+        )
     extra = results.get("notes") or []
     lines += [f"- {note}" for note in extra]
     lines += [
@@ -376,6 +515,45 @@ def build_methods(
     return methods
 
 
+def _shown(path: Path) -> str:
+    """A path as written in the results: relative to the checkout, or with ``~``."""
+    path = Path(path).resolve()
+    if path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    return str(path).replace(str(Path.home()), "~", 1)
+
+
+def default_kb_lookup(
+    args: argparse.Namespace, kb: Any, mentions: list[str], gold: list[str]
+) -> dict[str, Any]:
+    """Project search (and the ranker) on the unmodified default knowledge base, where every
+    held-out term is an alias: an exact-lookup check beside the linking figures."""
+    from medcode_nlp.candidates import CandidateIndex
+
+    index = CandidateIndex.load(kb.path, "icd10cm")
+    methods: dict[str, Callable[[list[str]], list[list[str]]]] = {
+        "project search (CandidateIndex)": lm.CandidateIndexMethod(index, None)}
+    if args.ranker is not None:
+        methods[f"ranker ({Path(args.ranker).name})"] = lm.RankerMethod(
+            lm.load_ranker(args.ranker), index, kb)
+    return {name: accuracy_report(method(mentions), gold) for name, method in methods.items()}
+
+
+def previous_run(path: Path) -> dict[str, Any]:
+    """acc@1 / acc@5 per method of an earlier results file, with its knowledge base."""
+    old = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "file": _shown(path),
+        "command": old.get("command"),
+        "knowledge_base": old["settings"]["knowledge_base"],
+        "aliases": old["settings"]["aliases"],
+        "mentions": old["settings"]["mentions"],
+        "left_out": old["settings"].get("left_out"),
+        "methods": {name: {k: row["all_codes"][k] for k in ("acc@1", "acc@5")}
+                    for name, row in old["methods"].items()},
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index-csv", type=Path, default=DEFAULT_INDEX_CSV)
@@ -400,6 +578,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--min-df", type=int, default=lm.TFIDF_SETTINGS["min_df"])
     parser.add_argument("--hnsw-m", type=int, default=lm.HNSW_M)
     parser.add_argument("--hnsw-efc", type=int, default=lm.HNSW_EF_CONSTRUCTION)
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="an earlier results JSON whose accuracies go beside these")
     return parser.parse_args(argv)
 
 
@@ -409,7 +589,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     from medcode_nlp.kb import load_kb
 
-    kb = load_kb(args.kb)
+    default_kb: Any = None
+    left_out: dict[str, Any] | None = None
+    if args.kb is None:
+        default_kb, kb, left_out = default_kb_minus_heldout(args)
+    else:
+        kb = load_kb(args.kb)
     table = lm.AliasTable.from_kb(kb, "icd10cm")
     alias_keys = {alias_key(a) for a in table.aliases}
     stats: Counter[str] = Counter()
@@ -418,6 +603,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     source_sha = sha256_file(args.index_csv)
     args.heldout_missing = 0
     heldout = load_or_select(args, eligible, source_sha, kb.version)
+    drawn = json.loads(args.heldout.read_text(encoding="utf-8"))
     mentions = [m.text for m in heldout]
     gold = [m.code for m in heldout]
     logger.info("%d held-out mentions (%d eligible)", len(heldout), len(eligible))
@@ -453,13 +639,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         logger.info("%s: %s", name, {k: row["all_codes"][k] for k in ("acc@1", "acc@5")})
 
     setup["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    lookup = default_kb_lookup(args, default_kb, mentions, gold) if default_kb else None
     import scipy
     import scispacy
     import sklearn
 
     command = "python benchmarks/linking_benchmark.py" + (
-        f" --ranker {args.ranker}" if args.ranker else ""
-    ) + ("" if args.lexicon else " --no-lexicon")
+        f" --kb {args.kb}" if args.kb else ""
+    ) + (f" --ranker {args.ranker}" if args.ranker else "") + (
+        "" if args.lexicon else " --no-lexicon"
+    ) + (f" --previous {_shown(args.previous)}" if args.previous else "")
     results: dict[str, Any] = {
         "benchmark": "ICD-10-CM linking on held-out Alphabetic Index terms",
         "command": command,
@@ -468,6 +657,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seed": args.seed,
             "target": "exact billable ICD-10-CM FY2026 code of the index term",
             "knowledge_base": kb.version,
+            "knowledge_base_dir": _shown(kb.path),
+            "left_out": {**left_out, "source": _shown(Path(left_out["source"]))}
+            if left_out else None,
             "aliases": len(table.aliases),
             "codes": len(table.descriptions),
             "billable_codes": len(table.billable),
@@ -483,11 +675,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "selection": {**dict(stats), "index_csv_sha256": source_sha,
                       "heldout_no_longer_eligible": args.heldout_missing,
+                      "heldout_drawn_from": drawn.get("eligible"),
+                      "heldout_drawn_in": drawn.get("knowledge_base"),
                       "heldout_ids": str(args.heldout.relative_to(ROOT))
                       if args.heldout.is_relative_to(ROOT) else str(args.heldout),
                       "levels": dict(sorted(Counter(m.level for m in heldout).items()))},
         "setup": setup,
         "methods": rows,
+        "default_kb_lookup": lookup,
+        "previous": previous_run(args.previous) if args.previous else None,
         "notes": [],
     }
     sci = rows.get("scispaCy CandidateGenerator (HNSW)")

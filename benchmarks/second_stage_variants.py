@@ -1,7 +1,8 @@
 """Document-stage (second-stage) recipes compared on the same saved rows, CodiEsp dev MAP.
 
-    python -m medcode_nlp.training.train_ranker --kb ~/.cache/medcode_nlp/kb-full \\
-        --save-document-rows /tmp/rows [--second-stage bagged --out /tmp/ranker]
+    python -m medcode_nlp.training.train_ranker --kb /tmp/kb-train \\
+        --index-kb /tmp/kb-train-no-index --save-document-rows /tmp/rows \\
+        [--second-stage bagged --out /tmp/ranker]
     python benchmarks/second_stage_variants.py /tmp/rows [--variants ...] [--seeds 13 1 2]
 
 ``train_rows.npz`` holds the out-of-fold rows of CodiEsp train, ``dev_rows.npz`` the rows of
@@ -12,7 +13,8 @@ dev rows; MAP counts every gold code of a note (as ``medcode evaluate codiesp``)
 that never became candidates count as misses. Each variant is fit with several random
 states (the early-stopping split moves a single model's MAP by about 0.005) and their mean is
 reported beside each run. Trees are also timed on the dev rows (one thread, one note at a
-time), since the document stage runs once per coded note.
+time), since the document stage runs once per coded note. The two knowledge bases are the
+ranker's training ones (``python benchmarks/kb_ranker_training.py``, see its docstring).
 
 Writes ``benchmarks/results/second_stage_variants.json``.
 """

@@ -144,6 +144,69 @@ def test_accuracy_report_and_docs(tmp_path: Path) -> None:
     assert "keep me too" in text
 
 
+def test_heldout_keys(index_rows: list[lb.IndexRow]) -> None:
+    keys = lb.heldout_keys(index_rows, [3])
+    assert keys == {"left arm quaver", "quaver quavering arm left", "left"}
+    assert lb.heldout_keys(index_rows, []) == set()
+
+
+def test_leave_out_kb(tmp_path: Path, index_rows: list[lb.IndexRow]) -> None:
+    """The copy loses exactly the held-out index aliases; the source stays as it was."""
+    from medcode_nlp.codesets.base import Alias, CodeEntry, IndexTerm
+    from medcode_nlp.kb import KnowledgeBaseWriter, load_kb
+
+    source = tmp_path / "kb"
+    writer = KnowledgeBaseWriter(source)
+    writer.replace_system("icd10cm", [
+        CodeEntry("R90.12", "icd10cm", "Quaver of left arm", aliases=[Alias("left arm quaver",
+                                                                            "inclusion")]),
+        CodeEntry("R90.21", "icd10cm", "Quaver of right arm"),
+    ], {"source": "invented"})
+    writer.add_index_terms([IndexTerm("Left arm quaver", "R90.12", "icd10cm"),
+                            IndexTerm("right arm quaver", "R90.21", "icd10cm")],
+                           {"source": "invented index"})
+    writer.finish().close()
+    keys = lb.heldout_keys(index_rows, [3])
+    target = lb.leave_out_kb_dir(tmp_path / "cache", source, [3])
+    assert target == lb.leave_out_kb_dir(tmp_path / "cache", source, [3])
+    assert target != lb.leave_out_kb_dir(tmp_path / "cache", source, [3, 5])
+    target.parent.mkdir(parents=True)
+    info = lb.build_leave_out_kb(source, target, keys)
+    assert info["aliases_removed"] == 1
+    left = {(code, text, kind) for _, code, text, kind in load_kb(target).iter_aliases("icd10cm")}
+    assert ("R90.12", "Left arm quaver", "index") not in left
+    assert ("R90.12", "left arm quaver", "inclusion") in left  # other kinds stay
+    assert ("R90.21", "right arm quaver", "index") in left
+    assert load_kb(target).manifest["linking_benchmark_left_out"]["aliases_removed"] == 1
+    original = [a for a in load_kb(source).iter_aliases("icd10cm") if a[3] == "index"]
+    assert len(original) == 2
+    assert not list(tmp_path.glob("cache/.*building*"))
+
+
+def test_markdown_section_previous_and_lookup() -> None:
+    block = {"acc@1": 0.5, "acc@5": 0.75}
+    results = {
+        "settings": {"mentions": 2, "seed": 0, "aliases": 10, "codes": 4, "cpus": 2,
+                     "tfidf_min_df": 10,
+                     "hnsw": {"M": 32, "efConstruction": 400, "efSearch": 200},
+                     "scispacy_k": 100, "pool": 100,
+                     "left_out": {"aliases_removed": 3}},
+        "selection": {"eligible": 2, "rows": 9, "heldout_drawn_from": 7,
+                      "heldout_drawn_in": "old kb"},
+        "methods": {"m": {"all_codes": block, "billable_only": block, "mentions_per_s": 5.0,
+                          "batch_size": 8}},
+        "default_kb_lookup": {"m": {"acc@1": 1.0, "acc@5": 1.0}},
+        "previous": {"file": "old.json", "mentions": 2, "command": "cmd",
+                     "knowledge_base": "old kb", "aliases": 5, "left_out": None,
+                     "methods": {"m": {"acc@1": 0.25, "acc@5": 0.5}}},
+        "command": "python benchmarks/linking_benchmark.py",
+    }
+    text = lb.markdown_section(results)
+    assert "| m | 50.0% | 75.0% | 50.0% | 75.0% | 5 | 8 | 25.0% / 50.0% |" in text
+    assert "3 ICD-10-CM `index`" in text and "drawn once from the 7 terms" in text
+    assert "m 100.0% / 100.0%" in text and "searched as it was" in text
+
+
 # -------------------------------------------------------- scispaCy adapter
 def test_alias_table(table: lm.AliasTable) -> None:
     assert len(table.aliases) == 19  # "Glimmer disorder" is one string with two codes
