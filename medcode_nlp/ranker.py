@@ -213,6 +213,13 @@ class RankerModel:
     def version(self) -> str:
         return str(self.meta.get("version", "ranker"))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the per-KB cache (it holds the knowledge base's SQLite
+        connection): ``nlp.pipe(..., n_process=2)`` with the spawn start method pickles it."""
+        state = dict(self.__dict__)
+        state.update(_note_keys_for=None, _note_keys_cache={})
+        return state
+
     def score(self, mention: MentionContext, candidates: list[Any]) -> np.ndarray:
         """Probability of each candidate for this mention.
 

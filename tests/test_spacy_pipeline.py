@@ -102,6 +102,16 @@ def test_two_processes_give_the_results_of_one(default_coder):
     assert two == one
 
 
+def test_components_pickle_after_use(default_coder):
+    """The spawn/forkserver start methods (macOS, Windows) pickle the components for
+    ``nlp.pipe(..., n_process=2)``."""
+    import pickle
+
+    default_coder((ROOT / "examples" / "office_visit.txt").read_text())
+    for name, component in default_coder.nlp.pipeline:
+        assert pickle.loads(pickle.dumps(component)) is not None, name
+
+
 USER_NOTE = ("Assessment: essential hypertension, on lisinopril. Type 2 diabetes mellitus. "
              "Denies chest pain.\n")
 
@@ -137,6 +147,39 @@ def test_coder_in_a_users_pipeline_with_their_ner(kb, tmp_path):
     nlp.to_disk(tmp_path / "user")
     again = spacy.load(tmp_path / "user")
     assert again(USER_NOTE)._.coding.to_dict() == doc._.coding.to_dict()
+    # the Coder API over a loaded pipeline: same results, same options
+    from medcode_nlp import Coder
+
+    coder = Coder.from_nlp(again)
+    assert coder(USER_NOTE).to_dict() == doc._.coding.to_dict()
+    assert coder.options.setting == "outpatient" and coder.ranker is None
+    assert coder(USER_NOTE, setting="inpatient").versions == doc._.coding.versions
+
+
+def test_coder_from_a_pipeline_without_the_component_is_refused():
+    from medcode_nlp import Coder, InputError
+
+    with pytest.raises(InputError, match="no medcode_coder component"):
+        Coder.from_nlp(spacy.blank("en"))
+
+
+def test_a_site_model_travels_in_the_saved_pipeline(default_coder, tmp_path):
+    from test_site_model import CASES, _text
+
+    from medcode_nlp.training.site_model import CodedNote, fit_site_model
+
+    notes = [CodedNote(f"t{i}", _text(h, imp), frozenset(("icd10cm", c) for c in codes))
+             for i, (h, imp, codes) in enumerate(CASES)]
+    site = fit_site_model(notes, list(default_coder.pipe([n.text for n in notes])),
+                          kb=default_coder.kb)
+    nlp = _user_pipeline(ranker="none")
+    nlp.get_pipe("medcode_coder").site_model = site
+    note = _text("Cough and fever.", "Right middle lobe pneumonia.")
+    expected = nlp(note)._.coding.to_dict()
+    assert expected["versions"].get("site_model")
+    nlp.to_disk(tmp_path / "p")
+    assert (tmp_path / "p" / "medcode_coder" / "site_model").is_dir()
+    assert spacy.load(tmp_path / "p")(note)._.coding.to_dict() == expected
 
 
 def test_blank_english_pipeline_with_the_project_ner(kb):
