@@ -246,3 +246,14 @@ def test_render_shows_label_assertion_and_top_code(kb):
     assert "PROBLEM | present | I10" in displacy.render(doc, style="span")
     report = render_html(doc.text, doc._.coding)
     assert 'title="PROBLEM | present | I10 | section:' in report
+
+
+def test_coder_settings_are_checked(kb):
+    from medcode_nlp.errors import InputError
+
+    nlp = spacy.blank("en")
+    with pytest.raises(InputError, match="Unknown setting 'clinic'"):
+        nlp.add_pipe("medcode_coder", config={"setting": "clinic"})
+    nlp.add_pipe("medcode_coder", config={"ranker": str(ROOT / "no-such-ranker")})
+    with pytest.raises(InputError, match="Unknown ranker"):
+        nlp("Hypertension.")
