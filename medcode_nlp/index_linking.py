@@ -78,9 +78,16 @@ def shipped_tree() -> IndexTree | None:
         return None
 
 
+#: Words a note leaves implied that the Index spells out ("RUQ pain" is abdominal pain).
+_IMPLIED = ((re.compile(r"(?<!abdominal )\b((?:right|left)\s+)?(upper|lower)\s+quadrant\b",
+                        re.I), r"abdominal \1\2 quadrant"),
+            (re.compile(r"\blower\s+back\b", re.I), "low back"))
+
+
 def normalise(text: str) -> str:
-    """Spell-out forms the Index uses (type II -> type 2)."""
-    for pattern, replacement in _ROMAN:
+    """Spell-out forms the Index uses (type II -> type 2, upper quadrant -> abdominal upper
+    quadrant)."""
+    for pattern, replacement in (*_ROMAN, *_IMPLIED):
         text = pattern.sub(replacement, text)
     return text
 
@@ -270,6 +277,27 @@ def _modifiers_before(mention: str, context: str) -> str:
     return " ".join(words)
 
 
+_METASTATIC_TO = re.compile(r"\bmeta?stat\w*\s+(?:\w+\s+){0,2}?to\b|\bsecondary\b", re.I)
+
+
+def _secondary_of(kb: CodeKnowledgeBase, primary: str) -> str | None:
+    """The secondary-neoplasm code (C77-C79) of a primary code's site, by title words."""
+    entry = kb.get("icd10cm", primary)
+    if entry is None:
+        return None
+    site = set(re.findall(r"[a-z]+", entry.description.lower().split(" of ", 1)[-1]))
+    site -= {"unspecified", "and", "other", "part", "site", "sites", "of", "the", "left",
+             "right", "overlapping", "lesion"}
+    best, overlap = None, 0
+    for category in ("C77", "C78", "C79"):
+        for code in kb.billable_descendants("icd10cm", category, limit=100):
+            other = kb.get("icd10cm", code)
+            words = set(re.findall(r"[a-z]+", other.description.lower())) if other else set()
+            if len(site & words) > overlap:
+                best, overlap = code, len(site & words)
+    return best
+
+
 def _unsaid(detail: str, description: str, text: str) -> str:
     """The parts of a specificity prompt the note did not answer (a side it names is said)."""
     said = set(re.findall(r"[a-z]+", text.lower())) & set(re.findall(r"[a-z]+", description.lower()))
@@ -317,11 +345,14 @@ def _link_words(tree: IndexTree, kb: CodeKnowledgeBase, mention: str,
     allowed = TABULAR_WORDS | (_ACUITY | {"on", "and"} if acute_on_chronic else frozenset())
     if set(best.unused) - allowed or best.code.startswith(("V", "W", "X", "Y")):
         return None
-    if best.table not in ("", "index"):
-        return None  # neoplasm and drug columns need a reading the walk does not yet give
+    if best.table not in ("", "index", "neoplasm"):
+        return None  # drug-table columns need a reading the walk does not yet give
     code = complete(kb, best.code, f"{mention_text} {context}")
     if code is None:
         return None
+    if best.table == "neoplasm" and code.startswith("C") and _METASTATIC_TO.search(
+            f"{mention_text} {adjacent_phrase(mention, context)}"):
+        code = _secondary_of(kb, code) or code  # "metastatic to the liver": liver is secondary
     if acute_on_chronic:
         code = _acute_on_chronic(kb, code)
     entry = kb.get("icd10cm", code)

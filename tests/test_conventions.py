@@ -218,3 +218,22 @@ def test_symptoms_routine_in_a_coded_diagnosis_are_not_coded(default_coder):
 def test_pain_at_another_site_than_the_injury_stays(default_coder):
     codes = set(_cm(default_coder("Assessment: Contusion of the right foot. Left knee pain.")))
     assert {"S90.31XA", "M25.562"} <= codes, codes
+
+
+def test_condition_main_terms_and_implied_index_words(default_coder):
+    assert "K80.50" in _cm(default_coder("Assessment: Choledocholithiasis."))
+    assert "R10.11" in _cm(default_coder("Assessment: Right upper quadrant pain."))
+    assert "M54.50" in _cm(default_coder("Assessment: Lower back pain."))
+
+
+def test_neoplasm_table_primary_and_secondary_sites(default_coder):
+    assert "C53.9" in _cm(default_coder("Diagnosis: Microinvasive carcinoma of the cervix."))
+    codes = _cm(default_coder("Impression: Metastatic adenocarcinoma to the liver."))
+    assert "C78.7" in codes and "C22.9" not in codes, codes
+
+
+def test_a_mass_adds_nothing_beside_a_coded_malignancy(default_coder):
+    codes = _cm(default_coder("Assessment: Carcinoma of the sigmoid colon with a mass in the "
+                              "abdomen."))
+    assert any(c.startswith("C18") for c in codes) and "R19.00" not in codes, codes
+    assert not any(c.startswith(("R22", "D49", "C80")) for c in codes), codes

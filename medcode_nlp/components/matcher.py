@@ -136,9 +136,10 @@ _CONDITION_HEADS = frozenset("""laceration contusion abrasion avulsion torsion f
 
 def index_main_terms(kb: object) -> set[str]:
     """Lookup keys of the Index's condition main terms ("laceration", "torsion", "foreign
-    body"): a main term whose words open a Tabular title outside chapters R, V-Z and whose
-    last word is a condition noun (:data:`_CONDITION_ENDINGS`, :data:`_CONDITION_HEADS`), so a
-    note's bare "lacerations" is found for the Index walk."""
+    body", "choledocholithiasis"): a main term whose last word has a condition ending
+    (:data:`_CONDITION_ENDINGS`), or is a lesion head (:data:`_CONDITION_HEADS`) opening a
+    Tabular title outside chapters R, V-Z, so a note's bare "lacerations" reaches the Index
+    walk."""
     from medcode_nlp.index_linking import shipped_tree
 
     tree = shipped_tree()
@@ -157,9 +158,10 @@ def index_main_terms(kb: object) -> set[str]:
             continue
         key = term_key(re.sub(r"\bNEC\b", "", node.term.split(",")[0]))
         last = key.rsplit(" ", 1)[-1]
-        if key in openings and is_useful_term(key, 6) and (
-                last.endswith(_CONDITION_ENDINGS) or last in _CONDITION_HEADS
-                or key in _CONDITION_HEADS):
+        if not is_useful_term(key, 6):
+            continue
+        if last.endswith(_CONDITION_ENDINGS) or (key in openings and (
+                last in _CONDITION_HEADS or key in _CONDITION_HEADS)):
             found.add(key)
     return found
 
