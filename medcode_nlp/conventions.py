@@ -140,6 +140,17 @@ class ConventionResult:
     excluded: list[ExcludedCode]
 
 
+#: Categories that take as many codes as the note documents complications (Guidelines I.C.4.a).
+_MANY_PER_CATEGORY = ("E08", "E09", "E10", "E11", "E13")
+
+_TYPE_1 = re.compile(r"\btype\s*(?:1|i|one)\b(?!\s*(?:and|or|/)\s*(?:2|ii|two)\b)"
+                     r"(?=[^.\n]{0,30}diabet)|\bdiabet\w*[^.\n]{0,30}\btype\s*(?:1|i|one)\b"
+                     r"|\bjuvenile[- ]onset diabet|\biddm\b|\bt1dm?\b", re.I)
+_TYPE_2 = re.compile(r"\btype\s*(?:2|ii|two)\b(?=[^.\n]{0,30}diabet)"
+                     r"|\bdiabet\w*[^.\n]{0,30}\btype\s*(?:2|ii|two)\b|\bniddm\b|\bt2dm?\b",
+                     re.I)
+
+
 def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
     ordered = sorted(phrases, key=len, reverse=True)
     return re.compile(r"(?<!\w)(" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)", re.I)
@@ -485,6 +496,20 @@ class _Review:
         self.add(_suggestion(self.kb, "Z99.2", max(c.score for c in kidney), evidence,
                              "use-additional code at N18.6: dependence on renal dialysis"))
 
+    def diabetes_type(self) -> None:
+        """A note that documents type 1 diabetes (and no type 2) codes its diabetic
+        complications in E10: E11 is only the Index's default when the type is not said."""
+        text = self.note.text
+        if not _TYPE_1.search(text) or _TYPE_2.search(text):
+            return
+        for suggestion in self.find("E11"):
+            twin = _suggestion(self.kb, "E10" + suggestion.code[3:], suggestion.score,
+                               suggestion.evidence, "the note documents type 1 diabetes: "
+                               f"{suggestion.code} (type not said) coded in E10")
+            if twin is not None:
+                self.drop(suggestion, f"type 1 diabetes documented: coded as {twin.code}")
+                self.add(twin)
+
     def combinations(self) -> None:
         """Combination codes replace the codes they combine ("with" convention)."""
         for rule in self.rules.combinations:
@@ -532,6 +557,8 @@ class _Review:
                     self.drop(suggestion, f"{other.code} already says it: {other.description}")
                     break
                 if (other.code[:3] == suggestion.code[:3]
+                        and (not other.code.startswith(_MANY_PER_CATEGORY)
+                             or other.code[:5] == suggestion.code[:5])
                         and suggestion.description.lower().count("unspecified")
                         > title.count("unspecified")):
                     self.drop(suggestion, f"{other.code} in the same category is more specific")
@@ -662,6 +689,7 @@ def apply_conventions(
         review.tobacco()
         review.long_term_drugs()
         review.dialysis_status()
+        review.diabetes_type()
         review.combinations()
         review.named_in_combination()
         review.integral_symptoms()

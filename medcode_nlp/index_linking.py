@@ -239,11 +239,13 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
     sites = site_words(kb)
     for word in hit.context_used:
         w = word.lower()
-        if w in _ACUITY or w in ("right", "left", "bilateral") or _GRADING.match(w):
+        if w in ("right", "left", "bilateral") or _GRADING.match(w):
             continue
         if re.search(rf"\b{re.escape(w)}\b", next_to):
             continue  # a site, or words of the mention's own phrase
-        if w in sites:
+        if w in _ACUITY and re.search(rf"{re.escape(mention)}\W{{1,3}}{w}\b", context, re.I):
+            continue  # "pancreatitis, acute"
+        if w in sites or w in _ACUITY:  # another condition's "acute" or site is not its own
             if len(context) <= len(mention) + 60:
                 continue  # a short line ("Left knee: pain") names the site anywhere in it
             return False

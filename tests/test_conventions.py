@@ -237,3 +237,30 @@ def test_a_mass_adds_nothing_beside_a_coded_malignancy(default_coder):
                               "abdomen."))
     assert any(c.startswith("C18") for c in codes) and "R19.00" not in codes, codes
     assert not any(c.startswith(("R22", "D49", "C80")) for c in codes), codes
+
+
+def test_a_query_mark_doubts_the_words_after_it_not_before(default_coder):
+    result = default_coder("ASSESSMENT: Choledocholithiasis, ? cholecystitis.")
+    assertions = {e.text.lower(): e.assertion for e in result.entities}
+    assert assertions == {"choledocholithiasis": "present", "cholecystitis": "uncertain"}
+    assert _cm(result) == ["K80.50"]
+
+
+def test_type_1_diabetes_documented_codes_its_complications_in_e10(default_coder):
+    codes = set(_cm(default_coder("Assessment: Diabetes mellitus, type 1, poorly controlled. "
+                                  "Significant diabetic neuropathy.")))
+    assert {"E10.65", "E10.40"} <= codes and not any(c.startswith("E11") for c in codes), codes
+    codes = set(_cm(default_coder("Assessment: Type 2 diabetes mellitus. Diabetic neuropathy.")))
+    assert "E11.40" in codes and "E11.42" not in codes, codes
+
+
+def test_acuity_of_another_condition_in_the_sentence_is_not_the_mentions(default_coder):
+    codes = _cm(default_coder("HISTORY: He has renal failure requiring dialysis and he was "
+                              "admitted and treated for an acute allergic reaction."))
+    assert "N17.9" not in codes and "N18.6" in codes, codes
+
+
+def test_a_past_skin_infection_is_personal_history(default_coder):
+    result = default_coder("PAST MEDICAL HISTORY: Cellulitis of the left leg in 2019.")
+    assert not any(c.startswith("L03") for c in _cm(result)), _cm(result)
+    assert any("Z87.2" in x.reason for x in result.excluded if x.code.startswith("L03"))

@@ -282,6 +282,19 @@ def split_sentences(doc: Doc) -> list[tuple[int, int]]:
     return [(s, e) for s, e in zip(starts, starts[1:] + [n], strict=True) if e > s]
 
 
+def _join_query_marks(doc: Doc, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Rejoin a sentence cut at a query mark that opens the next words ("stones, ? cholecystitis"):
+    a sentence ending in ``?`` whose next sentence goes on in lower case on the same line."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and doc[out[-1][1] - 1].text == "?" and doc[start].text[:1].islower() \
+                and "\n" not in doc[out[-1][1] - 1].whitespace_:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
 class ContextComponent:
     """spaCy component applying ConText rules and section hints to mentions."""
 
@@ -348,7 +361,7 @@ class ContextComponent:
 
     def _sentence_ranges(self, doc: Doc, sections: list[SectionTuple]) -> list[tuple[int, int]]:
         if doc.has_annotation("SENT_START"):
-            ranges = [(s.start, s.end) for s in doc.sents]
+            ranges = _join_query_marks(doc, [(s.start, s.end) for s in doc.sents])
         else:
             ranges = split_sentences(doc)
         if not sections:
