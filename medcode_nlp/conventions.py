@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
+from medcode_nlp.components.matcher import singular
 from medcode_nlp.index_linking import link, shipped_tree, site_words
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
@@ -84,6 +85,8 @@ class ConventionRules:
     procedure_words: frozenset[str]
     implied_readings: tuple[tuple[str, re.Pattern[str], str], ...]
     integral_to: tuple[dict[str, Any], ...] = ()
+    anatomy_before: dict[str, frozenset[str]] = field(default_factory=dict)
+    narrative_sections: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +107,8 @@ def rules() -> ConventionRules:
         implied_readings=tuple((r["mention"], re.compile(r["note_says"], re.I), r["read_as"])
                                for r in raw["implied_readings"]),
         integral_to=tuple(raw.get("integral_to", ())),
+        anatomy_before={k: frozenset(v) for k, v in raw.get("anatomy_before", {}).items()},
+        narrative_sections=frozenset(raw.get("narrative_sections", ())),
     )
 
 
@@ -304,10 +309,27 @@ class _Review:
         'the wound was closed') and not a condition of the patient."""
         for suggestion in list(self.cm()):
             if all(self.note.text[e.start:e.end].lower().strip() in self.rules.procedure_words
-                   for e in suggestion.evidence):
+                   or self._anatomy(e) for e in suggestion.evidence):
                 said = self.note.text[suggestion.evidence[0].start:suggestion.evidence[0].end]
                 self.drop(suggestion, f"'{said.lower()}' names a procedure, its care or anatomy "
                           "here, not a condition: code the condition the note documents")
+
+    def _anatomy(self, evidence: Evidence) -> bool:
+        """'nasal cavities': the word before the evidence makes it a part of the body."""
+        said = singular(evidence.text.lower().strip())
+        before = re.findall(r"[a-z]+", self.note.text[max(0, evidence.start - 30):evidence.start]
+                            .lower())
+        return bool(before) and before[-1] in self.rules.anatomy_before.get(said, ())
+
+    def drop_allergy_reactions(self) -> None:
+        """A condition named only under Allergies ('heparin causing thrombocytopenia') is the
+        reaction of an allergy, not a diagnosis of this encounter."""
+        for suggestion in list(self.cm()):
+            if suggestion.code.startswith("Z88") or not suggestion.evidence:
+                continue
+            if self.sections_of(suggestion) == {"allergies"}:
+                self.drop(suggestion, "named under Allergies: the reaction of an allergy, not a "
+                          "condition treated in this encounter")
 
     def drop_generic(self) -> None:
         for suggestion in list(self.cm()):
@@ -623,6 +645,25 @@ class _Review:
                 self.drop(suggestion, f"describes the diagnosis it qualifies ({heads[0].code}), "
                           "not a separate condition")
 
+    def statement_first(self) -> list[CodeSuggestion]:
+        """When the note has a diagnostic statement that codes a condition, a condition found
+        only in its narrative (HPI, exam, course, plan, medications) leaves the main list for
+        ``consider``: the coder codes from the statement and reads the body for detail."""
+        stated = [c for c in self.cm() if self.sections_of(c) & self.rules.diagnosis_sections
+                  and c.code[0] != "Z"]
+        if not stated:
+            return []
+        moved = []
+        for suggestion in list(self.cm()):
+            sections = self.sections_of(suggestion)
+            if suggestion.code[0] in "UVWXYZ" or not sections <= self.rules.narrative_sections:
+                continue
+            self.codes.remove(suggestion)
+            suggestion.prompts.append("found only in the note's narrative, not in its diagnostic "
+                                      "statement: code it if it affects this encounter's care")
+            moved.append(suggestion)
+        return moved
+
     def first_listed(self) -> None:
         """Move the first-listed diagnosis to the top of the list."""
         priority = self.rules.section_priority
@@ -683,6 +724,7 @@ def apply_conventions(
         review.restore_expansions(mentions)
         review.one_code_per_mention()
         review.drop_procedure_words()
+        review.drop_allergy_reactions()
         review.drop_generic()
         review.lateralize()
         review.one_episode()
@@ -694,6 +736,7 @@ def apply_conventions(
         review.named_in_combination()
         review.integral_symptoms()
         review.modifying_symptoms()
+        consider.extend(review.statement_first())
     if setting == "outpatient" and systems is None:  # asked for by name, PCS stays
         for suggestion in [c for c in review.codes if c.system == "icd10pcs"]:
             review.codes.remove(suggestion)

@@ -108,7 +108,7 @@ def _fit(description: str, code: str, words: set[str], seventh: str, needs_seven
     for side in ("right", "left", "bilateral"):
         if side in found:
             score += 3.0 if side in words else -4.0
-    if "unspecified" in found:
+    if "unspecified" in found or "without mention" in text:
         score += 0.5
     if "nondisplaced" in found:
         score += 2.0 if "nondisplaced" in words else -1.0

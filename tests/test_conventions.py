@@ -264,3 +264,28 @@ def test_a_past_skin_infection_is_personal_history(default_coder):
     result = default_coder("PAST MEDICAL HISTORY: Cellulitis of the left leg in 2019.")
     assert not any(c.startswith("L03") for c in _cm(result)), _cm(result)
     assert any("Z87.2" in x.reason for x in result.excluded if x.code.startswith("L03"))
+
+
+def test_a_condition_only_in_the_narrative_is_considered_not_coded(default_coder):
+    result = default_coder("HISTORY OF PRESENT ILLNESS: She had some vaginal bleeding last "
+                           "week.\n\nASSESSMENT: Acute pancreatitis.")
+    assert _cm(result) == ["K85.90"], _cm(result)
+    assert any(c.code == "N93.9" for c in result.consider), [c.code for c in result.consider]
+
+
+def test_allergy_reactions_and_anatomy_words_are_not_diagnoses(default_coder):
+    codes = _cm(default_coder("ALLERGIES: Heparin causing thrombocytopenia.\n\nNOSE: The nasal "
+                              "cavities are patent.\n\nASSESSMENT: Hypertension."))
+    assert codes == ["I10"], codes
+
+
+def test_disc_degeneration_with_radiculopathy_is_one_code(default_coder):
+    assert _cm(default_coder("IMPRESSION: Lumbar degenerative disc disease with "
+                             "radiculopathy.")) == ["M51.16"]
+    assert _cm(default_coder("IMPRESSION: Lumbar degenerative disc disease.")) == ["M51.369"]
+
+
+def test_a_diagnoses_problems_header_is_the_diagnostic_statement(default_coder):
+    codes = _cm(default_coder("DIAGNOSES PROBLEMS:\n1. Orthostatic hypotension.\n2. "
+                              "Hypertension.\n\nHOSPITAL COURSE: Admitted for dizziness."))
+    assert codes[:1] == ["I95.1"], codes
