@@ -111,6 +111,12 @@ def _history_tables() -> dict[str, list[tuple[str, str]]]:
     return tables
 
 
+def is_history_code(kind: str, code: str) -> bool:
+    """Whether ``code`` is itself a family or personal history code (Z80-Z87, I25.2)."""
+    prefix = ("Z80", "Z81", "Z82", "Z83", "Z84") if kind == "family" else ("Z85", "Z86", "Z87")
+    return code.startswith(prefix) or code in {t for _p, t in _history_tables()[kind]}
+
+
 def history_code(kind: str, code: str) -> str | None:
     """Family ("family") or personal ("personal") history code for an ICD-10-CM code."""
     key = code_key(code)
@@ -424,6 +430,8 @@ def code_document(
             top = candidates[0]
             kind = "family" if entity.assertion == "family" else "personal"
             target = history_code(kind, top.code) if top.system == "icd10cm" else None
+            if top.system == "icd10cm" and is_history_code(kind, top.code):
+                target = top.code  # the mention already links to its history code
             target_entry = kb.get("icd10cm", target) if target else None
             if target_entry is not None:
                 exclude(top, f"{'family' if kind == 'family' else 'personal'} history: "

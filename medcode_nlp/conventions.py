@@ -38,7 +38,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.codesets.icd10cm import cites
-from medcode_nlp.coding_rules import Mention, assertion_exclusion, conflicts, make_billable
+from medcode_nlp.coding_rules import (
+    Mention,
+    assertion_exclusion,
+    conflicts,
+    history_code,
+    make_billable,
+)
 from medcode_nlp.components.matcher import singular
 from medcode_nlp.index_linking import link, shipped_tree, site_words
 from medcode_nlp.kb import CodeKnowledgeBase, code_key
@@ -250,8 +256,10 @@ class _Review:
                 continue
             span = (entity.start, entity.end)
             rivals = [c for c in self.cm() if {(e.start, e.end) for e in c.evidence} == {span}]
-            if entity.assertion == "historical" and any(r.code.startswith("Z8") for r in rivals):
-                continue  # a past condition keeps its personal-history code
+            if entity.assertion == "historical" and any(
+                    r.code.startswith("Z8") or r.code == history_code("personal", found.code)
+                    for r in rivals):
+                continue  # a past condition keeps its personal-history code (Z8x, I25.2)
             if not rivals and (entity.section in self.rules.history_sections
                                or entity.section in NOT_CODED_FROM):
                 continue  # a coder does not code a history, review or exam line on its own

@@ -194,7 +194,9 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
     for element in path:
         if element in _CONNECTORS or element.lower().startswith("note:"):
             continue
-        alternatives = [re.findall(r"[a-z0-9]+", alt.lower()) for alt in element.split(",")]
+        plain = re.sub(r"\[[^\]]*\]", " ", element)  # "[ECG] [EKG]" are synonyms of it
+        alternatives = [re.findall(r"[a-z0-9]+", alt.lower())
+                        for alt in [*plain.split(","), *re.findall(r"\[([^\]]+)\]", element)]]
         if not any(all(_stem5(w) in present for w in alt
                        if w not in _CONNECTORS and w not in _GENERIC_SUBTERM_WORDS and len(w) > 2)
                    for alt in alternatives):

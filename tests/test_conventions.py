@@ -289,3 +289,14 @@ def test_a_diagnoses_problems_header_is_the_diagnostic_statement(default_coder):
     codes = _cm(default_coder("DIAGNOSES PROBLEMS:\n1. Orthostatic hypotension.\n2. "
                               "Hypertension.\n\nHOSPITAL COURSE: Admitted for dizziness."))
     assert codes[:1] == ["I95.1"], codes
+
+
+def test_index_findings_written_after_their_main_term(default_coder):
+    assert "R94.31" in _cm(default_coder("IMPRESSION: 1. Chest pain. 2. Abnormal EKG."))
+    assert "R97.20" in _cm(default_coder("ASSESSMENT: Elevated PSA."))
+
+
+def test_a_past_myocardial_infarction_is_old_infarction(default_coder):
+    codes = _cm(default_coder("PAST MEDICAL HISTORY: He was hospitalized in 1996 with "
+                              "myocardial infarction and underwent cardiac catheterization."))
+    assert codes == ["I25.2"], codes

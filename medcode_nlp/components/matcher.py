@@ -120,7 +120,40 @@ def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) ->
     terms = build_terms(rows(), max_words, Path(lexicon_path) if lexicon_path else None)
     for term in index_main_terms(kb):
         terms.setdefault(term, "PROBLEM")
+    for term in finding_terms():  # "abnormal EKG" wins over the NER's "EKG"
+        if terms.get(term, "PROBLEM").lstrip(ITEM) == "PROBLEM":
+            terms[term] = ITEM + "PROBLEM"
     return terms
+
+
+#: Index main terms whose subterms a note writes after them ("abnormal EKG", "elevated PSA").
+_FINDING_MAIN_TERMS = {"abnormal": ("abnormal",), "elevated": ("elevated", "high"),
+                       "positive": ("positive",)}
+
+
+def finding_terms() -> set[str]:
+    """Lookup keys of findings the Index files as main term + subterm ("Abnormal,
+    electrocardiogram [ECG] [EKG]" -> "abnormal electrocardiogram", "abnormal ekg")."""
+    from medcode_nlp.index_linking import shipped_tree
+
+    tree = shipped_tree()
+    if tree is None:
+        return set()
+    found: set[str] = set()
+    for node in tree.nodes:
+        head = node.term.split(",")[0].strip().lower()
+        if node.level or node.table or head not in _FINDING_MAIN_TERMS:
+            continue
+        for child in node.children:
+            term = tree.nodes[child].term
+            names = [re.sub(r"\(.*?\)|\[.*?\]", " ", term).split(",")[0],
+                     *re.findall(r"\[([^\]]+)\]", term)]
+            for name in names:
+                for word in _FINDING_MAIN_TERMS[head]:
+                    key = term_key(f"{word} {name}")
+                    if 2 <= len(key.split()) <= 4 and "NEC" not in name:
+                        found.add(key)
+    return found
 
 
 #: Endings of condition nouns ("tendinitis", "spondylosis", "lipoma") and the injury and
@@ -200,7 +233,7 @@ class DictionaryMatcher:
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """(start_char, end_char, label) of the longest non-overlapping matches (an item
-        term's label starts with ``ITEM``). An HCPCS item term wins over the other matches it
+        term's label starts with ``ITEM``: HCPCS items, Index findings). An item term wins over the other matches it
         overlaps when it is at least as long ("home oxygen | concentrator" -> "oxygen
         concentrator")."""
         if self._terms is None:
