@@ -4,8 +4,9 @@ Seeded k-fold cross-validation over one coded JSONL set (CMC 2007 radiology dev 
 For each fold the site model (:mod:`medcode_nlp.training.site_model`) is trained on the other
 folds and codes the held-out notes; beside it, in the same run and on the same folds: a
 one-vs-rest logistic regression on TF-IDF word 1-2 grams (threshold chosen in the training
-folds the same way, and at the default 0.5), the same site model with per-code thresholds
-(also chosen in the training folds; not the default), and the shipped coder alone. Scored: micro P/R/F1
+folds the same way, and at the default 0.5), the shipped coder alone, and site-model variants
+(:data:`VARIANTS`: the previous site model and ablations of the default, and the default's
+classifiers with its global threshold only). Scored: micro P/R/F1
 over required ICD-10-CM codes (a kept optional code is neither a hit nor a false positive;
 external causes V00-Y99 ignored on both sides), all folds pooled, with 95% bootstrap
 intervals over notes. Nothing is tuned on the held-out fold.
@@ -31,6 +32,14 @@ SHARED = ROOT.parent / "shared" / "data"
 DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
         "mtsamples": SHARED / "usnotes-mtsamples" / "dev.jsonl"}
 SYSTEM = "icd10cm"
+#: Site-model variants fitted on the same folds: the default and the ablations (the previous
+#: site model: one L2 logistic regression per code, unweighted features, a global threshold).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "site_model": {},
+    "site_model_l2_only": {"penalties": ("l2",)},
+    "site_model_unweighted": {"weights": {}},
+    "site_model_previous": {"penalties": ("l2",), "weights": {}, "per_code": False},
+}
 
 
 def _scored(code: tuple[str, str]) -> bool:
@@ -127,38 +136,42 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
     results = code_notes(coder, notes, cache_dir / f"{data.parent.name}-{data.stem}.jsonl")
     base_seconds = time.perf_counter() - started
     scored = _eval_notes(notes)
-    systems = ("site_model", "site_model_per_code_thresholds", "ovr_lr_tuned",
+    systems = (*VARIANTS, "site_model_no_per_code_thresholds", "ovr_lr_tuned",
                "ovr_lr_default", "shipped_coder")
     predicted: dict[str, list[set[str]]] = {s: [set() for _ in notes] for s in systems}
     fold_meta = []
-    no_evidence = 0
+    no_evidence = dict.fromkeys(VARIANTS, 0)  # kept codes without a span, per variant
     for fold, (train, test) in enumerate(KFold(folds, shuffle=True, random_state=seed)
                                          .split(notes)):
-        started = time.perf_counter()
-        model = fit_site_model([notes[i] for i in train], [results[i] for i in train],
-                               seed=seed, kb=shared_kb(), per_code=True,
-                               inner_folds=inner_folds)
-        fit_seconds = time.perf_counter() - started
-        per_code, model.meta["thresholds"] = model.meta["thresholds"], None  # as shipped
+        fit_seconds: dict[str, float] = {}
+        for name, options in VARIANTS.items():
+            started = time.perf_counter()
+            model = fit_site_model([notes[i] for i in train], [results[i] for i in train],
+                                   seed=seed, kb=shared_kb(), inner_folds=inner_folds,
+                                   **options)
+            fit_seconds[name] = round(time.perf_counter() - started, 1)
+            for i in test:
+                merged = model.apply(notes[i].text, results[i])
+                no_evidence[name] += sum(1 for c in merged.codes
+                                   if not c.evidence and c.prompts[:1] == [model_prompt(model)])
+                predicted[name][i] = _keys((c.system, c.code) for c in merged.codes)
+            if name == "site_model":  # the same classifiers with the global threshold only
+                shipped, thresholds = model, model.meta["thresholds"]
+                model.meta["thresholds"] = None
+                for i in test:
+                    predicted["site_model_no_per_code_thresholds"][i] = _keys(
+                        (c.system, c.code) for c in model.apply(notes[i].text, results[i]).codes)
+                model.meta["thresholds"] = thresholds
         for i in test:
-            merged = model.apply(notes[i].text, results[i])
-            no_evidence += sum(1 for c in merged.codes
-                               if not c.evidence and c.prompts[:1] == [model_prompt(model)])
-            predicted["site_model"][i] = _keys((c.system, c.code) for c in merged.codes)
             predicted["shipped_coder"][i] = _keys((c.system, c.code) for c in results[i].codes)
-        model.meta["thresholds"] = per_code  # the same classifiers, per-code thresholds
-        for i in test:
-            merged = model.apply(notes[i].text, results[i])
-            predicted["site_model_per_code_thresholds"][i] = _keys(
-                (c.system, c.code) for c in merged.codes)
-        model.meta["thresholds"] = None
+        model = shipped
         tuned, default = _ovr_baseline([notes[i] for i in train], [notes[i] for i in test], seed)
         for i, t, d in zip(test, tuned, default, strict=True):
             predicted["ovr_lr_tuned"][i], predicted["ovr_lr_default"][i] = t, d
         fold_meta.append({"fold": fold, "train": len(train), "test": len(test),
-                          "fit_seconds": round(fit_seconds, 1),
-                          **{k: model.meta[k] for k in ("threshold", "floor", "C", "passthrough",
-                                                        "deferred")},
+                          "fit_seconds": fit_seconds,
+                          **{k: model.meta[k] for k in ("threshold", "floor", "members",
+                                                        "passthrough", "deferred")},
                           "inner_micro_f1": model.meta["training"]["inner_micro_f1"]})
         logging.info("fold %d: %s", fold, fold_meta[-1])
     report: dict[str, Any] = {}

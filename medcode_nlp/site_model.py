@@ -198,6 +198,15 @@ def note_features(text: str, result: CodingResult) -> NoteFeatures:
     return features
 
 
+def weighted(values: dict[str, float], weights: dict[str, float]) -> dict[str, float]:
+    """``values`` with each feature whose name starts with a key of ``weights`` scaled by it."""
+    if not weights:
+        return values
+    prefixes = tuple(weights)
+    return {name: value * weights[next(p for p in prefixes if name.startswith(p))]
+            if name.startswith(prefixes) else value for name, value in values.items()}
+
+
 def as_int32(matrix: Any) -> Any:
     """A CSR matrix with 32-bit indices (liblinear refuses 64-bit ones)."""
     matrix = matrix.tocsr()
@@ -221,8 +230,12 @@ class SiteModel:
 
     def __init__(self, vectorizer: Any, classifier: Any, meta: dict[str, Any]) -> None:
         self.vectorizer = vectorizer
+        #: One or more one-vs-rest classifiers (an ensemble whose probabilities are averaged).
         self.classifier = classifier
+        self.members: list[Any] = list(classifier) if isinstance(classifier, list) \
+            else [classifier]
         self.meta = meta
+        self.weights: dict[str, float] = dict(meta.get("weights") or {})
         self.labels: list[tuple[str, str]] = [(s, c) for s, c in meta["labels"]]
         self._deferred = {_key(s, c) for s, c in meta.get("deferred", [])}
         self._index = {_key(s, c): i for i, (s, c) in enumerate(self.labels)
@@ -234,8 +247,9 @@ class SiteModel:
 
     def probabilities(self, features: list[NoteFeatures]) -> np.ndarray:
         """Probability of each label code (columns in ``labels`` order) per note."""
-        matrix = as_int32(self.vectorizer.transform([f.values for f in features]))
-        probs: np.ndarray = self.classifier.predict_proba(matrix)
+        matrix = as_int32(self.vectorizer.transform([weighted(f.values, self.weights)
+                                                     for f in features]))
+        probs: np.ndarray = np.mean([m.predict_proba(matrix) for m in self.members], axis=0)
         return probs
 
     def decide(self, probs: np.ndarray) -> list[int]:
@@ -260,16 +274,18 @@ class SiteModel:
             if entity.assertion == "present" and any(
                     _key(c.system, c.code) == key for c in entity.candidates[:3]):
                 return [Evidence(entity.start, entity.end, entity.text)]
-        weights = self.classifier.estimators_[label].coef_.ravel() \
-            if hasattr(self.classifier.estimators_[label], "coef_") else None
-        if weights is None:
+        estimators = [m.estimators_[label] for m in self.members
+                      if hasattr(m.estimators_[label], "coef_")]
+        if not estimators:
             return []
+        weights = np.sum([e.coef_.ravel() for e in estimators], axis=0)
+        values = weighted(features.values, self.weights)
         vocabulary = self.vectorizer.vocabulary_
         best, best_span = 0.0, None
         for name, span in features.spans.items():
             column = vocabulary.get(name)
             if column is not None:
-                contribution = float(weights[column]) * features.values[name]
+                contribution = float(weights[column]) * values[name]
                 if contribution > best:
                     best, best_span = contribution, span
         if best_span is None:

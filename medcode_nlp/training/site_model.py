@@ -31,7 +31,13 @@ import numpy as np
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.kb import code_key
 from medcode_nlp.schema import CodingResult
-from medcode_nlp.site_model import NoteFeatures, SiteModel, as_int32, note_features
+from medcode_nlp.site_model import (
+    NoteFeatures,
+    SiteModel,
+    as_int32,
+    note_features,
+    weighted,
+)
 
 logger = logging.getLogger("medcode_nlp.train_site_model")
 
@@ -42,7 +48,12 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.91, 0.025))
 #: Codes in fewer training notes than this are left to the base coder (not learnt).
 MIN_NOTES = 3
 #: Codes with fewer gold notes than this keep the global threshold.
-PER_CODE_MIN = 10
+PER_CODE_MIN = 5
+#: Members of the averaged ensemble: one logistic regression per code for each penalty.
+PENALTIES = ("l2", "l1")
+#: Feature groups scaled up against the word n-grams (less shrunk by the regularisation):
+#: the base coder's codes and its entities' candidate codes.
+GROUP_WEIGHTS = {"base": 5.0, "cand": 5.0}
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 1.01)  # 1.01: no top-code fallback
 DEFAULT_SYSTEM = "icd10cm"
 
@@ -226,24 +237,24 @@ def per_code_thresholds(probs: np.ndarray, labels: Sequence[str], notes: Sequenc
     return [float(t) for t in thresholds], best
 
 
-def _classifier(c: float, seed: int) -> Any:
+def _classifier(c: float, seed: int, penalty: str = "l2") -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
-    return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=1000,
-                                                  random_state=seed))
+    return OneVsRestClassifier(LogisticRegression(C=c, penalty=penalty, solver="liblinear",
+                                                  max_iter=1000, random_state=seed))
 
 
-def _fit(matrix: Any, y: np.ndarray, c: float, seed: int) -> Any:
+def _fit(matrix: Any, y: np.ndarray, c: float, seed: int, penalty: str = "l2") -> Any:
     """One logistic regression per label (a label constant in ``y`` gets a constant model)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Label not .* is present in all training")
-        return _classifier(c, seed).fit(matrix, y)
+        return _classifier(c, seed, penalty).fit(matrix, y)
 
 
 def _fit_predict(matrix: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, c: float,
-                 seed: int) -> np.ndarray:
-    classifier = _fit(as_int32(matrix[train]), y[train], c, seed)
+                 seed: int, penalty: str = "l2") -> np.ndarray:
+    classifier = _fit(as_int32(matrix[train]), y[train], c, seed, penalty)
     probs: np.ndarray = classifier.predict_proba(as_int32(matrix[test]))
     return probs
 
@@ -277,16 +288,37 @@ def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Seq
     return deferred
 
 
+def _choose_member(matrix: Any, y: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote],
+                   penalty: str, c_grid: Sequence[float], folds: int, seed: int
+                   ) -> dict[str, Any]:
+    """The strength of one member (penalty) by inner-fold micro F1, with its out-of-fold probs."""
+    from sklearn.model_selection import KFold
+
+    best: dict[str, Any] = {"f1": -1.0}
+    for c in c_grid:
+        probs = np.zeros(y.shape)
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(matrix):
+            probs[test] = _fit_predict(matrix, y, train, test, c, seed, penalty)
+        score = choose_decision(probs, labels, notes)[2]
+        logger.info("inner folds: %s C=%s micro F1 %.4f", penalty, c, score)
+        if score > best["f1"]:
+            best = {"f1": score, "C": c, "penalty": penalty, "probs": probs}
+    return best
+
+
 def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
                    seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
-                   kb: Any = None, version: str = "site-0.1.0", per_code: bool = False,
-                   min_notes: int = MIN_NOTES) -> SiteModel:
+                   kb: Any = None, version: str = "site-0.2.0", per_code: bool = True,
+                   per_code_min: int = PER_CODE_MIN, min_notes: int = MIN_NOTES,
+                   penalties: Sequence[str] = PENALTIES,
+                   weights: dict[str, float] | None = None) -> SiteModel:
     """Fit a :class:`SiteModel` on coded notes and the base coder's results for them.
 
     Its label space: the codes of at least ``min_notes`` notes (rarer ones are left to the
-    base coder)."""
+    base coder). One member per penalty in ``penalties`` (its C chosen in the inner folds);
+    their probabilities are averaged. ``weights``: feature-group weights (default
+    :data:`GROUP_WEIGHTS`; ``{}`` for none)."""
     from sklearn.feature_extraction import DictVectorizer
-    from sklearn.model_selection import KFold
 
     if len(notes) != len(results):
         raise InputError(Errors.E014.format(name="results", detail="one result per note needed"))
@@ -300,47 +332,46 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
     if not labels:
         raise InputError(Errors.E014.format(
             name="--gold", detail=f"no code is in {min_notes} or more of the coded notes"))
+    weights = dict(GROUP_WEIGHTS if weights is None else weights)
     features = [note_features(n.text, r) for n, r in zip(notes, results, strict=True)]
     vectorizer = DictVectorizer().fit([_frequent(features)])
-    matrix = as_int32(vectorizer.transform([f.values for f in features]))
+    matrix = as_int32(vectorizer.transform([weighted(f.values, weights) for f in features]))
     y = np.array([[int(label in {_norm(c) for c in n.required | n.optional}) for label in labels]
                   for n in notes])
     folds = min(inner_folds, len(notes))
-    best: dict[str, Any] = {"f1": -1.0}
-    for c in c_grid:
-        probs = np.zeros(y.shape)
-        for train, test in KFold(folds, shuffle=True, random_state=seed).split(matrix):
-            probs[test] = _fit_predict(matrix, y, train, test, c, seed)
-        threshold, floor, score = choose_decision(probs, labels, notes)
-        logger.info("inner folds: C=%s threshold=%.3f floor=%.2f micro F1 %.4f",
-                    c, threshold, floor, score)
-        if score > best["f1"]:
-            best = {"f1": score, "C": c, "threshold": threshold, "floor": floor, "probs": probs}
+    members = [_choose_member(matrix, y, labels, notes, p, c_grid, folds, seed)
+               for p in penalties]
+    probs = np.mean([m["probs"] for m in members], axis=0)
+    threshold, floor, score = choose_decision(probs, labels, notes)
+    logger.info("inner folds: %d members, threshold=%.3f floor=%.2f micro F1 %.4f",
+                len(members), threshold, floor, score)
     thresholds: list[float] | None = None
     if per_code:
-        thresholds, score = per_code_thresholds(best["probs"], labels, notes,
-                                                best["threshold"], best["floor"])
+        thresholds, score = per_code_thresholds(probs, labels, notes, threshold, floor,
+                                                per_code_min)
         logger.info("inner folds: per-code thresholds micro F1 %.4f", score)
     kept = [{labels[i] for i in row} for row in _kept(
-        best["probs"], np.array(thresholds) if thresholds else best["threshold"], best["floor"])]
+        probs, np.array(thresholds) if thresholds else threshold, floor)]
     deferred = _deferred(results, kept, labels, notes)
     passthrough = _passthrough(results, kept, set(labels), notes)
-    classifier = _fit(matrix, y, best["C"], seed)
+    classifiers = [_fit(matrix, y, m["C"], seed, m["penalty"]) for m in members]
     meta = {
         "version": version,
         "labels": [list(written[label]) for label in labels],
-        "threshold": best["threshold"],
-        "floor": best["floor"],
+        "threshold": threshold,
+        "floor": floor,
         "thresholds": thresholds,
-        "C": best["C"],
+        "C": members[0]["C"],
+        "members": [{"penalty": m["penalty"], "C": m["C"]} for m in members],
+        "weights": weights,
         "passthrough": passthrough,
         "deferred": [list(written[label]) for label in deferred],
         "descriptions": _descriptions(kb, [written[label] for label in labels]),
         "training": {"notes": len(notes), "codes": len(labels), "features": len(
-            vectorizer.vocabulary_), "inner_folds": folds, "inner_micro_f1": round(best["f1"], 4),
+            vectorizer.vocabulary_), "inner_folds": folds, "inner_micro_f1": round(score, 4),
             "seed": seed},
     }
-    return SiteModel(vectorizer, classifier, meta)
+    return SiteModel(vectorizer, classifiers, meta)
 
 
 def _frequent(features: Sequence[NoteFeatures], min_notes: int = 2) -> dict[str, float]:
