@@ -93,6 +93,7 @@ class ConventionRules:
     integral_to: tuple[dict[str, Any], ...] = ()
     anatomy_before: dict[str, frozenset[str]] = field(default_factory=dict)
     narrative_sections: frozenset[str] = frozenset()
+    needs_words: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +116,7 @@ def rules() -> ConventionRules:
         integral_to=tuple(raw.get("integral_to", ())),
         anatomy_before={k: frozenset(v) for k, v in raw.get("anatomy_before", {}).items()},
         narrative_sections=frozenset(raw.get("narrative_sections", ())),
+        needs_words={k: re.compile(v, re.I) for k, v in raw.get("needs_words", {}).items()},
     )
 
 
@@ -340,7 +342,15 @@ class _Review:
                           "condition treated in this encounter")
 
     def drop_generic(self) -> None:
+        """Codes that name no condition, and codes whose sense the note's words near the
+        evidence do not bear out ('transient' aphasia is no homelessness)."""
         for suggestion in list(self.cm()):
+            needs = self.rules.needs_words.get(suggestion.code)
+            if needs is not None and not any(needs.search(self.note.window(e, 60))
+                                             for e in suggestion.evidence):
+                self.drop(suggestion, f"the words near the evidence do not say what "
+                          f"{suggestion.code} ({suggestion.description}) means")
+                continue
             reason = self.rules.generic_codes.get(suggestion.code)
             if reason is None:
                 continue
@@ -587,12 +597,20 @@ class _Review:
                     self.drop(suggestion, f"{other.code} already says it: {other.description}")
                     break
                 if (other.code[:3] == suggestion.code[:3]
-                        and (not other.code.startswith(_MANY_PER_CATEGORY)
-                             or other.code[:5] == suggestion.code[:5])
+                        and (other.code[:5] == suggestion.code[:5] or (
+                            not other.code.startswith(_MANY_PER_CATEGORY)
+                            and self._shares_words(suggestion, other)))
                         and suggestion.description.lower().count("unspecified")
                         > title.count("unspecified")):
                     self.drop(suggestion, f"{other.code} in the same category is more specific")
                     break
+
+    def _shares_words(self, first: CodeSuggestion, second: CodeSuggestion) -> bool:
+        """Whether the evidence of two codes names the same thing (a shared word that is not
+        a stop word): 'ischemic cardiac disease' and 'myocardial infarction' do not."""
+        def said(c: CodeSuggestion) -> set[str]:
+            return {w for e in c.evidence for w in re.findall(r"[a-z]{4,}", e.text.lower())}
+        return bool(said(first) & said(second))
 
     def integral_symptoms(self) -> None:
         """Symptoms go when they are routine in a diagnosis coded for the note (table
