@@ -189,6 +189,7 @@ class _Review:
         self.codes = list(codes)
         self.excluded = list(excluded)
         self.rules = rules()
+        self.linked: set[tuple[str, tuple[int, int]]] = set()  # (code, span) the Index gave
 
     # ------------------------------------------------------------------ helpers
     def cm(self) -> list[CodeSuggestion]:
@@ -268,6 +269,7 @@ class _Review:
             for rival in rivals:
                 if rival.code != found.code:
                     self.drop(rival, f"the Alphabetic Index gives {found.code} for this mention")
+            self.linked.add((found.code, span))
             self.add(CodeSuggestion(
                 found.code, "icd10cm", found.description,
                 max([found.confidence, *(r.score for r in rivals if r.code == found.code)]),
@@ -298,10 +300,16 @@ class _Review:
             for stronger in cm[:i]:
                 if self._paired(stronger.code, weaker.code):
                     continue  # "use additional code" / "code first": both are reported
+                if self._index_linked(weaker) and not self._index_linked(stronger):
+                    continue  # the Index's code for a mention outranks the ranker's
                 if stronger in self.codes and spans <= {(e.start, e.end) for e in stronger.evidence}:
                     self.drop(weaker, f"same evidence as {stronger.code}, which fits it better: "
                               "one mention, one code")
                     break
+
+    def _index_linked(self, suggestion: CodeSuggestion) -> bool:
+        return any((suggestion.code, (e.start, e.end)) in self.linked
+                   for e in suggestion.evidence)
 
     def _paired(self, first: str, second: str) -> bool:
         """Whether the Tabular asks for ``second`` beside ``first`` (or the reverse)."""
@@ -605,6 +613,24 @@ class _Review:
                     self.drop(suggestion, f"{other.code} in the same category is more specific")
                     break
 
+    def excluded_unspecified(self) -> None:
+        """Of two codes the Tabular's Excludes1 keeps apart, the unspecified one goes
+        ('Depression, unspecified' beside 'Major depressive disorder, recurrent')."""
+        for suggestion in list(self.cm()):
+            title = suggestion.description.lower()
+            if "unspecified" not in title:
+                continue
+            chain = [suggestion.code, *self.kb.ancestors("icd10cm", suggestion.code)]
+            notes = [n for a in chain if (e := self.kb.get("icd10cm", a)) for n in e.excludes1]
+            for other in self.cm():
+                if other is suggestion or other.code[0] != suggestion.code[0] or \
+                        other.description.lower().count("unspecified") >= title.count("unspecified"):
+                    continue
+                if any(cites(note, other.code) for note in notes):
+                    self.drop(suggestion, f"Excludes1: the note documents {other.code} "
+                              f"({other.description}), which this unspecified code excludes")
+                    break
+
     def _shares_words(self, first: CodeSuggestion, second: CodeSuggestion) -> bool:
         """Whether the evidence of two codes names the same thing (a shared word that is not
         a stop word): 'ischemic cardiac disease' and 'myocardial infarction' do not."""
@@ -760,6 +786,7 @@ def apply_conventions(
         review.diabetes_type()
         review.combinations()
         review.named_in_combination()
+        review.excluded_unspecified()
         review.integral_symptoms()
         review.modifying_symptoms()
         consider.extend(review.statement_first())

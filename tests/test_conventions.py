@@ -300,3 +300,14 @@ def test_a_past_myocardial_infarction_is_old_infarction(default_coder):
     codes = _cm(default_coder("PAST MEDICAL HISTORY: He was hospitalized in 1996 with "
                               "myocardial infarction and underwent cardiac catheterization."))
     assert codes == ["I25.2"], codes
+
+
+def test_an_index_entry_without_a_code_takes_its_unspecified_or_other_type(default_coder):
+    assert _cm(default_coder("DIAGNOSIS: Medial meniscus tear on the right side.")) == [
+        "S83.241A"]
+
+
+def test_the_index_code_of_a_mention_wins_and_excludes1_drops_the_unspecified(default_coder):
+    codes = _cm(default_coder("PROBLEMS:\n1. Depression.\n\nFINAL DIAGNOSIS:\nAXIS I: Major "
+                              "depression, recurrent, with psychotic features."))
+    assert "F33.3" in codes and not {"F32.9", "F32.A"} & set(codes), codes

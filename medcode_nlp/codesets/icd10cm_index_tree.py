@@ -638,6 +638,8 @@ class IndexTree:
             return
         node = self.nodes[state.node]
         code = self._code(node, state.column, bag, state.used)
+        if not code and node.table == 0 and state.depth and not (node.see or node.see_also):
+            code = self._default_child_code(node)  # "Tear, meniscus, medial" -> S83.24-
         if code:
             hits.append(self._hit(code, state, bag, laterality, node.table))
         for reference in (node.see, node.see_also):
@@ -692,6 +694,18 @@ class IndexTree:
                        state.depth + 1, state.gain + gain + 0.05, state.see_hops, state.column, state.prior),
                 bag, hits, laterality,
             )
+
+    def _default_child_code(self, node: _Node) -> str:
+        """The code of an entry that gives none itself: its "unspecified" subterm's, else its
+        "specified (type) NEC" subterm's (the Tabular's "other" code for a type not said)."""
+        for wanted in ("unspecified", "specified"):
+            for child_index in node.children:
+                child = self.nodes[child_index]
+                term = child.term.lower()
+                if child.codes and child.codes[0] and term.startswith(wanted) and (
+                        wanted == "unspecified" or term.endswith("nec")):
+                    return child.codes[0]
+        return ""
 
     def _code(self, node: _Node, column: int, bag: list[_Word], used: frozenset[int]) -> str:
         if node.table == 0:
