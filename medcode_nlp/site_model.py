@@ -3,9 +3,11 @@
 Each note becomes a feature dict: word 1-2 grams with the words inside a negation or
 uncertainty scope marked (``neg:``/``unc:``), the same n-grams qualified by their section group
 (history, findings, diagnosis, ...), the base coder's codes and scores, and its entities'
-candidate codes and texts keyed by the assertion the pipeline's context component gave them.
-One logistic regression per code of the site's label space gives a probability; a code is
-kept at or above the threshold chosen in the training folds (the top code is kept down to a
+candidate codes and texts keyed by the assertion the pipeline's context component gave them;
+the base coder's features are weighted up (``meta["weights"]``) so the regularisation shrinks
+them less than the many n-grams. Per code of the site's label space, an L2 and an L1 logistic
+regression (one-vs-rest) give probabilities that are averaged; a code is kept at or above its
+threshold chosen in the training folds (per code for codes of enough notes, else global) (the top code is kept down to a
 lower floor when none passes). Every kept code carries a span of the note: the base coder's
 evidence for it, else the note span of its strongest positive feature. Codes of the label
 space are decided by the site model (except those the base coder got right more often in the
