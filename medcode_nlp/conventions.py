@@ -267,7 +267,7 @@ class _Review:
                                or entity.section in NOT_CODED_FROM):
                 continue  # a coder does not code a history, review or exam line on its own
             for rival in rivals:
-                if rival.code != found.code:
+                if rival.code != found.code and not self._paired(rival.code, found.code):
                     self.drop(rival, f"the Alphabetic Index gives {found.code} for this mention")
             self.linked.add((found.code, span))
             self.add(CodeSuggestion(

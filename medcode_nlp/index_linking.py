@@ -122,20 +122,52 @@ def _fit(description: str, code: str, words: set[str], seventh: str, needs_seven
     return score
 
 
+_UNSPECIFIED_SITE = re.compile(r"\b(?:site|region|part) unspecified\b|\bunspecified (?:site|region)\b",
+                               re.I)
+_SPINE_LEVELS = ((re.compile(r"\bL5-S1\b|\blumbosacral\b", re.I), "lumbosacral"),
+                 (re.compile(r"\bL[1-5](?:-[1-5])?\b"), "lumbar"),
+                 (re.compile(r"\bT(?:[1-9]|1[0-2])(?:-\d{1,2})?\b"), "thoracic"),
+                 (re.compile(r"\bC[1-7](?:-[1-7])?\b"), "cervical"))
+
+
+def _spine_regions(text: str) -> set[str]:
+    """Region words of the vertebral levels a note writes ("L4-5" -> lumbar)."""
+    for pattern, region in _SPINE_LEVELS:
+        if pattern.search(text):
+            return {region}
+    return set()
+
+
+def _site_said(description: str, unspecified: str, words: set[str]) -> bool:
+    """Whether every word that sets a sibling's title apart from the unspecified one's is
+    said ("thoracic region" for M47.814 beside M47.819)."""
+    own = set(re.findall(r"[a-z]+", description.lower()))
+    apart = own - set(re.findall(r"[a-z]+", unspecified.lower())) - {"region", "site", "part"}
+    return bool(apart) and apart <= words
+
+
 def complete(kb: CodeKnowledgeBase, index_code: str, text: str) -> str | None:
     """The billable FY2026 code under ``index_code`` that fits ``text`` (mention + sentence)."""
     key = code_key(index_code.rstrip("-").rstrip("."))
     entry = kb.get("icd10cm", key)
     if entry is None:
         return None
+    words = set(re.findall(r"[a-z]+", text.lower())) | _spine_regions(text)
+    if "both" in words:
+        words.add("bilateral")
     if entry.billable:
-        return entry.code
+        if not _UNSPECIFIED_SITE.search(entry.description) or entry.parent is None:
+            return entry.code
+        # "Syndrome, facet joint M47.819" (site unspecified): the note's site picks the sibling
+        siblings = [c for c in kb.billable_descendants("icd10cm", entry.parent, limit=60)
+                    if (kb.get("icd10cm", c) or entry).description.split(",")[0]
+                    == entry.description.split(",")[0]]
+        said = [c for c in siblings if c != entry.code and _site_said(
+            (kb.get("icd10cm", c) or entry).description, entry.description, words)]
+        return said[0] if len(said) == 1 else entry.code
     pool = kb.billable_descendants("icd10cm", entry.code, limit=600)
     if not pool:
         return None
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    if "both" in words:
-        words.add("bilateral")
     seventh = episode(text)
     descriptions = {c: (kb.get("icd10cm", c) or entry).description for c in pool}
     needs = {c: len(code_key(c)) == 7 and code_key(c)[-1].isalpha() and code_key(c)[0] in "ST"

@@ -311,3 +311,14 @@ def test_the_index_code_of_a_mention_wins_and_excludes1_drops_the_unspecified(de
     codes = _cm(default_coder("PROBLEMS:\n1. Depression.\n\nFINAL DIAGNOSIS:\nAXIS I: Major "
                               "depression, recurrent, with psychotic features."))
     assert "F33.3" in codes and not {"F32.9", "F32.A"} & set(codes), codes
+
+
+def test_the_site_the_note_names_picks_the_sibling_of_a_site_unspecified_code(default_coder):
+    codes = set(_cm(default_coder("IMPRESSION: 1. Right thoracic facet joint syndrome. "
+                                  "2. Facet joint syndrome on the right L4-5.")))
+    assert codes == {"M47.814", "M47.816"}, codes
+
+
+def test_a_manifestation_from_the_index_keeps_its_etiology_code(default_coder):
+    codes = set(_cm(default_coder("ASSESSMENT: Alzheimer's disease with moderate dementia.")))
+    assert {"G30.9", "F02.B0"} <= codes, codes
