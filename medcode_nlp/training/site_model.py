@@ -204,7 +204,7 @@ def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Seq
     for label in labels:
         trial = [(k - {label}) | ({label} & b) for k, b in zip(kept, base, strict=True)]
         score = f1(*micro_counts(trial, notes))
-        if score > best + 1e-9:
+        if score >= best - 1e-9 and trial != kept:  # a tie goes to the base coder
             best, kept[:] = score, trial
             deferred.append(label)
     return deferred
