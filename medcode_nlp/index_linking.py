@@ -81,7 +81,8 @@ def shipped_tree() -> IndexTree | None:
 #: Words a note leaves implied that the Index spells out ("RUQ pain" is abdominal pain).
 _IMPLIED = ((re.compile(r"(?<!abdominal )\b((?:right|left)\s+)?(upper|lower)\s+quadrant\b",
                         re.I), r"abdominal \1\2 quadrant"),
-            (re.compile(r"\blower\s+back\b", re.I), "low back"))
+            (re.compile(r"\blower\s+back\b", re.I), "low back"),
+            (re.compile(r"\blumbar\s+(?=(?:muscle\s+)?strain)", re.I), "low back "))
 
 
 def normalise(text: str) -> str:
@@ -196,7 +197,7 @@ _ACUTE_ON_CHRONIC = re.compile(r"\bacute\s+(?:on|and|and/or|&)\s+chronic\b", re.
 _ACUITY = frozenset("acute chronic subacute recurrent exacerbation".split())
 _LINKERS = re.compile(r"\b(?:with|due to|secondary to|from)\b(.*)", re.I)
 #: Main-term qualifiers the note must say (the Index default is the other reading).
-_DOCUMENTED_ONLY = frozenset("pathological nontraumatic stress fatigue osteoporotic".split())
+_DOCUMENTED_ONLY = frozenset("pathological nontraumatic stress fatigue osteoporotic urination".split())
 _GENERIC_SUBTERM_WORDS = frozenset("end part site region portion nec nos".split())
 _CONNECTORS = frozenset("with in due to without of and see".split())
 

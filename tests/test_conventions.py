@@ -322,3 +322,9 @@ def test_the_site_the_note_names_picks_the_sibling_of_a_site_unspecified_code(de
 def test_a_manifestation_from_the_index_keeps_its_etiology_code(default_coder):
     codes = set(_cm(default_coder("ASSESSMENT: Alzheimer's disease with moderate dementia.")))
     assert {"G30.9", "F02.B0"} <= codes, codes
+
+
+def test_spine_words_reach_vertebral_entries_and_straining_needs_voiding(default_coder):
+    assert _cm(default_coder("POSTOPERATIVE DIAGNOSES: 1. Lumbar osteomyelitis.")) == ["M46.26"]
+    assert _cm(default_coder("ASSESSMENT: Lumbar strain.")) == ["S39.012A"]
+    assert "R39.16" not in _cm(default_coder("ASSESSMENT: Right sacroiliac joint sprain/strain."))

@@ -193,6 +193,7 @@ _SITE_SYNONYMS = (
     ("oral", "mouth"), ("dental", "tooth"), ("cervical", "cervix"), ("mandibular", "mandible"),
     ("mandibular", "jaw"), ("maxillary", "maxilla"), ("scapular", "scapula"),
     ("sternal", "sternum"), ("calcaneal", "calcaneus"), ("cerebellar", "cerebellum"),
+    ("lumbar", "vertebra"), ("spine", "vertebra"), ("spinal", "vertebra"),
 )
 
 
