@@ -71,6 +71,12 @@ _NEGATION_BEFORE = re.compile(
 OUTPATIENT_PCS_PROMPT = ("ICD-10-PCS codes inpatient hospital procedures: an outpatient note "
                          "reports the procedure in CPT/HCPCS; use it if this was an inpatient stay")
 _DIALYSIS = re.compile(r"\b(?:hemodialysis|dialysis|peritoneal dialysis|dialyzed|on hd)\b", re.I)
+#: Words that make dialysis a topic or a plan rather than the patient's treatment.
+_DIALYSIS_TOPIC_BEFORE = re.compile(r"\b(?:about|discuss\w*|consider\w*|future|will|may|might|"
+                                    r"eventual\w*|prepar\w*|plan\w*|need for|options? of|"
+                                    r"avoid\w*|delay\w*|before|toward\w*)\b[^.;]*$", re.I)
+_DIALYSIS_TOPIC_AFTER = re.compile(r"\s*(?:education|class(?:es)?|options?|planning|teaching|"
+                                   r"access planning|evaluation)\b", re.I)
 #: Symptom codes outside chapter R: pain in a joint, in a limb.
 SYMPTOM_CODES = ("M25.5", "M79.6")
 WINDOW = 120  # characters around a code's evidence searched for its context words
@@ -94,6 +100,7 @@ class ConventionRules:
     anatomy_before: dict[str, frozenset[str]] = field(default_factory=dict)
     narrative_sections: frozenset[str] = frozenset()
     needs_words: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    needs_codes: tuple[dict[str, Any], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +124,7 @@ def rules() -> ConventionRules:
         anatomy_before={k: frozenset(v) for k, v in raw.get("anatomy_before", {}).items()},
         narrative_sections=frozenset(raw.get("narrative_sections", ())),
         needs_words={k: re.compile(v, re.I) for k, v in raw.get("needs_words", {}).items()},
+        needs_codes=tuple(raw.get("needs_codes", ())),
     )
 
 
@@ -526,9 +534,12 @@ class _Review:
         kidney = [c for c in self.cm() if c.code.startswith(("N18", "N19"))]
         found = None
         for match in _DIALYSIS.finditer(text):
-            if not _NEGATION_BEFORE.search(text[max(0, match.start() - 40):match.start()]):
-                found = match
-                break
+            before = text[max(0, match.start() - 40):match.start()]
+            if _NEGATION_BEFORE.search(before) or _DIALYSIS_TOPIC_BEFORE.search(before) or \
+                    _DIALYSIS_TOPIC_AFTER.match(text[match.end():match.end() + 30]):
+                continue  # "dialysis education", "discussed dialysis": not on dialysis
+            found = match
+            break
         if not kidney or found is None:
             return
         evidence = [Evidence(found.start(), found.end(), found.group())]
@@ -589,6 +600,19 @@ class _Review:
                     if suggestion.code == code and suggestion.code != rule["code"]:
                         self.drop(suggestion, f"combined into {rule['code']}")
             self.add(combined)
+
+    def combination_consistency(self) -> None:
+        """A combination code whose partner code is not on the list gives way to the one the
+        list supports (I12.0 without N18.5/N18.6 -> I12.9)."""
+        for rule in self.rules.needs_codes:
+            for suggestion in [c for c in self.cm() if c.code == rule["code"]]:
+                if any(self.has(code) for code in rule["needs_any"]):
+                    continue
+                self.drop(suggestion, rule["why"])
+                if not self.has(rule["else"]):
+                    self.add(_suggestion(self.kb, rule["else"], suggestion.score,
+                                         suggestion.evidence, f"{rule['why']}: coded as "
+                                         f"{rule['else']}"))
 
     def named_in_combination(self) -> None:
         """A code whose words another code's title already carries ('with hyperglycemia')
@@ -716,6 +740,18 @@ class _Review:
             moved.append(suggestion)
         return moved
 
+    def _coded_first(self, chosen: CodeSuggestion, candidates: list[CodeSuggestion]
+                     ) -> CodeSuggestion:
+        """The code the Tabular says to code first before ``chosen`` (I12.9 before N18.4,
+        G30.9 before F02.B0), else ``chosen``."""
+        for ancestor in (chosen.code, *self.kb.ancestors("icd10cm", chosen.code)):
+            entry = self.kb.get("icd10cm", ancestor)
+            for note in entry.code_first if entry is not None else ():
+                for other in candidates:
+                    if other is not chosen and cites(note, other.code):
+                        return other
+        return chosen
+
     def first_listed(self) -> None:
         """Move the first-listed diagnosis to the top of the list."""
         priority = self.rules.section_priority
@@ -744,6 +780,7 @@ class _Review:
         first = min(candidates, key=key)
         if key(first)[0] == 9:
             first = max(candidates, key=lambda c: c.score)
+        first = self._coded_first(first, candidates)
         self.codes.remove(first)
         self.codes.insert(0, first)
 
@@ -786,6 +823,7 @@ def apply_conventions(
         review.diabetes_type()
         review.combinations()
         review.named_in_combination()
+        review.combination_consistency()
         review.excluded_unspecified()
         review.integral_symptoms()
         review.modifying_symptoms()

@@ -328,3 +328,10 @@ def test_spine_words_reach_vertebral_entries_and_straining_needs_voiding(default
     assert _cm(default_coder("POSTOPERATIVE DIAGNOSES: 1. Lumbar osteomyelitis.")) == ["M46.26"]
     assert _cm(default_coder("ASSESSMENT: Lumbar strain.")) == ["S39.012A"]
     assert "R39.16" not in _cm(default_coder("ASSESSMENT: Right sacroiliac joint sprain/strain."))
+
+
+def test_dialysis_as_a_topic_is_no_dialysis_and_ckd_stage_sets_the_combination(default_coder):
+    codes = _cm(default_coder(
+        "IMPRESSION:\n1. Chronic kidney disease, stage IV.\n2. Hypertension.\n\nRECOMMENDATION: "
+        "I gave him more information about dialysis education and transplant."))
+    assert codes[:2] == ["I12.9", "N18.4"] and "Z99.2" not in codes, codes
