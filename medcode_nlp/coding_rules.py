@@ -273,6 +273,10 @@ NOTE_ONLY_PROMPT = ("suggested from the note as a whole (document classifier): n
                     "mention supports it; check the note")
 
 
+#: How many times ``top_k`` codes the document stage passes to the conventions review.
+REVIEW_ROOM = 3
+
+
 def _note_only_vote(kb: CodeKnowledgeBase, system: str, code: str, probability: float,
                     options: CodingOptions, scored: bool) -> _Vote | None:
     """A vote for a code only the whole-note classifier supports, if it may be suggested."""
@@ -507,7 +511,8 @@ def code_document(
         codes.append(CodeSuggestion(code, system, v.description, score, v.billable,
                                     v.evidence, v.prompts, []))
     codes.sort(key=lambda c: (-c.score, c.system, c.code))
-    codes = codes[: options.top_k]
+    # the conventions drop and merge codes after this: keep room, the caller cuts at top_k
+    codes = codes[: options.top_k * REVIEW_ROOM]
     conflicts(kb, codes)
     final = {(c.system, c.code) for c in codes}
     dropped = [x for key, x in excluded.items() if (key[0], key[1]) not in final]

@@ -335,3 +335,8 @@ def test_dialysis_as_a_topic_is_no_dialysis_and_ckd_stage_sets_the_combination(d
         "IMPRESSION:\n1. Chronic kidney disease, stage IV.\n2. Hypertension.\n\nRECOMMENDATION: "
         "I gave him more information about dialysis education and transplant."))
     assert codes[:2] == ["I12.9", "N18.4"] and "Z99.2" not in codes, codes
+
+
+def test_incidental_pregnancy_and_tetanus_need_their_words(default_coder):
+    codes = _cm(default_coder("ASSESSMENT: Abscess of the left foot. Tetanus shot given today."))
+    assert "A35" not in codes and "L02.612" in codes, codes
