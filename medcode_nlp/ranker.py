@@ -32,6 +32,7 @@ from medcode_nlp.doc_scorer import DOC_FEATURE_NAMES, CodeSignals, document_feat
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.features import CodePrior, MentionContext, pair_features
 from medcode_nlp.integrity import verify_directory, write_checksums
+from medcode_nlp.unranked import combine as unranked_combine
 from medcode_nlp.unranked import confidences
 
 logger = logging.getLogger(__name__)
@@ -172,19 +173,12 @@ class DocumentCalibrator:
         return float(np.interp(score, self.x, self.y))
 
 
-def _noisy_or(probabilities: list[float]) -> float:
-    remaining = 1.0
-    for p in probabilities:
-        remaining *= 1.0 - p
-    return 1.0 - remaining
-
-
 class RankerModel:
     """The shipped ranker: estimator, prior, document calibration and threshold.
 
     Only candidates of ``RANKED_SYSTEMS`` go through the estimators; the others get a
-    rule-based confidence per mention (:mod:`medcode_nlp.unranked`), a noisy-or of those per
-    note.
+    rule-based confidence per mention (:mod:`medcode_nlp.unranked`), combined per note by
+    :func:`medcode_nlp.unranked.combine` (a noisy-or of the mentions that document the code).
     """
 
     def __init__(
@@ -298,7 +292,7 @@ class RankerModel:
         if self.doc_ranker is None:
             raise ValueError("this ranker has no document stage")
         scored = [i for i, s in enumerate(signals) if s.system in RANKED_SYSTEMS]
-        result = np.array([_noisy_or(s.probabilities) for s in signals], dtype=float)
+        result = np.array([unranked_combine(s.probabilities) for s in signals], dtype=float)
         if scored:
             rows = document_features([signals[i] for i in scored], self.prior, note_mentions,
                                      self.document_feature_count)
