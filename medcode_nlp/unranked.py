@@ -270,6 +270,12 @@ _BAND = re.compile(r"\b(\d+)\s*(?:-\s*(\d+)|or greater)\s*mg/ml\b", re.I)
 _DOSE_NEAR = 60  # characters either side of the mention searched for its dose
 
 
+def _unit(written: str) -> str:
+    """A unit's key in :data:`_UNITS` (lower case; the Greek mu lower-casing gives is the
+    micro sign)."""
+    return written.lower().replace("\u03bc", "\u00b5")
+
+
 @lru_cache(maxsize=1)
 def _lexicon() -> Lexicon | None:
     try:
@@ -318,7 +324,7 @@ def _dose_near(mention: str, sentence: str) -> tuple[float, str, float | None] |
         distance = match.start() - end if match.start() >= end else where - match.end()
         if distance > _DOSE_NEAR:
             continue
-        unit = match.group(2).lower()
+        unit = _unit(match.group(2))
         amount = _number(match.group(1)) * _UNITS[unit]
         if best is None or distance < best[0]:
             best = (distance, amount, _KIND[unit])
@@ -343,7 +349,7 @@ def _dose_fit(description: str, dose: tuple[float, str, float | None] | None) ->
     found = up_to or _last_amount(description)
     if found is None:
         return 3
-    unit = found.group(2).lower()
+    unit = _unit(found.group(2))
     unit = {"gm": "g"}.get(unit, unit)
     if _KIND.get(unit) != kind:
         return 3
