@@ -4,7 +4,7 @@ displaCy's span view of a coded doc.
 ``medcode_nlp.render(doc)`` (this module is callable: it calls :func:`render`) draws the
 mentions of a doc coded by the ``medcode_coder`` component with displaCy, each labelled
 ``"LABEL | assertion | code"`` (:func:`mention_label`); the HTML page of :func:`render_html`
-titles its mentions with the same labels.
+titles its mentions with the same labels and carries the same displaCy view (:func:`span_doc`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def render(doc: Any, *, page: bool = False, jupyter: bool | None = None,
     settings = {"spans_key": spans_key, "colors": colours, **(options or {})}
     rendered = displacy.render(doc, style="span", page=page, jupyter=jupyter, options=settings)
     return str(rendered or "")
+
+
+def span_doc(text: str, result: CodingResult) -> Any:
+    """A blank-tokenised doc of ``text`` whose span group "sc" holds the result's mentions,
+    labelled as :func:`mention_label` does, for :func:`render` (the HTML report's span view)."""
+    import spacy
+
+    doc = spacy.blank("en").make_doc(text)
+    spans = []
+    for entity in result.entities:
+        span = doc.char_span(entity.start, entity.end, label=mention_label(entity, result),
+                             alignment_mode="expand")
+        if span is not None:
+            spans.append(span)
+    doc.spans["sc"] = spans
+    return doc
 
 
 def render_table(result: CodingResult) -> str:
@@ -107,6 +123,7 @@ def render_html(text: str, result: CodingResult) -> str:
         f"<li>{html.escape(x.system)} {html.escape(x.code)}: {html.escape(x.reason)}</li>"
         for x in result.excluded
     )
+    spans_view = render(span_doc(text, result), jupyter=False)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>medcode_nlp review</title>
 <style>
@@ -121,6 +138,7 @@ vertical-align:top}} .bar{{height:8px;background:#3a7;display:inline-block;margi
 {"".join(rows)}</table>
 <h2>Excluded</h2><ul>{excluded}</ul>
 <h2>Note</h2><pre>{"".join(pieces)}</pre>
+<h2>Mentions (displaCy span view)</h2>{spans_view}
 <p><small>{html.escape(str(result.versions))}</small></p>
 </body></html>
 """

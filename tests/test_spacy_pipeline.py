@@ -246,6 +246,8 @@ def test_render_shows_label_assertion_and_top_code(kb):
     assert "PROBLEM | present | I10" in displacy.render(doc, style="span")
     report = render_html(doc.text, doc._.coding)
     assert 'title="PROBLEM | present | I10 | section:' in report
+    view = report.split("displaCy span view", 1)[1]  # the report reuses displaCy's span view
+    assert "PROBLEM | present | I10" in view and "PROBLEM | negated" in view
 
 
 def test_coder_settings_are_checked(kb):
