@@ -163,8 +163,13 @@ def _classifier(c: float, seed: int, penalty: str = "l2") -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
-    return OneVsRestClassifier(LogisticRegression(C=c, penalty=penalty, solver="liblinear",
-                                                  max_iter=1000, random_state=seed))
+    # scikit-learn 1.8 deprecated ``penalty`` for ``l1_ratio`` (0: L2, 1: L1)
+    if LogisticRegression().get_params().get("penalty") == "deprecated":
+        mix: dict[str, Any] = {"l1_ratio": 1.0 if penalty == "l1" else 0.0}
+    else:
+        mix = {"penalty": penalty}
+    return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=1000,
+                                                  random_state=seed, **mix))
 
 
 def _fit(matrix: Any, y: np.ndarray, c: float, seed: int, penalty: str = "l2") -> Any:
