@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .errors import Errors, InputError
-from .evaluation import GoldDocument
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.evaluation import GoldDocument
 
 logger = logging.getLogger(__name__)
 

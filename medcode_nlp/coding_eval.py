@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Errors, InputError
-from .evaluation import average_precision, bootstrap_ci, normalize_code, normalize_system
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.evaluation import average_precision, bootstrap_ci, normalize_code, normalize_system
 
 #: Gold codes given as bare strings: scored against the suggestions of every system.
 ANY_SYSTEM = "unspecified"

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .coding_eval import (
+from medcode_nlp.coding_eval import (
     METRIC_LISTS,
     CodedNote,
     RankedCode,
@@ -22,7 +22,7 @@ from .coding_eval import (
     method_report,
     read_coded_notes,
 )
-from .evaluation import choose_threshold, normalize_system
+from medcode_nlp.evaluation import choose_threshold, normalize_system
 
 #: How deep the full ranking of the coder goes (the MAP list).
 RANK_DEPTH = 200
@@ -78,7 +78,7 @@ def _required(note: CodedNote, system: str) -> set[str]:
 
 def _fit_predict(train: Sequence[CodedNote], test: Sequence[CodedNote], system: str, seed: int
                  ) -> list[list[tuple[str, float]]]:
-    from .baselines import TfidfLogRegBaseline
+    from medcode_nlp.baselines import TfidfLogRegBaseline
 
     model = TfidfLogRegBaseline(seed=seed).fit([n.text for n in train],
                                                [_required(n, system) for n in train])

@@ -26,8 +26,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
-from .errors import Errors, InputError
-from .evaluation import normalize_code
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.evaluation import normalize_code
 
 logger = logging.getLogger(__name__)
 

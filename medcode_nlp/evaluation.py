@@ -38,9 +38,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .about import __version__
-from .errors import Errors, InputError
-from .kb import code_key
+from medcode_nlp.about import __version__
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.kb import code_key
 
 logger = logging.getLogger(__name__)
 

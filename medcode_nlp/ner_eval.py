@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import Errors, InputError
+from medcode_nlp.errors import Errors, InputError
 
 Span = tuple[int, int, str]
 Example = tuple[str, list[Span]]
