@@ -104,7 +104,7 @@ def normal_note(notes: list[str], length: int, seed: int = 0) -> str:
 
 def header_lines() -> str:
     """Every header wording of the packaged section rules, upper case, one per line."""
-    from medcode_nlp.components.sections import load_section_rules
+    from medcode_nlp.nlp.components.sections import load_section_rules
 
     wordings = sorted(load_section_rules().headers)
     return "".join(f"{w.upper()}:\n" for w in wordings)

@@ -33,7 +33,7 @@ def _summary(report: dict) -> dict:
 
 def main() -> None:
     import medcode_nlp
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+    from medcode_nlp.evaluation.run import evaluate_codiesp_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="dev")

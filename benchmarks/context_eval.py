@@ -1,6 +1,6 @@
 """ConText test-kit benchmark of the assertion components (issue 4, item 3).
 
-Runs :func:`medcode_nlp.context_eval.evaluate_context` (``medcode_sections`` +
+Runs :func:`medcode_nlp.evaluation.context.evaluate_context` (``medcode_sections`` +
 ``medcode_context`` on ``spacy.blank("en")``) on the test kit's dev half, writes
 ``benchmarks/results/context_eval.json`` and prints the table with the issue's thresholds.
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-from medcode_nlp.context_eval import (  # noqa: E402
+from medcode_nlp.evaluation.context import (  # noqa: E402
     evaluate_context,
     format_context_report,
     read_context_testkit,

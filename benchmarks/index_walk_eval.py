@@ -99,9 +99,9 @@ def score(golds: list[str], predictions: list[list[str]]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
-    from medcode_nlp.kb import load_kb
-    from medcode_nlp.ranker import load_default_ranker
-    from medcode_nlp.search import search_terms
+    from medcode_nlp.kb.search import search_terms
+    from medcode_nlp.kb.store import load_kb
+    from medcode_nlp.ranking.model import load_default_ranker
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     timings["index walk, no context"] = time.perf_counter() - started
     predictions["index walk, no context"] = [finish(kb, c)[:TOP] for c in walked_quote]
     try:  # the coder's completion: side, episode and displacement from the sentence
-        from medcode_nlp.index_linking import complete as sentence_complete
+        from medcode_nlp.nlp.index_linking import complete as sentence_complete
     except ImportError:
         sentence_complete = None
     if sentence_complete is not None:

@@ -23,7 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "kb_load.json"
 
 def default_kb() -> Path:
     """The default knowledge base's directory, built first if missing (not timed)."""
-    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb.store import load_kb
 
     kb = load_kb()
     kb.close()
@@ -33,8 +33,8 @@ def default_kb() -> Path:
 def measure(target: Path, n_queries: int) -> dict[str, object]:
     """Runs in a fresh interpreter: import, load, search."""
     started = time.perf_counter()
-    from medcode_nlp.candidates import CandidateIndex
-    from medcode_nlp.kb import CodeKnowledgeBase
+    from medcode_nlp.kb.index import CandidateIndex
+    from medcode_nlp.kb.store import CodeKnowledgeBase
 
     imported = time.perf_counter()
     kb = CodeKnowledgeBase(target)  # verifies every checksum

@@ -185,7 +185,7 @@ def build_leave_out_kb(source: Path, target: Path, keys: set[str],
     """
     import sqlite3
 
-    from medcode_nlp.kb import DB_FILE, KnowledgeBaseWriter
+    from medcode_nlp.kb.store import DB_FILE, KnowledgeBaseWriter
 
     staging = target.parent / f".{target.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -208,7 +208,7 @@ def build_leave_out_kb(source: Path, target: Path, keys: set[str],
 
 def default_kb_minus_heldout(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     """(default knowledge base, the same without the held-out terms, what was left out)."""
-    from medcode_nlp.kb import MANIFEST_FILE, load_kb
+    from medcode_nlp.kb.store import MANIFEST_FILE, load_kb
 
     default = load_kb(None)
     if args.reselect or not args.heldout.is_file():
@@ -447,7 +447,7 @@ def build_methods(
     args: argparse.Namespace, kb: Any, table: lm.AliasTable, setup: dict[str, Any]
 ) -> dict[str, tuple[Callable[[list[str]], list[list[str]]], Callable[..., Any], dict[str, Any]]]:
     """name -> (method on all codes, method on billable codes, info)."""
-    from medcode_nlp.candidates import CandidateIndex
+    from medcode_nlp.kb.index import CandidateIndex
 
     methods: dict[str, Any] = {}
     started = time.perf_counter()
@@ -502,8 +502,8 @@ def build_methods(
             {"batch_size": 256},
         )
     elif args.lexicon:
-        setup["lexicon"] = "medcode_nlp.lexicon not available: column skipped"
-        logger.warning("medcode_nlp.lexicon not available: search_terms column skipped")
+        setup["lexicon"] = "medcode_nlp.nlp.lexicon not available: column skipped"
+        logger.warning("medcode_nlp.nlp.lexicon not available: search_terms column skipped")
 
     if args.ranker is not None:
         ranker = lm.load_ranker(args.ranker)
@@ -528,7 +528,7 @@ def default_kb_lookup(
 ) -> dict[str, Any]:
     """Project search (and the ranker) on the unmodified default knowledge base, where every
     held-out term is an alias: an exact-lookup check beside the linking figures."""
-    from medcode_nlp.candidates import CandidateIndex
+    from medcode_nlp.kb.index import CandidateIndex
 
     index = CandidateIndex.load(kb.path, "icd10cm")
     methods: dict[str, Callable[[list[str]], list[list[str]]]] = {
@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("nmslib").setLevel(logging.WARNING)  # it logs every factory at INFO
     args = parse_args(argv)
-    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb.store import load_kb
 
     default_kb: Any = None
     left_out: dict[str, Any] | None = None
@@ -702,7 +702,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lexicon_row = rows.get("project search + lexicon (search_terms)")
     if lexicon_row is not None:
         results["notes"].append(
-            "*project search + lexicon*: `medcode_nlp.search.search_terms`, each mention "
+            "*project search + lexicon*: `medcode_nlp.kb.search.search_terms`, each mention "
             "searched together with its lexicon expansions (best score per code)."
         )
     load = (setup["load_average_before"][0], setup["load_average_after"][0])

@@ -9,7 +9,7 @@ touching the evaluation. All methods search the same alias set: the aliases of o
 system of a medcode_nlp knowledge base (:class:`AliasTable`).
 
 * :class:`CandidateIndexMethod` - the project's exact n-gram search
-  (:class:`medcode_nlp.candidates.CandidateIndex`).
+  (:class:`medcode_nlp.kb.index.CandidateIndex`).
 * :class:`TfidfExactMethod` - plain TF-IDF of character 3-grams (``char_wb``, ``min_df=10``,
   scispaCy's vectorizer settings), exact cosine top-k by a sparse product.
 * :class:`ScispacyMethod` - scispaCy's ``CandidateGenerator`` over a scispaCy
@@ -17,8 +17,8 @@ system of a medcode_nlp knowledge base (:class:`AliasTable`).
   HNSW index built by :func:`build_scispacy_index`.
 * :class:`RankerMethod` - candidates of the project's search re-ordered by a trained
   ``RankerModel`` (or anything with its ``score(mention, candidates)`` method).
-* :class:`LexiconSearchMethod` - :func:`medcode_nlp.search.search_terms` (search plus
-  lexicon expansions), when :mod:`medcode_nlp.lexicon` is available.
+* :class:`LexiconSearchMethod` - :func:`medcode_nlp.kb.search.search_terms` (search plus
+  lexicon expansions), when :mod:`medcode_nlp.nlp.lexicon` is available.
 
 Each method can be restricted to billable codes (``billable_only=True``): non-billable codes
 are dropped from a deeper candidate list (see ``pool``/``k`` of each method).
@@ -103,7 +103,7 @@ class AliasTable:
 
     @classmethod
     def from_kb(cls, kb: Any, system: str = "icd10cm") -> AliasTable:
-        """Every alias of ``system`` in a :class:`medcode_nlp.kb.CodeKnowledgeBase`."""
+        """Every alias of ``system`` in a :class:`medcode_nlp.kb.store.CodeKnowledgeBase`."""
         return cls.from_rows(kb.iter_aliases(system), kb.codes(system, billable_only=True))
 
     @property
@@ -436,7 +436,7 @@ class ScispacyMethod:
 class RankerMethod:
     """Project candidates (:class:`CandidateIndexMethod` search) re-ordered by a ranker.
 
-    ``scorer`` is a ``medcode_nlp.ranker.RankerModel`` or anything with
+    ``scorer`` is a ``medcode_nlp.ranking.model.RankerModel`` or anything with
     ``score(MentionContext, list[Candidate]) -> probabilities``. Each mention becomes a
     ``MentionContext`` with label ``PROBLEM`` and no surrounding text; its candidates are the
     ``pool`` best codes of the search, built as the ``medcode_linker`` builds them.
@@ -503,7 +503,7 @@ class RankerMethod:
 
 def _score_all_default(scorer: Any, pools: list[tuple[str, list[Any]]]) -> list[Any]:
     """Probabilities per pool; a RankerModel scores every pair in one call."""
-    from medcode_nlp.features import MentionContext, pair_features
+    from medcode_nlp.ranking.mention_features import MentionContext, pair_features
 
     if hasattr(scorer, "ranker") and hasattr(scorer, "prior"):
         import numpy as np
@@ -520,7 +520,7 @@ def _score_all_default(scorer: Any, pools: list[tuple[str, list[Any]]]) -> list[
 
 def load_ranker(path: str | Path) -> Any:
     """A trained ``RankerModel`` directory (checksums verified, loaded with skops)."""
-    from medcode_nlp.ranker import RankerModel
+    from medcode_nlp.ranking.model import RankerModel
 
     return RankerModel.load(Path(path))
 
@@ -529,11 +529,11 @@ def load_ranker(path: str | Path) -> Any:
 def lexicon_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("medcode_nlp.lexicon") is not None
+    return importlib.util.find_spec("medcode_nlp.nlp.lexicon") is not None
 
 
 class LexiconSearchMethod:
-    """:func:`medcode_nlp.search.search_terms` (each mention and its lexicon expansions)."""
+    """:func:`medcode_nlp.kb.search.search_terms` (each mention and its lexicon expansions)."""
 
     def __init__(
         self,
@@ -551,7 +551,7 @@ class LexiconSearchMethod:
         self.batch_size = batch_size
 
     def __call__(self, mentions: list[str]) -> list[list[str]]:
-        from medcode_nlp.search import search_terms
+        from medcode_nlp.kb.search import search_terms
 
         results: list[list[str]] = []
         for start in range(0, len(mentions), self.batch_size):

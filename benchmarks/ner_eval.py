@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import spacy  # noqa: E402
 
-from medcode_nlp.ner_eval import (  # noqa: E402
+from medcode_nlp.evaluation.ner import (  # noqa: E402
     DISEASE_LABEL_MAP,
     evaluate_ner,
     read_conll,

@@ -34,9 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medcode_nlp.doc_scorer import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
-from medcode_nlp.evaluation import mean_average_precision, read_codiesp  # noqa: E402
-from medcode_nlp.ranker import CodeRanker  # noqa: E402
+from medcode_nlp.evaluation.core import mean_average_precision, read_codiesp  # noqa: E402
+from medcode_nlp.ranking.document_features import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
+from medcode_nlp.ranking.estimators import CodeRanker  # noqa: E402
 
 SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results" / "second_stage_variants.json"

@@ -48,7 +48,7 @@ def _scored(code: tuple[str, str]) -> bool:
 
 
 def _keys(codes: Any) -> set[str]:
-    from medcode_nlp.kb import code_key
+    from medcode_nlp.kb.store import code_key
 
     return {f"{s}|{code_key(c)}" for s, c in codes if _scored((s, c))}
 
@@ -122,7 +122,7 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
     from sklearn.model_selection import KFold
 
     import medcode_nlp
-    from medcode_nlp.runtime import shared_kb
+    from medcode_nlp.kb.cache import shared_kb
     from medcode_nlp.training.site_model import (
         code_notes,
         fit_site_model,

@@ -24,8 +24,8 @@ from spacy.language import Language
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medcode_nlp.ner_eval import read_pubtator  # noqa: E402
-from medcode_nlp.tokenizer import create_clinical_tokenizer  # noqa: E402
+from medcode_nlp.evaluation.ner import read_pubtator  # noqa: E402
+from medcode_nlp.nlp.tokenizer import create_clinical_tokenizer  # noqa: E402
 
 FILES = (
     "CDR_TrainingSet.PubTator.txt",

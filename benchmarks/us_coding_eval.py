@@ -52,7 +52,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import medcode_nlp
-    from medcode_nlp.coding_eval_run import evaluate_coded_notes
+    from medcode_nlp.evaluation.coding_run import evaluate_coded_notes
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--kb", default=None)

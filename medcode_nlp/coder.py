@@ -1,7 +1,7 @@
 """The public entry point: ``Coder`` turns note text into a ``CodingResult``.
 
 The coding itself (ranking, document stage, coding rules) is the pipeline's last component,
-``medcode_coder`` (:mod:`medcode_nlp.components.coding`): ``coder(text)`` is
+``medcode_coder`` (:mod:`medcode_nlp.nlp.components.coding`): ``coder(text)`` is
 ``coder.nlp(text)._.coding`` with the call's options, so ``coder.nlp`` saved with ``to_disk``
 codes the same after ``spacy.load``.
 """
@@ -18,7 +18,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from medcode_nlp.coding_rules import SETTINGS, CodingOptions
-from medcode_nlp.components.coding import (
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.kb.cache import shared_kb
+from medcode_nlp.kb.store import CodeKnowledgeBase
+from medcode_nlp.nlp.components.coding import (
     SHIPPED,
     CodingRun,
     code_doc,
@@ -26,9 +29,6 @@ from medcode_nlp.components.coding import (
     mention_from_span,
     result_versions,
 )
-from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.kb import CodeKnowledgeBase
-from medcode_nlp.runtime import shared_kb
 from medcode_nlp.schema import CodingResult
 
 logger = logging.getLogger(__name__)
@@ -201,8 +201,8 @@ def load(
     shipped/similarity/custom. ``site_model``: a directory written by ``medcode train ranker
     --gold``; its classifiers decide the codes of the site's label space.
     """
-    from medcode_nlp.pipeline import DICTIONARY, build_pipeline
-    from medcode_nlp.ranker import NO_RANKER, default_ranker_path, load_default_ranker
+    from medcode_nlp.nlp.pipeline import DICTIONARY, build_pipeline
+    from medcode_nlp.ranking.model import NO_RANKER, default_ranker_path, load_default_ranker
 
     shared_kb(kb)  # build or verify the knowledge base before the pipeline needs it
     nlp, model_version = build_pipeline(ner=ner, kb_path=kb, matcher=matcher)
@@ -236,7 +236,7 @@ def load(
     coder = Coder(nlp, kb_path=kb, ranker=loaded_ranker, options=options,
                   max_chars=max_chars, model_version=model_version, mode=mode)
     if site_model is not None:
-        from medcode_nlp.site_model import SiteModel
+        from medcode_nlp.ranking.site_model import SiteModel
 
         coder.site_model = SiteModel.load(site_model)
     coder._options({})  # validate setting and systems now

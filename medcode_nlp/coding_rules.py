@@ -27,8 +27,8 @@ from functools import lru_cache
 from importlib import resources
 
 from medcode_nlp.codesets.icd10cm import cites
-from medcode_nlp.doc_scorer import CodeSignals, partial_description, partial_pcs_code
-from medcode_nlp.kb import CodeKnowledgeBase, code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.ranking.document_features import CodeSignals, partial_description, partial_pcs_code
 from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence, ExcludedCode
 
 SETTINGS = ("outpatient", "inpatient")

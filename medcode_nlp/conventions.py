@@ -45,9 +45,9 @@ from medcode_nlp.coding_rules import (
     history_code,
     make_billable,
 )
-from medcode_nlp.components.matcher import singular
-from medcode_nlp.index_linking import link, shipped_tree, site_words
-from medcode_nlp.kb import CodeKnowledgeBase, code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.nlp.components.matcher import singular
+from medcode_nlp.nlp.index_linking import link, shipped_tree, site_words
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
 
 if TYPE_CHECKING:

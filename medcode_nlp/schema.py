@@ -103,8 +103,8 @@ class CodingResult:
 
     def to_fhir(self, **options: Any) -> dict[str, Any]:
         """A FHIR R4 Bundle of this result (``medcode_nlp[claims]``; options:
-        :func:`medcode_nlp.fhir.to_fhir_bundle`)."""
-        from medcode_nlp.fhir import to_fhir_bundle
+        :func:`medcode_nlp.claims.fhir.to_fhir_bundle`)."""
+        from medcode_nlp.claims.fhir import to_fhir_bundle
 
         return to_fhir_bundle(self, **options)
 

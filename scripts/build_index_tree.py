@@ -41,7 +41,7 @@ from medcode_nlp.codesets.icd10cm_index_tree import (  # noqa: E402
     complete_code,
     read_csv_rows,
 )
-from medcode_nlp.kb import CodeKnowledgeBase, load_kb  # noqa: E402
+from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb  # noqa: E402
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "icd10cm-2025"
 FILES = {

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medcode_nlp.tokenizer import blank_clinical  # noqa: E402
+from medcode_nlp.nlp.tokenizer import blank_clinical  # noqa: E402
 from medcode_nlp.training.ner_data import build_corpora  # noqa: E402
 
 CONFIG = ROOT / "configs" / "ner.cfg"
@@ -148,7 +148,7 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
         "# medcode_nlp NER model (`models/ner`)",
         "",
         f"Version {info['version']}. A spaCy {meta.get('spacy_version', '')} pipeline with two "
-        "parts: the clinical tokenizer (`medcode_nlp.tokenizer`) and a transition-based NER with "
+        "parts: the clinical tokenizer (`medcode_nlp.nlp.tokenizer`) and a transition-based NER with "
         "its own CNN token-to-vector layer (no pretrained vectors). Labels: **PROBLEM**, "
         "**PROCEDURE**, **DRUG** (definitions: "
         "[docs/ner_guidelines.md](../../docs/ner_guidelines.md)). "

@@ -46,7 +46,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def kb():
     """The built-in knowledge base (built once per machine into the user cache)."""
-    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb.store import load_kb
 
     return load_kb()
 

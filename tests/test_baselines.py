@@ -6,9 +6,9 @@ import pytest
 from conftest import FIXTURES, shared_path
 from sklearn.exceptions import NotFittedError
 
-from medcode_nlp.baselines import TfidfKnnBaseline
 from medcode_nlp.errors import InputError
-from medcode_nlp.evaluation import (
+from medcode_nlp.evaluation.baselines import TfidfKnnBaseline
+from medcode_nlp.evaluation.core import (
     DIAGNOSIS,
     PROCEDURE,
     GoldDocument,
@@ -83,7 +83,7 @@ def test_baselines_codiesp_shared_dev() -> None:
 
 
 def test_logreg_baseline_ranks_by_probability_and_handles_degenerate_labels() -> None:
-    from medcode_nlp.baselines import TfidfLogRegBaseline
+    from medcode_nlp.evaluation.baselines import TfidfLogRegBaseline
 
     texts = ["acute cough and fever", "chest cough", "wrist fracture after fall",
              "fracture of the wrist"]

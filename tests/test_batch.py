@@ -16,7 +16,7 @@ import pytest
 from conftest import read_jsonl, write_jsonl
 
 from medcode_nlp import batch
-from medcode_nlp.batch import run_batch
+from medcode_nlp.batch.runner import run_batch
 from medcode_nlp.errors import InputError, MedcodeError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,11 +15,11 @@ from medcode_nlp.codesets.base import Alias, CodeEntry, mention_label
 from medcode_nlp.codesets.hcpcs import head_aliases, release_date, retire_terminated
 from medcode_nlp.codesets.icd10cm_tables import table_phrases
 from medcode_nlp.coding_rules import ranked_per_system
-from medcode_nlp.components.linker import top_per_system
-from medcode_nlp.components.matcher import ITEM, DictionaryMatcher, build_terms
 from medcode_nlp.errors import IntegrityError
+from medcode_nlp.nlp.components.linker import top_per_system
+from medcode_nlp.nlp.components.matcher import ITEM, DictionaryMatcher, build_terms
+from medcode_nlp.ranking.unranked import confidences
 from medcode_nlp.schema import Candidate
-from medcode_nlp.unranked import confidences
 
 
 # ------------------------------------------------------------------ shipped files
@@ -168,7 +168,7 @@ def test_an_item_term_replaces_the_word_the_ner_found_inside_it() -> None:
 @pytest.fixture(scope="module")
 def fresh_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default knowledge base built from scratch in an empty directory."""
-    from medcode_nlp.kb import build_default_kb
+    from medcode_nlp.kb.store import build_default_kb
 
     path = tmp_path_factory.mktemp("cache") / "kb"
     build_default_kb(path).close()
@@ -176,7 +176,7 @@ def fresh_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_fresh_cache_builds_every_code_system(fresh_kb: Path) -> None:
-    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb.store import load_kb
 
     kb = load_kb(fresh_kb)
     info = kb.info()["systems"]
@@ -196,7 +196,7 @@ def test_a_fresh_cache_builds_every_code_system(fresh_kb: Path) -> None:
 
 
 def test_index_and_table_aliases_are_searchable(fresh_kb: Path) -> None:
-    from medcode_nlp.search import search_terms
+    from medcode_nlp.kb.search import search_terms
 
     found = search_terms(["liver metastasis", "adverse effect of warfarin",
                           "portable oxygen concentrator"], kb_path=fresh_kb, top_k=3)

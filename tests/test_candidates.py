@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from medcode_nlp.runtime import shared_index
-from medcode_nlp.search import search_terms
+from medcode_nlp.kb.cache import shared_index
+from medcode_nlp.kb.search import search_terms
 
 
 def test_candidates_exact_alias_ranks_first(kb):

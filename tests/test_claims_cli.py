@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from fhir.resources.R4B.bundle import Bundle  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from medcode_nlp.cli import app as cli_app  # noqa: E402
-from medcode_nlp.hcc import get_mapper  # noqa: E402
+from medcode_nlp.claims.hcc import get_mapper  # noqa: E402
+from medcode_nlp.cli.app import app as cli_app  # noqa: E402
 from medcode_nlp.serve import create_app  # noqa: E402
 
 NOTE = ("Hospital day 2. Assessment: acute on chronic systolic congestive heart failure, "

@@ -29,7 +29,7 @@ class Done:
 @pytest.fixture
 def medcode(monkeypatch, capsysbinary):
     """``medcode`` run in this process (fast: the loaded resources are reused)."""
-    from medcode_nlp.cli import main
+    from medcode_nlp.cli.app import main
 
     def run(*args: str, stdin: bytes | None = None) -> Done:
         monkeypatch.setattr(sys, "argv", ["medcode", *args])

@@ -15,8 +15,8 @@ from conftest import ROOT, write_jsonl
 
 import medcode_nlp
 from medcode_nlp import batch
-from medcode_nlp.batch import run_batch
-from medcode_nlp.cli import main
+from medcode_nlp.batch.runner import run_batch
+from medcode_nlp.cli.app import main
 
 
 @pytest.fixture

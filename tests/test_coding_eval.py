@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 from conftest import read_jsonl, shared_path, write_jsonl
 
-from medcode_nlp.coding_eval import (
+from medcode_nlp.errors import InputError
+from medcode_nlp.evaluation.coding import (
     RankedCode,
     is_external_cause,
     method_report,
@@ -16,7 +17,6 @@ from medcode_nlp.coding_eval import (
     score_note,
     system_metrics,
 )
-from medcode_nlp.errors import InputError
 
 
 def _code(code, optional=False, rank=None, system="icd10cm"):
@@ -166,7 +166,7 @@ class _FakeCoder:
 
 
 def test_evaluate_coded_notes_runs_methods_side_by_side(tmp_path):
-    from medcode_nlp.coding_eval_run import BASELINE, evaluate_coded_notes
+    from medcode_nlp.evaluation.coding_run import BASELINE, evaluate_coded_notes
 
     path = tmp_path / "gold.jsonl"
     rows = []
@@ -199,7 +199,7 @@ def test_evaluate_coded_notes_runs_methods_side_by_side(tmp_path):
 def test_evaluate_coding_cli_alias_and_missing_target(tmp_path):
     from typer.testing import CliRunner
 
-    from medcode_nlp.cli import app
+    from medcode_nlp.cli.app import app
 
     runner = CliRunner()
     for name in ("coding", "codiesp"):
@@ -216,7 +216,7 @@ def test_us_dev_gold_files_read():
 
 
 def test_a_single_note_is_scored_without_the_out_of_fold_baseline(tmp_path):
-    from medcode_nlp.coding_eval_run import evaluate_coded_notes
+    from medcode_nlp.evaluation.coding_run import evaluate_coded_notes
 
     path = tmp_path / "one.jsonl"
     write_jsonl(path, [{"id": "n1", "text": "fever", "codes": [_code("R50.9", rank=1)]}])

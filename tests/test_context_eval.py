@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import shared_path
 
-from medcode_nlp.context_eval import (
+from medcode_nlp.errors import InputError
+from medcode_nlp.evaluation.context import (
     ContextRow,
     context_pipeline,
     evaluate_context,
@@ -15,7 +16,6 @@ from medcode_nlp.context_eval import (
     format_context_report,
     read_context_testkit,
 )
-from medcode_nlp.errors import InputError
 
 HEADER = "id\tnote\ttarget\tsentence\tnegation\ttemporality\texperiencer\n"
 ROWS = [

@@ -12,7 +12,7 @@ pytest.importorskip("hccinfhir", reason="the claims extra is not installed")
 from claim_results import NOTE, sample_result  # noqa: E402
 
 import medcode_nlp  # noqa: E402
-from medcode_nlp.dataframe import COLUMNS  # noqa: E402
+from medcode_nlp.batch.dataframe import COLUMNS  # noqa: E402
 from medcode_nlp.errors import InputError  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def test_batch_parquet_code_rows(tmp_path) -> None:
 
     import pyarrow.parquet as pq
 
-    from medcode_nlp.batch import _assemble_code_rows
+    from medcode_nlp.batch.runner import _assemble_code_rows
 
     part = tmp_path / "part-0.jsonl"
     records = [{"id": 7, "row": 0, "result": sample_result().to_dict(), "error": None},

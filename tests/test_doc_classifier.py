@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from medcode_nlp.doc_classifier import ARRAYS_FILE, META_FILE, DocumentCodeClassifier
 from medcode_nlp.errors import InputError
+from medcode_nlp.ranking.note_classifier import ARRAYS_FILE, META_FILE, DocumentCodeClassifier
 
 TEXTS = [
     "acute appendicitis with fever and abdominal pain",

@@ -14,14 +14,14 @@ from medcode_nlp.coding_rules import (
     Mention,
     code_document,
 )
-from medcode_nlp.doc_scorer import (
+from medcode_nlp.ranking.document_features import (
     DOC_FEATURE_NAMES,
     CodeSignals,
     document_features,
     partial_description,
     partial_pcs_code,
 )
-from medcode_nlp.features import CodePrior
+from medcode_nlp.ranking.mention_features import CodePrior
 from medcode_nlp.schema import Candidate, Entity
 
 

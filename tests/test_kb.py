@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medcode_nlp.errors import IntegrityError
-from medcode_nlp.kb import CodeKnowledgeBase, code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
 
 
 def test_kb_icd10cm_counts_match_fy2026(kb):

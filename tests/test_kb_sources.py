@@ -9,9 +9,9 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.kb import CodeKnowledgeBase
-from medcode_nlp.kb_sources import add_source
-from medcode_nlp.runtime import shared_index
+from medcode_nlp.kb.cache import shared_index
+from medcode_nlp.kb.sources import add_source
+from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.training.train_ranker import _index_linker
 
 

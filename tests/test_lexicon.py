@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.lexicon import KINDS, LABELS, Lexicon, LexiconEntry, load_lexicon
+from medcode_nlp.nlp.lexicon import KINDS, LABELS, Lexicon, LexiconEntry, load_lexicon
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(

@@ -1,4 +1,4 @@
-"""Tests for medcode_nlp.ner_eval (readers and entity-level scoring)."""
+"""Tests for medcode_nlp.evaluation.ner (readers and entity-level scoring)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import spacy
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.ner_eval import (
+from medcode_nlp.evaluation.ner import (
     DISEASE_LABEL_MAP,
     evaluate_ner,
     read_conll,

@@ -10,7 +10,7 @@ import spacy
 from conftest import ROOT, shared_path
 from spacy.language import Language
 
-from medcode_nlp.ner_eval import evaluate_ner, read_pubtator
+from medcode_nlp.evaluation.ner import evaluate_ner, read_pubtator
 
 MODEL_DIR = ROOT / "models" / "ner"
 

@@ -19,7 +19,7 @@ def _refuse_remote(original):
 
 def test_offline_load_and_code_without_network(monkeypatch):
     import medcode_nlp
-    from medcode_nlp.search import search_terms
+    from medcode_nlp.kb.search import search_terms
 
     monkeypatch.setattr(socket.socket, "connect", _refuse_remote(socket.socket.connect))
     monkeypatch.setattr(socket.socket, "connect_ex", _refuse_remote(socket.socket.connect_ex))

@@ -26,7 +26,7 @@ import pytest
 from conftest import read_jsonl, write_jsonl
 
 from medcode_nlp import batch
-from medcode_nlp.batch import run_batch
+from medcode_nlp.batch.runner import run_batch
 from medcode_nlp.errors import InputError, MedcodeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ MARKER_HEAD = "ZZPHIMARKER"
 MARKER_ID = uuid.uuid4().hex
 MARKER = MARKER_HEAD + MARKER_ID  # one per run; only ever inside note text
 SMALL_LIMIT = 400  # max_chars of the coders used here (oversize notes stay small)
-DEBUG_LOGGERS = ("medcode_nlp", "medcode_nlp.serve", "medcode_nlp.batch", "uvicorn",
+DEBUG_LOGGERS = ("medcode_nlp", "medcode_nlp.serve", "medcode_nlp.batch.runner", "uvicorn",
                  "uvicorn.error", "uvicorn.access", "fastapi", "starlette", "joblib", "spacy")
 
 
@@ -133,7 +133,7 @@ def _csv_without_header(tmp_path: Path) -> Path:
 
 def test_exceptions_of_the_public_api_never_hold_note_text(small_coder: Any,
                                                            tmp_path: Path) -> None:
-    from medcode_nlp.textio import decode_note, read_note
+    from medcode_nlp.cli.textio import decode_note, read_note
 
     bad_bytes = f"Patient {MARKER} caf".encode() + b"\xe9 " + MARKER.encode()
     cases = {
@@ -177,7 +177,7 @@ def run_cli(*args: str, stdin: bytes | None = None, models: Path | None = None
 
 
 def test_cli_log_level_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medcode_nlp.cli import LOG_LEVEL_ENV, _log_level
+    from medcode_nlp.cli.app import LOG_LEVEL_ENV, _log_level
 
     monkeypatch.setenv(LOG_LEVEL_ENV, "debug")
     assert _log_level() == logging.DEBUG
@@ -247,7 +247,7 @@ def test_cli_unexpected_error_shows_only_its_type(monkeypatch: pytest.MonkeyPatc
                                                   debug_logs: pytest.LogCaptureFixture,
                                                   recwarn: pytest.WarningsRecorder) -> None:
     import medcode_nlp
-    from medcode_nlp.cli import main
+    from medcode_nlp.cli.app import main
 
     class Broken:
         def __call__(self, text: str, **options: Any) -> Any:
@@ -271,7 +271,7 @@ def test_cli_batch_with_bad_records(tmp_path: Path, small_coder: Any,
                                     capfd: pytest.CaptureFixture[str],
                                     debug_logs: pytest.LogCaptureFixture,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from medcode_nlp.cli import main
+    from medcode_nlp.cli.app import main
 
     # The options medcode batch passes for these flags: reuse the loaded dictionary coder.
     seed_coder(monkeypatch, small_coder, {"ner": "dictionary", "setting": "outpatient",

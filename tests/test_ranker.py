@@ -5,8 +5,14 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from medcode_nlp.errors import IntegrityError
-from medcode_nlp.features import FEATURE_NAMES, CodePrior, MentionContext, pair_features
-from medcode_nlp.ranker import CodeRanker, DocumentCalibrator, RankerModel
+from medcode_nlp.ranking.estimators import CodeRanker, DocumentCalibrator
+from medcode_nlp.ranking.mention_features import (
+    FEATURE_NAMES,
+    CodePrior,
+    MentionContext,
+    pair_features,
+)
+from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.schema import Candidate
 
 
@@ -78,8 +84,8 @@ def test_ranker_model_tampered_file_is_refused(tmp_path):
 
 
 def test_ranker_orders_search_results_with_the_term_ranker():
-    from medcode_nlp.ranker import load_default_ranker
-    from medcode_nlp.search import search_terms
+    from medcode_nlp.kb.search import search_terms
+    from medcode_nlp.ranking.model import load_default_ranker
 
     ranker = load_default_ranker()
     assert ranker is not None and ranker.term_ranker is not None

@@ -10,12 +10,12 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from medcode_nlp.components.sections import (
+from medcode_nlp.errors import InputError
+from medcode_nlp.nlp.components.sections import (
     SectionsComponent,
     load_section_rules,
     phrase_trie_regex,
 )
-from medcode_nlp.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ pytest.importorskip("httpx", reason="httpx is needed for FastAPI's test client")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from medcode_nlp.errors import MedcodeError  # noqa: E402
-from medcode_nlp.feedback import feedback_jsonl, load_feedback  # noqa: E402
+from medcode_nlp.review.feedback import feedback_jsonl, load_feedback  # noqa: E402
+from medcode_nlp.review.store import ReviewStore  # noqa: E402
 from medcode_nlp.serve import create_app, run_server  # noqa: E402
 from medcode_nlp.serve.app import MAX_BATCH  # noqa: E402
-from medcode_nlp.serve.review_store import ReviewStore  # noqa: E402
 from medcode_nlp.serve.security import TOKEN_ENV, resolve_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +282,7 @@ def test_token_is_required_off_loopback(monkeypatch):
 def test_cli_serve_refuses_public_host_without_token(monkeypatch):
     from typer.testing import CliRunner
 
-    from medcode_nlp.cli import app as cli_app
+    from medcode_nlp.cli.app import app as cli_app
 
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "8123"])
@@ -499,7 +499,7 @@ def test_review_validation(client, payload):
 
 def test_csv_export_neutralises_formulas(tmp_path):
     store = ReviewStore(tmp_path / "r.sqlite3")
-    from medcode_nlp.serve.review_store import Decision
+    from medcode_nlp.review.store import Decision
 
     store.record([Decision(reviewer="=HYPERLINK(\"x\")", note_id="@n", decision="add",
                            final_system="icd10cm", final_code="I10")])
@@ -510,7 +510,7 @@ def test_csv_export_neutralises_formulas(tmp_path):
 
 
 def test_default_db_path_is_configurable(monkeypatch, tmp_path):
-    from medcode_nlp.serve.review_store import default_db_path
+    from medcode_nlp.review.store import default_db_path
 
     monkeypatch.delenv("MEDCODE_REVIEW_DB", raising=False)
     assert "medcode_nlp" in str(default_db_path())
@@ -520,7 +520,7 @@ def test_default_db_path_is_configurable(monkeypatch, tmp_path):
 
 # -------------------------------------------------- offline HTML (item 4)
 def test_render_html_is_offline_and_escapes_the_note(default_coder):
-    from medcode_nlp.render import render_html
+    from medcode_nlp.nlp.render import render_html
 
     text = note() + "\nPatient wrote <script>alert(1)</script> & more."
     result = default_coder(text)

@@ -13,7 +13,7 @@ import pytest
 
 import medcode_nlp
 from medcode_nlp.errors import IntegrityError
-from medcode_nlp.pipeline import locate_models, models_dir
+from medcode_nlp.paths import locate_models, models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE = ROOT / "examples" / "office_visit.txt"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from medcode_nlp.errors import InputError, IntegrityError
+from medcode_nlp.ranking.site_model import SiteModel, note_tokens
 from medcode_nlp.schema import CodeSuggestion, CodingResult, Evidence
-from medcode_nlp.site_model import SiteModel, note_tokens
 from medcode_nlp.training.site_model import (
     CodedNote,
     fit_site_model,
@@ -187,7 +187,7 @@ def test_load_without_a_site_model_is_a_numbered_error(tmp_path):
 
 
 def _cli(monkeypatch, capsysbinary, *args: str) -> tuple[int, bytes, bytes]:
-    from medcode_nlp.cli import main
+    from medcode_nlp.cli.app import main
 
     monkeypatch.setattr(sys, "argv", ["medcode", *args])
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
@@ -226,7 +226,7 @@ def test_cli_gold_with_ranker_inputs_is_refused(coded_file, tmp_path, monkeypatc
 
 
 def test_a_feature_without_value_has_no_span():
-    from medcode_nlp.site_model import NoteFeatures
+    from medcode_nlp.ranking.site_model import NoteFeatures
 
     features = NoteFeatures()
     features.add("cand:present:hcpcs|J0171", 0.0, (0, 4))

@@ -183,8 +183,8 @@ def test_a_site_model_travels_in_the_saved_pipeline(default_coder, tmp_path):
 
 
 def test_blank_english_pipeline_with_the_project_ner(kb):
-    from medcode_nlp.pipeline import default_ner_path
-    from medcode_nlp.tokenizer import create_clinical_tokenizer
+    from medcode_nlp.nlp.pipeline import default_ner_path
+    from medcode_nlp.nlp.tokenizer import create_clinical_tokenizer
 
     nlp = create_clinical_tokenizer(spacy.blank("en"))  # the tokenizer the NER was trained on
     nlp.add_pipe("sentencizer")
@@ -224,7 +224,7 @@ def test_a_knowledge_base_that_does_not_match_is_a_clear_error(kb, tmp_path):
 
 
 def test_the_knowledge_base_is_found_by_its_reference_not_its_path(kb, tmp_path):
-    from medcode_nlp.components.linker import CodeLinker
+    from medcode_nlp.nlp.components.linker import CodeLinker
 
     saved = CodeLinker(None, "medcode_linker", kb_path=None, systems=None,  # type: ignore[arg-type]
                        top_k=5, min_similarity=0.3)
@@ -238,10 +238,10 @@ def test_render_shows_label_assertion_and_top_code(kb):
     from spacy import displacy
 
     import medcode_nlp
-    from medcode_nlp.render import render_html
+    from medcode_nlp.nlp.render import render_html
 
     doc = _user_pipeline(ranker="none")(USER_NOTE)
-    page = medcode_nlp.render(doc)
+    page = medcode_nlp.nlp.render(doc)
     assert "PROBLEM | present | I10" in page and "PROBLEM | negated" in page
     assert "PROBLEM | present | I10" in displacy.render(doc, style="span")
     report = render_html(doc.text, doc._.coding)

@@ -1,4 +1,4 @@
-"""Tests for medcode_nlp.tokenizer."""
+"""Tests for medcode_nlp.nlp.tokenizer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import spacy
 
-from medcode_nlp.tokenizer import blank_clinical, create_clinical_tokenizer
+from medcode_nlp.nlp.tokenizer import blank_clinical, create_clinical_tokenizer
 
 
 def _tokens(nlp: spacy.language.Language, text: str) -> list[str]:

@@ -28,7 +28,7 @@ noun, +0.05 per subterm level. A walk reads at most :data:`MAX_MENTION_WORDS` an
 :data:`MAX_CONTEXT_WORDS` content words and visits at most :data:`VISIT_BUDGET` entries.
 
 Codes are returned as the index prints them (``S52.50-``); :func:`complete_code` turns
-them into FY2026 codes with the Tabular of a :class:`~medcode_nlp.kb.CodeKnowledgeBase`.
+them into FY2026 codes with the Tabular of a :class:`~medcode_nlp.kb.store.CodeKnowledgeBase`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 
 if TYPE_CHECKING:
-    from medcode_nlp.kb import CodeKnowledgeBase
+    from medcode_nlp.kb.store import CodeKnowledgeBase
 
 SYSTEM = "icd10cm"
 TREE_FORMAT = 1

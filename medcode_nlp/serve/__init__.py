@@ -89,7 +89,7 @@ def run_server(
         "max_body_bytes": max_body_bytes,
     })
     # Fail now, with a clear message, if the review database cannot be opened.
-    from medcode_nlp.serve.review_store import ReviewStore
+    from medcode_nlp.review.store import ReviewStore
 
     store = ReviewStore(db)
     where = f"[{host}]" if ":" in host else host

@@ -31,8 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from medcode_nlp.about import SCHEMA_VERSION, __version__
 from medcode_nlp.coder import DEFAULT_MAX_CHARS, Coder
 from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
+from medcode_nlp.review.store import Decision, ReviewStore
 from medcode_nlp.schema import CodingResult
-from medcode_nlp.serve.review_store import Decision, ReviewStore
 from medcode_nlp.serve.security import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_NAMES,
@@ -471,7 +471,7 @@ def create_app(
             "to the ICD-10-CM codes and an 'hcc' summary.")] = None,
     ) -> JSONResponse:
         """Code one note: entities, ranked codes with evidence, excluded codes."""
-        from medcode_nlp.claims import ClaimOptions, result_with_claims
+        from medcode_nlp.claims.views import ClaimOptions, result_with_claims
 
         coder = holder.get()
         with holder.lock:
@@ -501,7 +501,7 @@ def create_app(
         code: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9.\-]{1,16}$", examples=["E11.9"])],
     ) -> dict[str, Any]:
         """A code with its description, billable flag, notes, aliases and ancestors."""
-        from medcode_nlp.search import describe_code
+        from medcode_nlp.kb.search import describe_code
 
         coder = holder.get()
         if system not in coder.kb.systems:
@@ -524,7 +524,7 @@ def create_app(
         top_k: Annotated[int, Query(ge=1, le=50)] = 10,
     ) -> dict[str, Any]:
         """Codes whose descriptions or aliases match the text, best first."""
-        from medcode_nlp.search import search_terms
+        from medcode_nlp.kb.search import search_terms
 
         if not q.strip():
             raise InputError("Invalid value for q: must not be blank.")
@@ -587,7 +587,7 @@ def create_app(
     ) -> Response:
         """Reviewed codes as CSV or JSON lines (a download)."""
         if format == "fhir":
-            from medcode_nlp.fhir import decisions_to_fhir
+            from medcode_nlp.claims.fhir import decisions_to_fhir
 
             bundle = decisions_to_fhir(store.decisions(note_id, latest_only=not all))
             body, media = json.dumps(bundle, ensure_ascii=False), "application/fhir+json"

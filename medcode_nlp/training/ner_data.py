@@ -41,8 +41,8 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, DocBin, Span, Token
 from spacy.util import filter_spans
 
-from medcode_nlp.ner_eval import read_conll, read_pubtator
-from medcode_nlp.tokenizer import blank_clinical
+from medcode_nlp.evaluation.ner import read_conll, read_pubtator
+from medcode_nlp.nlp.tokenizer import blank_clinical
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from medcode_nlp.features import CodePrior, MentionContext, pair_features
-from medcode_nlp.kb import code_key
-from medcode_nlp.ranker import mention_context
+from medcode_nlp.kb.store import code_key
+from medcode_nlp.ranking.mention_features import (
+    CodePrior,
+    MentionContext,
+    mention_context,
+    pair_features,
+)
 from medcode_nlp.schema import Candidate
 from medcode_nlp.training.index_terms import mention_text, read_index_rows
 

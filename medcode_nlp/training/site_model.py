@@ -1,7 +1,7 @@
 """Train a site model from a site's coded notes (``medcode train ranker --gold coded.jsonl``).
 
 1. Run the base coder over every note (cached on disk when asked: a re-run is fast).
-2. Features per note (:func:`medcode_nlp.site_model.note_features`); features seen in fewer
+2. Features per note (:func:`medcode_nlp.ranking.site_model.note_features`); features seen in fewer
    than two notes are dropped.
    The base coder's code and candidate features are scaled by ``GROUP_WEIGHTS``.
 3. Inner cross-validation on the training notes only: for each member of the ensemble (one
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.kb import code_key
+from medcode_nlp.kb.store import code_key
 from medcode_nlp.schema import CodingResult
-from medcode_nlp.site_model import (
+from medcode_nlp.ranking.site_model import (
     NoteFeatures,
     SiteModel,
     as_int32,
@@ -324,7 +324,7 @@ def train_site_model(gold: str | Path, out: str | Path, *, kb: str | Path | None
                      ) -> dict[str, Any]:
     """Read coded notes, code them with the base coder, fit and save a site model."""
     import medcode_nlp
-    from medcode_nlp.runtime import shared_kb
+    from medcode_nlp.kb.cache import shared_kb
 
     notes = read_coded_notes(gold)
     coder = medcode_nlp.load(kb=kb, ner=ner)

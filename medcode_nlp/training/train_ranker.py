@@ -30,21 +30,22 @@ from typing import Any
 import numpy as np
 
 from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
-from medcode_nlp.doc_scorer import (
-    COMPACT_DOC_FEATURES,
-    DOC_FEATURE_NAMES,
-    CodeSignals,
-    document_features,
-)
-from medcode_nlp.evaluation import (
+from medcode_nlp.evaluation.core import (
     choose_threshold,
     mean_average_precision,
     normalize_code,
     read_codiesp,
 )
-from medcode_nlp.features import FEATURE_NAMES, CodePrior
-from medcode_nlp.kb import code_key
-from medcode_nlp.ranker import CodeRanker, RankerModel
+from medcode_nlp.kb.store import code_key
+from medcode_nlp.ranking.document_features import (
+    COMPACT_DOC_FEATURES,
+    DOC_FEATURE_NAMES,
+    CodeSignals,
+    document_features,
+)
+from medcode_nlp.ranking.estimators import CodeRanker
+from medcode_nlp.ranking.mention_features import FEATURE_NAMES, CodePrior
+from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.schema import Entity
 from medcode_nlp.training.index_terms import alias_key
 from medcode_nlp.training.ranker_data import (
@@ -91,7 +92,7 @@ def feedback_examples(records: Sequence[Any], kb: Any, linker: Any) -> list[Ment
     Accepted, replaced and added codes are right for their mention; a rejected code is a
     wrong candidate (only it is kept for that mention, its other candidates are unknown).
     """
-    from medcode_nlp.features import MentionContext
+    from medcode_nlp.ranking.mention_features import MentionContext
     from medcode_nlp.schema import Candidate
 
     found = linker.candidates_for([([r.entity_text], "PROBLEM" if (r.final_system or
@@ -184,7 +185,7 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
 
 def _note_model(docs: Sequence[Any], gold: dict[str, set[str]]) -> Any:
     """The whole-note code classifier, fit on these documents' gold codes."""
-    from medcode_nlp.doc_classifier import DocumentCodeClassifier
+    from medcode_nlp.ranking.note_classifier import DocumentCodeClassifier
 
     return DocumentCodeClassifier().fit([d.text for d in docs], [gold[d.id] for d in docs])
 
@@ -233,8 +234,8 @@ def save_rows(path: Path, x: np.ndarray, y: np.ndarray,
 def _index_linker(linker: Any, index_kb: str | None) -> tuple[Any, Any]:
     """A linker like ``linker`` over the knowledge base index terms are searched in, and that
     knowledge base (default: the built-in one)."""
-    from medcode_nlp.components.linker import CodeLinker
-    from medcode_nlp.runtime import shared_kb
+    from medcode_nlp.kb.cache import shared_kb
+    from medcode_nlp.nlp.components.linker import CodeLinker
 
     kb = shared_kb(index_kb)  # builds the built-in one once if missing
     index_linker = CodeLinker(None, "index_linker", kb_path=index_kb,  # type: ignore[arg-type]
@@ -293,7 +294,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         logger.info("ICD-10-PCS index terms: %d", len(pcs_examples))
 
     if args.feedback:
-        from medcode_nlp.feedback import load_feedback
+        from medcode_nlp.review.feedback import load_feedback
 
         records = load_feedback(Path(args.feedback))
         reviewed = feedback_examples(records, kb, linker)

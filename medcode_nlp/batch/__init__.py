@@ -1,0 +1,1 @@
+"""Batch coding: runner, note sources, checkpoints, Dask, tables."""

@@ -1,0 +1,1 @@
+"""Claim views of a result: FHIR Bundles, CMS-HCC, MS-DRG, code status."""

@@ -1,0 +1,1 @@
+"""Evaluation: data sets, metrics, calibration, reports, coding/NER/context evaluators."""

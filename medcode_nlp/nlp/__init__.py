@@ -1,0 +1,1 @@
+"""The spaCy side: pipeline assembly, tokenizer, extensions, lexicon, components."""

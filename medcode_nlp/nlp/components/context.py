@@ -1,0 +1,582 @@
+"""``medcode_context``: the ConText algorithm for assertion of clinical mentions.
+
+For every span of ``doc.ents`` (and of the ``doc.spans`` groups named in ``span_keys``) the
+component sets the flags ``is_negated``, ``is_historical``, ``is_hypothetical``, ``is_family``
+and ``is_uncertain`` and the single ``span._.assertion`` that drives coding.
+
+ConText, as implemented here (rules in ``resources/context_rules.json``):
+
+* a *trigger* of a category (NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, UNCERTAIN) opens a
+  scope forward, backward or in both directions;
+* a *pseudo-trigger* ("no increase", "not only", "history of present illness") is matched
+  before the triggers it contains or starts like, and blocks them;
+* a *termination* term ("but", "however", "who presents") closes the scope of its category;
+* a scope never leaves its sentence (or ``;`` clause) or its section, and is at most
+  ``max_scope`` words long (per category, or per rule group);
+* a target is modified when it overlaps the scope, or when a trigger lies inside it;
+* section hints: mentions in a section whose type has an assertion hint in the sections
+  rules (family history -> family, past medical/surgical history -> historical) get that flag.
+
+Header text is not searched for triggers: its meaning comes through the section hint.
+
+``span._.assertion`` is the first set flag in :data:`ASSERTION_PRIORITY`: negated >
+hypothetical > family > uncertain > historical > present. Negated and hypothetical mentions
+are not the patient's current condition at all; a family mention is about someone else even
+when uncertain or historical; an uncertain mention is handled by the setting (outpatient /
+inpatient) before history is considered. The flags always carry every category found.
+
+Sentences come from the doc when it has sentence boundaries, else from a punctuation and
+line-break heuristic (:func:`split_sentences`); no parser is needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
+from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.nlp.components.sections import (
+    SectionTuple,
+    _read_json,
+    parse_section_rules,
+    phrase_trie_regex,
+    section_at,
+)
+
+RULES_FILE = "context_rules.json"
+HINTS_FILE = "section_hints.json"
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "NEGATED": ("is_negated", "negated"),
+    "HYPOTHETICAL": ("is_hypothetical", "hypothetical"),
+    "FAMILY": ("is_family", "family"),
+    "UNCERTAIN": ("is_uncertain", "uncertain"),
+    "HISTORICAL": ("is_historical", "historical"),
+}
+ASSERTION_PRIORITY = ("negated", "hypothetical", "family", "uncertain", "historical")
+ASSERTION_FLAGS = {assertion: flag for flag, assertion in CATEGORIES.values()}
+DIRECTIONS = ("forward", "backward", "bidirectional", "pseudo", "terminate")
+_DEFAULT_SCOPE = 10
+
+
+#: Negation triggers that deny the mention they open ("Denies fever" as one span).
+_OPENING_DENIALS = frozenset({"denies", "denied", "deny", "denying", "no", "negative for"})
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """One trigger, pseudo-trigger or termination term."""
+
+    text: str  # the literal phrase, or the regular expression when is_pattern
+    category: str
+    direction: str
+    is_pattern: bool = False
+    max_scope: int | None = None
+
+    def regex(self) -> str:
+        """The rule as a regular expression (whole words, any white space between words)."""
+        if self.is_pattern:
+            return self.text
+        body = r"\s+".join(re.escape(word) for word in self.text.split())
+        start = r"(?<!\w)" if re.match(r"\w", self.text) else ""
+        end = r"(?!\w)" if re.search(r"\w$", self.text) else ""
+        return start + body + end
+
+
+@dataclass
+class ContextRules:
+    """All rules and the default scope (in words) of each category."""
+
+    rules: list[ContextRule]
+    max_scope: dict[str, int] = field(default_factory=dict)
+
+    def by_category(self, category: str) -> list[ContextRule]:
+        """Rules of one category."""
+        return [rule for rule in self.rules if rule.category == category]
+
+
+def parse_context_rules(data: Any, source: str = RULES_FILE) -> ContextRules:
+    """Validate a ConText rules JSON object and expand its rule groups."""
+
+    def bad(detail: str) -> InputError:
+        return InputError(Errors.E009.format(path=source, fmt="ConText rules JSON", detail=detail))
+
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise bad("expected an object with a 'rules' list")
+    scopes: dict[str, int] = {}
+    for category, conf in (data.get("categories") or {}).items():
+        if category not in CATEGORIES:
+            raise bad(f"unknown category {category!r}; expected one of {sorted(CATEGORIES)}")
+        scopes[category] = int((conf or {}).get("max_scope", _DEFAULT_SCOPE))
+    rules: list[ContextRule] = []
+    for i, group in enumerate(data["rules"]):
+        if not isinstance(group, dict):
+            raise bad(f"rule group {i} is not an object")
+        cats = group.get("category")
+        cats = [cats] if isinstance(cats, str) else cats
+        if not isinstance(cats, list) or not cats or any(c not in CATEGORIES for c in cats):
+            raise bad(f"rule group {i} has an unknown category {group.get('category')!r}")
+        direction = group.get("direction")
+        if direction not in DIRECTIONS:
+            raise bad(f"rule group {i} has direction {direction!r}; expected one of {DIRECTIONS}")
+        scope = group.get("max_scope")
+        if scope is not None and (not isinstance(scope, int) or scope < 1):
+            raise bad(f"rule group {i} has max_scope {scope!r}; expected a positive integer")
+        items: list[tuple[str, bool]] = []
+        for key, is_pattern in (("literal", False), ("pattern", True)):
+            if isinstance(group.get(key), str):
+                items.append((group[key], is_pattern))
+            values = group.get(key + "s", [])
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise bad(f"rule group {i}: {key}s must be a list of strings")
+            items.extend((value, is_pattern) for value in values)
+        if not items:
+            raise bad(f"rule group {i} has no literals or patterns")
+        for text, is_pattern in items:
+            if is_pattern:
+                try:
+                    re.compile(text)
+                except re.error as exc:
+                    raise bad(f"rule group {i}: bad pattern {text!r} ({exc})") from exc
+            for category in cats:
+                rules.append(ContextRule(text, category, direction, is_pattern, scope))
+    return ContextRules(rules, scopes)
+
+
+def load_context_rules(path: str | Path | None = None) -> ContextRules:
+    """Rules from ``path``, or the packaged ``resources/context_rules.json``."""
+    return parse_context_rules(_read_json(path, RULES_FILE), str(path or RULES_FILE))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A trigger or termination term found in a sentence (token offsets in the doc)."""
+
+    rule: ContextRule
+    start: int
+    end: int
+
+
+class CategoryMatcher:
+    """Compiled regexes of one category: pseudo-triggers + triggers in one, terminations in another.
+
+    Literal phrases are compiled into one character trie (longest match at a position wins);
+    regex patterns are separate alternatives: pseudo patterns before the literals, trigger
+    patterns after them, so at one position a pseudo-trigger or a longer literal wins.
+    """
+
+    def __init__(self, category: str, rules: Sequence[ContextRule], default_scope: int) -> None:
+        self.category = category
+        self.default_scope = default_scope
+        triggers = [r for r in rules if r.direction != "terminate"]
+        terms = [r for r in rules if r.direction == "terminate"]
+        self._trigger_literals, self._trigger_patterns, self._trigger_re = _compile(triggers)
+        self._term_literals, self._term_patterns, self._term_re = _compile(terms)
+
+    def find(
+        self, text: str
+    ) -> tuple[list[tuple[ContextRule, int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+        """Triggers (rule, start_char, end_char), pseudo-trigger spans and termination spans."""
+        triggers: list[tuple[ContextRule, int, int]] = []
+        pseudo: list[tuple[int, int]] = []
+        if self._trigger_re is not None:
+            for m in self._trigger_re.finditer(text):
+                if m.end() == m.start():
+                    continue
+                rule = _rule_of(m, self._trigger_literals, self._trigger_patterns)
+                if rule is None:
+                    continue
+                if rule.direction == "pseudo":
+                    pseudo.append((m.start(), m.end()))
+                else:
+                    triggers.append((rule, m.start(), m.end()))
+        terms: list[tuple[int, int]] = []
+        if self._term_re is not None:
+            terms = [
+                (m.start(), m.end()) for m in self._term_re.finditer(text) if m.end() > m.start()
+            ]
+        return triggers, pseudo, terms
+
+    def literal_trigger(self, text: str) -> ContextRule | None:
+        """The trigger rule whose literal is exactly ``text`` (any case and spacing), if any."""
+        rule = self._trigger_literals.get(_norm(text))
+        return rule if rule is not None and rule.direction != "pseudo" else None
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _compile(
+    rules: Sequence[ContextRule],
+) -> tuple[dict[str, ContextRule], list[ContextRule], re.Pattern[str] | None]:
+    """(literal -> rule, pattern rules, combined regex); the first rule of a literal wins."""
+    literals: dict[str, ContextRule] = {}
+    for rule in rules:
+        if not rule.is_pattern:
+            literals.setdefault(_norm(rule.text), rule)
+    patterns = [r for r in rules if r.is_pattern]
+    pseudo = [i for i, r in enumerate(patterns) if r.direction == "pseudo"]
+    other = [i for i, r in enumerate(patterns) if r.direction != "pseudo"]
+    parts = [f"(?P<p{i}>{patterns[i].text})" for i in pseudo]
+    if literals:
+        parts.append(f"(?P<lit>{phrase_trie_regex(literals, word_bounds=True)})")
+    parts += [f"(?P<p{i}>{patterns[i].text})" for i in other]
+    regex = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+    return literals, patterns, regex
+
+
+def _rule_of(
+    match: re.Match[str], literals: dict[str, ContextRule], patterns: list[ContextRule]
+) -> ContextRule | None:
+    group = match.lastgroup or ""
+    if group == "lit":
+        return literals.get(_norm(match.group()))
+    return patterns[int(group[1:])] if group.startswith("p") else None
+
+
+_SENT_END = {".", "!", "?"}
+_BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)]|[a-z][.)])$", re.IGNORECASE)
+
+
+def split_sentences(doc: Doc) -> list[tuple[int, int]]:
+    """Sentence token ranges by punctuation and line breaks (for docs without boundaries).
+
+    A sentence ends after ``.``, ``!`` or ``?`` when the next word does not start in lower
+    case, at a blank line, and at a single line break unless the next line goes on in lower
+    case (a wrapped line).
+    """
+    n = len(doc)
+    if n == 0:
+        return []
+    texts = [t.text for t in doc]
+    space = [t.is_space for t in doc]
+    starts = [0]
+    for i in range(n - 1):
+        text = texts[i]
+        j = i + 1
+        while j < n and space[j] and "\n" not in texts[j]:
+            j += 1
+        k = j
+        while k < n and space[k]:
+            k += 1
+        if k >= n:
+            break
+        following = texts[k]
+        if text in _SENT_END:
+            if "\n" in texts[j] or not following[:1].islower():
+                starts.append(k)
+        elif space[i] and "\n" in text:
+            breaks = sum(texts[m].count("\n") for m in range(i, k))
+            if breaks >= 2 or not following[:1].islower() or _BULLET.match(following):
+                starts.append(k)
+    starts = sorted(set(starts))
+    return [(s, e) for s, e in zip(starts, starts[1:] + [n], strict=True) if e > s]
+
+
+def _join_query_marks(doc: Doc, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Rejoin a sentence cut at a query mark that opens the next words ("stones, ? cholecystitis"):
+    a sentence ending in ``?`` whose next sentence goes on in lower case on the same line."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and doc[out[-1][1] - 1].text == "?" and doc[start].text[:1].islower() \
+                and "\n" not in doc[out[-1][1] - 1].whitespace_:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+class ContextComponent:
+    """spaCy component applying ConText rules and section hints to mentions."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "medcode_context",
+        *,
+        rules_path: str | None = None,
+        span_keys: Sequence[str] = ("mentions",),
+        use_sections: bool = True,
+        sections_path: str | None = None,
+    ) -> None:
+        self.name = name
+        self.rules_path = rules_path
+        self.span_keys = list(span_keys)
+        self.use_sections = use_sections
+        self._data: Any = _read_json(rules_path, RULES_FILE)
+        sections = _read_json(sections_path, "sections.json")
+        self.section_hints: dict[str, str] = {
+            stype: hint
+            for stype, hint in parse_section_rules(
+                sections, str(sections_path or "sections.json")
+            ).hints.items()
+            if hint
+        }
+        self._build()
+
+    def _build(self) -> None:
+        self.rules = parse_context_rules(self._data, str(self.rules_path or RULES_FILE))
+        self.matchers = [
+            CategoryMatcher(
+                cat, self.rules.by_category(cat), self.rules.max_scope.get(cat, _DEFAULT_SCOPE)
+            )
+            for cat in CATEGORIES
+        ]
+
+    def targets(self, doc: Doc) -> list[Span]:
+        """Spans that get an assertion: ``doc.ents`` then the configured span groups."""
+        spans = list(doc.ents)
+        for key in self.span_keys:
+            if key in doc.spans:
+                spans.extend(doc.spans[key])
+        return spans
+
+    def __call__(self, doc: Doc) -> Doc:
+        targets = self.targets(doc)
+        if not targets:
+            return doc
+        sections: list[SectionTuple] = list(doc._.sections or [])
+        ranges = self._sentence_ranges(doc, sections)
+        range_starts = [r[0] for r in ranges]
+        by_sentence: dict[int, list[Span]] = {}
+        for span in targets:
+            index = max(bisect.bisect_right(range_starts, span.start) - 1, 0)
+            by_sentence.setdefault(index, []).append(span)
+        doc_text = doc.text  # built on each access: read it once
+        header_chars = self._header_chars(doc_text, sections)
+        for index, spans in by_sentence.items():
+            found = self._assess_sentence(doc, doc_text, ranges[index], spans, header_chars)
+            for span, cats in zip(spans, found, strict=True):
+                self._set(span, cats, sections)
+        return doc
+
+    def _sentence_ranges(self, doc: Doc, sections: list[SectionTuple]) -> list[tuple[int, int]]:
+        if doc.has_annotation("SENT_START"):
+            ranges = _join_query_marks(doc, [(s.start, s.end) for s in doc.sents])
+        else:
+            ranges = split_sentences(doc)
+        if not sections:
+            return ranges
+        token_starts = [t.idx for t in doc]
+        cuts = sorted({bisect.bisect_left(token_starts, s[0]) for s in sections})
+        out: list[tuple[int, int]] = []
+        for start, end in ranges:
+            inner = cuts[bisect.bisect_right(cuts, start) : bisect.bisect_left(cuts, end)]
+            bounds = [start, *inner, end]
+            out.extend((a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a)
+        return out
+
+    @staticmethod
+    def _header_chars(doc_text: str, sections: list[SectionTuple]) -> list[tuple[int, int]]:
+        """Character ranges of the header words (not searched for triggers)."""
+        spans = []
+        for start, _end, _stype, header in sections:
+            pos = doc_text.find(header, start, start + len(header) + 16)
+            if pos >= 0:
+                spans.append((start, pos + len(header)))
+        return spans
+
+    def _assess_sentence(
+        self,
+        doc: Doc,
+        doc_text: str,
+        bounds: tuple[int, int],
+        spans: list[Span],
+        header_chars: list[tuple[int, int]],
+    ) -> list[set[str]]:
+        """Categories found for each span of one sentence."""
+        s_tok, e_tok = bounds
+        offset = doc[s_tok].idx
+        end_char = doc[e_tok - 1].idx + len(doc[e_tok - 1].text)
+        text = doc_text[offset:end_char]
+        token_starts = [t.idx for t in doc[s_tok:e_tok]]
+        cum = [0]
+        for token in doc[s_tok:e_tok]:
+            cum.append(cum[-1] + (0 if token.is_space or token.is_punct else 1))
+
+        def tokens(start_char: int, end_char_: int) -> tuple[int, int]:
+            piece = text[start_char:end_char_]
+            start_char += len(piece) - len(piece.lstrip())
+            end_char_ -= len(piece) - len(piece.rstrip())
+            first = bisect.bisect_right(token_starts, start_char + offset) - 1
+            last = bisect.bisect_left(token_starts, end_char_ + offset)
+            return max(first, 0), max(last, first + 1)
+
+        header_starts = [h[0] for h in header_chars]
+
+        def in_header(start_char: int) -> bool:
+            i = bisect.bisect_right(header_starts, start_char + offset) - 1
+            return i >= 0 and start_char + offset < header_chars[i][1]
+
+        results: list[set[str]] = [set() for _ in spans]
+        local = [(max(sp.start - s_tok, 0), min(sp.end, e_tok) - s_tok) for sp in spans]
+        starts = [sp.start_char - offset for sp in spans]
+        n = e_tok - s_tok
+        # Spans sorted by start, so that a trigger only looks at the spans near it: a sentence
+        # with thousands of mentions and triggers (a long list without full stops) would
+        # otherwise cost mentions x triggers.
+        by_char = sorted(range(len(spans)), key=starts.__getitem__)
+        char_starts = [starts[k] for k in by_char]
+        by_token = sorted(range(len(spans)), key=local.__getitem__)
+        token_starts_of = [local[k][0] for k in by_token]
+        longest = max([0, *(te - ts for ts, te in local)])  # in tokens
+        for matcher in self.matchers:
+            triggers, pseudo, terms = matcher.find(text)
+            # A pseudo-trigger that runs into a mention ("no change in vision" with the mention
+            # "change in vision") does not protect it: its part before the mention is matched
+            # as a trigger of its own.
+            found: list[tuple[ContextRule, int, int, int | None]] = [
+                (r, a, b, None) for r, a, b in triggers
+            ]
+            for a, b in pseudo:
+                inside = by_char[bisect.bisect_right(char_starts, a) :
+                                 bisect.bisect_left(char_starts, b)]
+                for k in sorted(inside):  # spans starting inside the pseudo-trigger
+                    start = starts[k]
+                    if a < start < b:
+                        head = text[a:start].rstrip()
+                        rule = matcher.literal_trigger(head)
+                        if rule is not None:
+                            found.append((rule, a, a + len(head), k))
+            if not found:
+                continue
+            term_toks = sorted(tokens(a, b) for a, b in terms)
+            term_starts = [ts for ts, _te in term_toks]
+            term_ends = sorted(te for _ts, te in term_toks)
+            for rule, a, b, only in found:
+                if in_header(a):
+                    continue
+                t0, t1 = tokens(a, b)
+                window = rule.max_scope or matcher.default_scope
+                scopes: list[tuple[int, int]] = []
+                if rule.direction in ("forward", "bidirectional"):
+                    limit = bisect.bisect_right(cum, cum[t1] + window) - 1
+                    end = min(n, max(limit, t1))
+                    i = bisect.bisect_left(term_starts, t1)  # the first termination after
+                    if i < len(term_starts):
+                        end = min(end, term_starts[i])
+                    scopes.append((t1, end))
+                if rule.direction in ("backward", "bidirectional"):
+                    start = bisect.bisect_left(cum, cum[t0] - window)
+                    i = bisect.bisect_right(term_ends, t0)  # the last termination before
+                    if i > 0:
+                        start = max(start, term_ends[i - 1])
+                    scopes.append((min(start, t0), t0))
+                if only is not None:
+                    near = [only]
+                else:  # spans that can overlap the trigger or its scopes: ts < hi, te > lo
+                    lo = min([t0, *(ss for ss, _se in scopes)])
+                    hi = max([t1, *(se for _ss, se in scopes)])
+                    near = by_token[bisect.bisect_left(token_starts_of, lo - longest) :
+                                    bisect.bisect_left(token_starts_of, hi)]
+                for k in near:
+                    ts, te = local[k]
+                    if t0 < te and t1 > ts:
+                        # A trigger inside a mention modifies it only when it opens the mention
+                        # ("status post CABG", "history of stroke"), and never as negation:
+                        # "lungs clear without wheezes" is a finding as written - unless a
+                        # denial opens it ("Denies fever" tagged as one mention).
+                        if t0 == ts and (matcher.category != "NEGATED"
+                                         or rule.text.lower() in _OPENING_DENIALS):
+                            results[k].add(matcher.category)
+                    elif any(ts < se and te > ss for ss, se in scopes):
+                        results[k].add(matcher.category)
+        return results
+
+    def _set(self, span: Span, cats: set[str], sections: list[SectionTuple]) -> None:
+        flags = {flag: False for flag, _ in CATEGORIES.values()}
+        for cat in cats:
+            flags[CATEGORIES[cat][0]] = True
+        if self.use_sections:
+            stype = span._.section
+            if stype is None and sections:
+                found = section_at(sections, [s[0] for s in sections], span.start_char)
+                stype = found[2] if found else None
+            hint = self.section_hints.get(stype) if stype else None
+            if hint in ASSERTION_FLAGS:
+                flags[ASSERTION_FLAGS[hint]] = True
+        for flag, value in flags.items():
+            setattr(span._, flag, value)
+        span._.assertion = assertion_from_flags(flags)
+
+    # Serialization: rules and hints travel with a saved pipeline.
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        return srsly.json_dumps({"rules": self._data, "section_hints": self.section_hints}).encode(
+            "utf8"
+        )
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> ContextComponent:
+        payload = srsly.json_loads(data.decode("utf8"))
+        self._data = payload["rules"]
+        self.section_hints = dict(payload["section_hints"])
+        self._build()
+        return self
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / RULES_FILE, self._data)
+        srsly.write_json(path / HINTS_FILE, self.section_hints)
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> ContextComponent:
+        path = Path(path)
+        if (path / RULES_FILE).exists():
+            self._data = srsly.read_json(path / RULES_FILE)
+            self._build()
+        if (path / HINTS_FILE).exists():
+            self.section_hints = dict(srsly.read_json(path / HINTS_FILE))
+        return self
+
+
+def assertion_from_flags(flags: dict[str, bool]) -> str:
+    """The single assertion for a set of flags (see :data:`ASSERTION_PRIORITY`)."""
+    for assertion in ASSERTION_PRIORITY:
+        if flags.get(ASSERTION_FLAGS[assertion]):
+            return assertion
+    return "present"
+
+
+@Language.factory(
+    "medcode_context",
+    assigns=[
+        "span._.assertion",
+        "span._.is_negated",
+        "span._.is_historical",
+        "span._.is_hypothetical",
+        "span._.is_family",
+        "span._.is_uncertain",
+    ],
+    default_config={
+        "rules_path": None,
+        "span_keys": ["mentions"],
+        "use_sections": True,
+        "sections_path": None,
+    },
+)
+def make_context(
+    nlp: Language,
+    name: str,
+    *,
+    rules_path: str | None,
+    span_keys: list[str],
+    use_sections: bool,
+    sections_path: str | None,
+) -> ContextComponent:
+    """Create the ConText component (``rules_path``/``sections_path`` None = packaged rules)."""
+    return ContextComponent(
+        nlp,
+        name,
+        rules_path=rules_path,
+        span_keys=span_keys,
+        use_sections=use_sections,
+        sections_path=sections_path,
+    )

@@ -1,0 +1,1 @@
+"""Ranking: mention and document features, note classifier, estimators, model bundle."""

@@ -1,0 +1,1 @@
+"""Coders' reviewed decisions: the decision store and feedback for training."""
