@@ -33,7 +33,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "candidate_recall.json"
 
 def candidate_recall(kb: str, split: str) -> dict[str, Any]:
     import medcode_nlp
-    from medcode_nlp.evaluation.core import normalize_code, read_codiesp
+    from medcode_nlp.evaluation.datasets import normalize_code, read_codiesp
 
     docs = read_codiesp(SHARED / "codiesp", split)
     coder = medcode_nlp.load(kb=None if kb == "default" else kb, ranker="none")

@@ -2,7 +2,7 @@
 
 Trains on CodiEsp train (English text), picks k on dev by MAP and the decision threshold on dev
 by micro F1 (the protocol the ranker follows too, so the side-by-side is like for like), then
-reports every metric of :func:`medcode_nlp.evaluation.core.evaluation_report` for diagnoses
+reports every metric of :func:`medcode_nlp.evaluation.report.evaluation_report` for diagnoses
 (CodiEsp-D) and procedures (CodiEsp-P) and writes ``benchmarks/results/codiesp_baseline.json``.
 
     python benchmarks/codiesp_baseline.py [--data ../shared/data/codiesp] [--seed 0]
@@ -25,17 +25,17 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 from medcode_nlp.evaluation.baselines import TfidfKnnBaseline  # noqa: E402
-from medcode_nlp.evaluation.core import (  # noqa: E402
+from medcode_nlp.evaluation.calibration import calibration_pairs, reliability_diagram  # noqa: E402
+from medcode_nlp.evaluation.datasets import (  # noqa: E402
     CODIESP_KINDS,
     GoldDocument,
-    calibration_pairs,
-    choose_threshold,
+    gold_codes,
+    read_codiesp,
+)
+from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision  # noqa: E402
+from medcode_nlp.evaluation.report import (  # noqa: E402
     evaluation_report,
     format_report_table,
-    gold_codes,
-    mean_average_precision,
-    read_codiesp,
-    reliability_diagram,
     write_codiesp_predictions,
 )
 

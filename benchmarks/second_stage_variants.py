@@ -34,7 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medcode_nlp.evaluation.core import mean_average_precision, read_codiesp  # noqa: E402
+from medcode_nlp.evaluation.datasets import read_codiesp  # noqa: E402
+from medcode_nlp.evaluation.metrics import mean_average_precision  # noqa: E402
 from medcode_nlp.ranking.document_features import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
 from medcode_nlp.ranking.estimators import CodeRanker  # noqa: E402
 

@@ -8,14 +8,14 @@ from sklearn.exceptions import NotFittedError
 
 from medcode_nlp.errors import InputError
 from medcode_nlp.evaluation.baselines import TfidfKnnBaseline
-from medcode_nlp.evaluation.core import (
+from medcode_nlp.evaluation.datasets import (
     DIAGNOSIS,
     PROCEDURE,
     GoldDocument,
     gold_codes,
-    mean_average_precision,
     read_codiesp,
 )
+from medcode_nlp.evaluation.metrics import mean_average_precision
 
 TRAIN = [
     GoldDocument("t1", "acute appendicitis with fever", {DIAGNOSIS: {"A"}, PROCEDURE: {"P1"}}),

@@ -28,7 +28,8 @@ def test_evaluate_cli_context_on_testkit():
 
 def test_evaluate_cli_codiesp_predictions_out_is_the_list_map_was_computed_on(
         tmp_path, default_coder):
-    from medcode_nlp.evaluation.core import gold_codes, mean_average_precision, read_codiesp
+    from medcode_nlp.evaluation.datasets import gold_codes, read_codiesp
+    from medcode_nlp.evaluation.metrics import mean_average_precision
     from medcode_nlp.evaluation.run import evaluate_codiesp_dir
 
     mini = FIXTURES / "codiesp_mini"

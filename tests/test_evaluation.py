@@ -11,31 +11,37 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.evaluation.core import (
-    DIAGNOSIS,
-    PROCEDURE,
-    UNSPECIFIED_SYSTEM,
-    GoldDocument,
-    average_precision,
+from medcode_nlp.evaluation.calibration import (
     bootstrap_ci,
     brier_score,
     calibration_bins,
     calibration_pairs,
-    choose_threshold,
-    codiesp_code,
-    evaluation_report,
     expected_calibration_error,
-    format_report_table,
+    reliability_diagram,
+)
+from medcode_nlp.evaluation.datasets import (
+    DIAGNOSIS,
+    PROCEDURE,
+    UNSPECIFIED_SYSTEM,
+    GoldDocument,
+    codiesp_code,
     gold_codes,
-    mean_average_precision,
-    micro_prf,
     normalize_code,
-    precision_at_k,
-    rank_codes,
     read_codiesp,
     read_jsonl_gold,
+)
+from medcode_nlp.evaluation.metrics import (
+    average_precision,
+    choose_threshold,
+    mean_average_precision,
+    micro_prf,
+    precision_at_k,
+    rank_codes,
     recall_at_k,
-    reliability_diagram,
+)
+from medcode_nlp.evaluation.report import (
+    evaluation_report,
+    format_report_table,
     write_codiesp_predictions,
 )
 

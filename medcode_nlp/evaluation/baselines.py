@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.evaluation.core import GoldDocument
+from medcode_nlp.evaluation.datasets import GoldDocument
 
 logger = logging.getLogger(__name__)
 

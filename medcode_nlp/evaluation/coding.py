@@ -27,12 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.evaluation.core import (
-    average_precision,
-    bootstrap_ci,
-    normalize_code,
-    normalize_system,
-)
+from medcode_nlp.evaluation.calibration import bootstrap_ci
+from medcode_nlp.evaluation.datasets import normalize_code, normalize_system
+from medcode_nlp.evaluation.metrics import average_precision
 
 #: Gold codes given as bare strings: scored against the suggestions of every system.
 ANY_SYSTEM = "unspecified"

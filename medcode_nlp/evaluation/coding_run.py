@@ -22,7 +22,8 @@ from medcode_nlp.evaluation.coding import (
     method_report,
     read_coded_notes,
 )
-from medcode_nlp.evaluation.core import choose_threshold, normalize_system
+from medcode_nlp.evaluation.datasets import normalize_system
+from medcode_nlp.evaluation.metrics import choose_threshold
 
 #: How deep the full ranking of the coder goes (the MAP list).
 RANK_DEPTH = 200

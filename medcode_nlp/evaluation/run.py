@@ -73,7 +73,7 @@ def align_partial_codes(
     7-character code whose first 4 characters equal such a gold code is renamed to it (the
     best score kept). Reported beside the strict figures, never instead of them.
     """
-    from medcode_nlp.evaluation.core import normalize_code
+    from medcode_nlp.evaluation.datasets import normalize_code
 
     aligned = {}
     for doc_id, ranked in predictions.items():
@@ -95,7 +95,7 @@ def corpus_final_codes(kb: Any, train_gold: dict[str, set[str]], system: str) ->
     split into R51.0/R51.9 in FY2021, W19.XXXA is given as W19XXX. Learnt from the *train*
     split's gold codes (those that are non-billable or absent in the knowledge base).
     """
-    from medcode_nlp.evaluation.core import normalize_code
+    from medcode_nlp.evaluation.datasets import normalize_code
 
     found = set()
     for codes in train_gold.values():
@@ -113,7 +113,7 @@ def align_code_version(predictions: dict[str, list[tuple[str, float]]], final: s
     A crosswalk to the corpus's code-set version (R51.9 -> R51, W19.XXXA -> W19XXX); the best
     score is kept. Reported beside the strict figures, never instead of them.
     """
-    from medcode_nlp.evaluation.core import normalize_code
+    from medcode_nlp.evaluation.datasets import normalize_code
 
     aligned = {}
     for doc_id, ranked in predictions.items():
@@ -157,7 +157,7 @@ def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
     CodiEsp codes a procedure to its first 4 characters when the note lacks the rest, so the
     coder may suggest such partial codes (``partial_codes``), as its annotators did.
     """
-    from medcode_nlp.evaluation.core import DIAGNOSIS, PROCEDURE
+    from medcode_nlp.evaluation.datasets import DIAGNOSIS, PROCEDURE
 
     by_kind: dict[str, dict[str, list[tuple[str, float]]]] = {DIAGNOSIS: {}, PROCEDURE: {}}
     results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=CODIESP_RANK_DEPTH,
@@ -202,15 +202,9 @@ def evaluate_codiesp_dir(
     """
     import medcode_nlp
     from medcode_nlp.evaluation.baselines import TfidfKnnBaseline
-    from medcode_nlp.evaluation.core import (
-        CODIESP_KINDS,
-        DIAGNOSIS,
-        evaluation_report,
-        gold_codes,
-        read_codiesp,
-        reliability_diagram,
-        write_codiesp_predictions,
-    )
+    from medcode_nlp.evaluation.calibration import reliability_diagram
+    from medcode_nlp.evaluation.datasets import CODIESP_KINDS, DIAGNOSIS, gold_codes, read_codiesp
+    from medcode_nlp.evaluation.report import evaluation_report, write_codiesp_predictions
 
     root = Path(root)
     if not root.is_dir():
@@ -259,7 +253,7 @@ def evaluate_codiesp_dir(
             knn = TfidfKnnBaseline(k=20, group=kind).fit(train_docs)
             ranked = knn.predict([d.text for d in docs])
             base_pred = {d.id: r for d, r in zip(docs, ranked, strict=True)}
-            from medcode_nlp.evaluation.core import choose_threshold
+            from medcode_nlp.evaluation.metrics import choose_threshold
 
             base_threshold = choose_threshold(base_pred, gold)
             entry["tfidf_knn_baseline"] = evaluation_report(
@@ -272,7 +266,7 @@ def evaluate_codiesp_dir(
             report.setdefault("predictions_out", []).append(str(path))
         if plot_dir is not None:
             scores, labels = [], []
-            from medcode_nlp.evaluation.core import normalize_code
+            from medcode_nlp.evaluation.datasets import normalize_code
 
             for doc_id, ranked_codes in pred.items():
                 wanted = {normalize_code(g) for g in gold.get(doc_id, set())}

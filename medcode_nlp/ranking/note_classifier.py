@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.evaluation.core import normalize_code
+from medcode_nlp.evaluation.datasets import normalize_code
 
 logger = logging.getLogger(__name__)
 

@@ -30,12 +30,8 @@ from typing import Any
 import numpy as np
 
 from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
-from medcode_nlp.evaluation.core import (
-    choose_threshold,
-    mean_average_precision,
-    normalize_code,
-    read_codiesp,
-)
+from medcode_nlp.evaluation.datasets import normalize_code, read_codiesp
+from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision
 from medcode_nlp.kb.store import code_key
 from medcode_nlp.ranking.document_features import (
     COMPACT_DOC_FEATURES,
