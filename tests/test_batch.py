@@ -16,7 +16,7 @@ import pytest
 from conftest import read_jsonl, write_jsonl
 
 from medcode_nlp import batch
-from medcode_nlp.batch.runner import run_batch
+from medcode_nlp.batch import checkpoint, run_batch, runner
 from medcode_nlp.errors import InputError, MedcodeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +229,7 @@ def test_failed_run_leaves_no_output_and_resumes(tmp_path: Path, coder: Any,
             raise RuntimeError("simulated crash")
         return real(chunk, *args)
 
-    monkeypatch.setattr(batch, "code_chunk", crash_on_chunk_2)
+    monkeypatch.setattr(runner, "code_chunk", crash_on_chunk_2)
     with pytest.raises(RuntimeError, match="simulated"):
         run_batch(source, out, load_options=load_options, chunk_size=3, progress=False)
     assert out.read_text(encoding="utf-8") == "previous output\n"  # untouched
@@ -238,7 +238,7 @@ def test_failed_run_leaves_no_output_and_resumes(tmp_path: Path, coder: Any,
         "part-00000000.jsonl", "part-00000001.jsonl"]
     assert not list(tmp_path.glob(".*.tmp")) and not list(checkpoint.glob(".*.tmp"))
 
-    monkeypatch.setattr(batch, "code_chunk", real)
+    monkeypatch.setattr(runner, "code_chunk", real)
     summary = run_batch(source, out, load_options=load_options, chunk_size=3, progress=False)
     assert summary.resumed_chunks == 2 and summary.coded_this_run == 6
     records = read_jsonl(out)
@@ -259,10 +259,10 @@ def test_checkpoint_of_other_input_is_discarded(tmp_path: Path, load_options: di
             raise RuntimeError("simulated crash")
         return real(chunk, *args)
 
-    monkeypatch.setattr(batch, "code_chunk", crash)
+    monkeypatch.setattr(runner, "code_chunk", crash)
     with pytest.raises(RuntimeError):
         run_batch(source, out, load_options=load_options, chunk_size=3, progress=False)
-    monkeypatch.setattr(batch, "code_chunk", real)
+    monkeypatch.setattr(runner, "code_chunk", real)
     write_jsonl(source, [{"id": i, "text": t} for i, t in enumerate(make_notes(6, seed=1))])
     summary = run_batch(source, out, load_options=load_options, chunk_size=3, progress=False)
     assert summary.resumed_chunks == 0 and summary.records == 6
@@ -272,7 +272,7 @@ def test_concurrent_run_is_refused(tmp_path: Path, load_options: dict[str, Any])
     source = tmp_path / "notes.jsonl"
     write_jsonl(source, [{"id": 1, "text": "Denies fever."}])
     out = tmp_path / "out.jsonl"
-    holder = batch._Checkpoint(tmp_path / "out.jsonl.checkpoint", {"other": True})
+    holder = checkpoint._Checkpoint(tmp_path / "out.jsonl.checkpoint", {"other": True})
     holder.open()
     try:
         with pytest.raises(MedcodeError, match="Another batch run"):

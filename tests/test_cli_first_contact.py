@@ -15,7 +15,7 @@ from conftest import ROOT, write_jsonl
 
 import medcode_nlp
 from medcode_nlp import batch
-from medcode_nlp.batch.runner import run_batch
+from medcode_nlp.batch import run_batch, runner
 from medcode_nlp.cli.app import main
 
 
@@ -140,7 +140,7 @@ def test_batch_bar_moves_per_note_and_ends_with_one_line(
     rows = [{"id": i, "text": f"Fever and cough, visit {i}."} for i in range(6)]
     write_jsonl(source, [*rows, {"id": "bad", "text": ""}])
     bar = _Bar()
-    monkeypatch.setattr(batch, "_progress_bar", lambda *a, **k: bar)
+    monkeypatch.setattr(runner, "_progress_bar", lambda *a, **k: bar)
     run_batch(source, tmp_path / "out.jsonl", load_options={}, chunk_size=128)
     assert bar.updates.count(1) >= 6 and sum(bar.updates) == 7 and bar.closed == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

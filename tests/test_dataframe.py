@@ -49,7 +49,7 @@ def test_batch_parquet_code_rows(tmp_path) -> None:
 
     import pyarrow.parquet as pq
 
-    from medcode_nlp.batch.runner import _assemble_code_rows
+    from medcode_nlp.batch.checkpoint import _assemble_code_rows
 
     part = tmp_path / "part-0.jsonl"
     records = [{"id": 7, "row": 0, "result": sample_result().to_dict(), "error": None},

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from conftest import read_jsonl, write_jsonl
 
-from medcode_nlp import batch
-from medcode_nlp.batch.runner import run_batch
+from medcode_nlp import coder_cache
+from medcode_nlp.batch import run_batch, runner
 from medcode_nlp.errors import InputError, MedcodeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ MARKER_HEAD = "ZZPHIMARKER"
 MARKER_ID = uuid.uuid4().hex
 MARKER = MARKER_HEAD + MARKER_ID  # one per run; only ever inside note text
 SMALL_LIMIT = 400  # max_chars of the coders used here (oversize notes stay small)
-DEBUG_LOGGERS = ("medcode_nlp", "medcode_nlp.serve", "medcode_nlp.batch.runner", "uvicorn",
+DEBUG_LOGGERS = ("medcode_nlp", "medcode_nlp.serve", "medcode_nlp.batch", "uvicorn",
                  "uvicorn.error", "uvicorn.access", "fastapi", "starlette", "joblib", "spacy")
 
 
@@ -298,7 +298,7 @@ def test_cli_batch_with_bad_records(tmp_path: Path, small_coder: Any,
 # ============================================================================ batch
 def seed_coder(monkeypatch: pytest.MonkeyPatch, coder: Any, options: dict[str, Any]) -> None:
     """Make run_batch (workers=1) use ``coder`` for ``options`` in this test only."""
-    monkeypatch.setitem(batch._coders, batch._options_key(options), coder)
+    monkeypatch.setitem(coder_cache._coders, coder_cache.options_key(options), coder)
 
 
 def bad_jsonl_rows() -> tuple[list[Any], dict[int, str]]:
@@ -487,7 +487,7 @@ def test_batch_killed_worker_leaks_nothing_and_rerun_loses_nothing(
 
     module = sys.modules[__name__]
     cloudpickle.register_pickle_by_value(module)
-    monkeypatch.setattr(batch, "code_chunk", killing_code_chunk)
+    monkeypatch.setattr(runner, "code_chunk", killing_code_chunk)
     try:
         with pytest.raises(TerminatedWorkerError) as crashed:
             run_batch(source, out, load_options=options, workers=2, chunk_size=2,

@@ -19,48 +19,50 @@ Error messages name the record (id and row) and the problem; they never quote no
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import functools
 import json
 import logging
 import math
 import os
-import re
-import shutil
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.about import __version__
+from medcode_nlp.coder_cache import coding_lock, get_coder, loaded_coders, options_key
 from medcode_nlp.errors import Errors, InputError, IntegrityError, MedcodeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import dask.bag
-    import dask.dataframe
-    import pandas as pd
 
     from medcode_nlp.coder import Coder
+from medcode_nlp.batch.checkpoint import (
+    CHECKPOINT_FORMAT,
+    _assemble_code_rows,
+    _assemble_jsonl,
+    _assemble_parquet,
+    _Checkpoint,
+    _model_fingerprint,
+    atomic_path,
+)
+from medcode_nlp.batch.sources import (
+    _INPUT_SUFFIXES,
+    _OUTPUT_SUFFIXES,
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    Record,
+    _chunks,
+    _format_of,
+    _Source,
+    record_error,
+)
 
 logger = logging.getLogger(__name__)
 
-INPUT_FORMATS = ("jsonl", "csv", "parquet")
-OUTPUT_FORMATS = ("jsonl", "parquet")
-_INPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
-                   ".pq": "parquet"}
-_OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                    ".pq": "parquet"}
 DEFAULT_CHUNK_SIZE = 128
-CHECKPOINT_FORMAT = 1
 PIPE_BATCH_SIZE = 32
-
-#: One input record on its way to a worker: (row, id, text or None, error or None).
-Record = tuple[int, Any, str | None, str | None]
 
 
 # --------------------------------------------------------------------------- summary
@@ -94,51 +96,6 @@ class BatchSummary:
         return asdict(self)
 
 
-# ------------------------------------------------------------------ coders per process
-_coders: dict[str, Coder] = {}
-_coders_lock = threading.Lock()
-_coding_lock = threading.Lock()
-_load_seconds: dict[str, float] = {}
-
-
-def _options_key(load_options: Mapping[str, Any]) -> str:
-    """Canonical form of load options (None means the default, as in ``load``)."""
-    given = {k: v for k, v in load_options.items() if v is not None}
-    return json.dumps(given, sort_keys=True, default=str)
-
-
-def get_coder(load_options: Mapping[str, Any] | None = None) -> Coder:
-    """The coder for ``load_options``, loaded once per process (and reused by every task)."""
-    options = dict(load_options or {})
-    key = _options_key(options)
-    coder = _coders.get(key)
-    if coder is not None:
-        return coder
-    with _coders_lock:
-        coder = _coders.get(key)
-        if coder is None:
-            import medcode_nlp
-
-            started = time.perf_counter()
-            coder = medcode_nlp.load(**options)
-            _load_seconds[key] = time.perf_counter() - started
-            _coders[key] = coder
-    return coder
-
-
-def set_coder(coder: Coder, load_options: Mapping[str, Any] | None = None) -> None:
-    """Use an already-loaded coder for ``load_options`` in this process (no second load)."""
-    key = _options_key(dict(load_options or {}))
-    with _coders_lock:
-        _coders[key] = coder
-        _load_seconds.setdefault(key, 0.0)
-
-
-def loaded_coders() -> dict[str, float]:
-    """Options key -> load seconds of every coder loaded in this process (for tests, stats)."""
-    return dict(_load_seconds)
-
-
 def _peak_rss_mb() -> float:
     try:
         import resource
@@ -146,72 +103,6 @@ def _peak_rss_mb() -> float:
         return 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
-
-
-# --------------------------------------------------------------------- validation
-def _describe(record_id: Any, row: int | None) -> str:
-    if record_id is not None:
-        shown = repr(record_id)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        return f"{shown} (row {row})" if row is not None else shown
-    return f"at row {row}" if row is not None else "without id"
-
-
-def record_error(record_id: Any, row: int | None, detail: str) -> str:
-    """The error message of an invalid record: names the record and the problem only."""
-    return Errors.E015.format(record=_describe(record_id, row), detail=detail)
-
-
-def _valid_unicode(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (undecodable bytes, bad JSON escapes)
-        return False
-    return True
-
-
-def check_record(
-    row: int | None,
-    record_id: Any,
-    text: Any,
-    *,
-    id_field: str,
-    text_field: str,
-    max_chars: int,
-    has_id: bool = True,
-    has_text: bool = True,
-    require_id: bool = True,
-) -> Record:
-    """Validate one input record: ``(row, id, text, None)`` or ``(row, id, None, error)``."""
-    if record_id is not None and (
-        isinstance(record_id, bool) or not isinstance(record_id, str | int)
-    ):
-        detail = (f"field {id_field!r} has type {type(record_id).__name__}; "
-                  "expected a string or an integer")
-        return (row or 0, None, None, record_error(None, row, detail))
-    if isinstance(record_id, str) and not _valid_unicode(record_id):
-        detail = f"field {id_field!r} is not valid UTF-8 text"
-        return (row or 0, None, None, record_error(None, row, detail))
-    if require_id and (not has_id or record_id is None):
-        return (row or 0, None, None, record_error(None, row, f"missing field {id_field!r}"))
-
-    def bad(detail: str) -> Record:
-        return (row or 0, record_id, None, record_error(record_id, row, detail))
-
-    if not has_text or text is None:
-        return bad(f"missing field {text_field!r}")
-    if not isinstance(text, str):
-        return bad(f"field {text_field!r} has type {type(text).__name__}; expected a string")
-    if not _valid_unicode(text):
-        return bad(f"field {text_field!r} is not valid UTF-8 text")
-    if not text.strip():
-        return bad(f"field {text_field!r} is empty")
-    if len(text) > max_chars:
-        return bad(Errors.E003.format(length=len(text), limit=max_chars).rstrip("."))
-    return (row or 0, record_id, text, None)
 
 
 # -------------------------------------------------------------------------- coding
@@ -227,7 +118,7 @@ def code_records(coder: Coder, records: Sequence[Record],
     texts = [records[i][2] for i in todo]
     results: list[Any] = []
     tick = on_note or (lambda: None)
-    with _coding_lock:  # one coder per process; threads of a Dask worker take turns
+    with coding_lock:  # one coder per process; threads of a Dask worker take turns
         try:
             for result in coder.pipe(texts, batch_size=PIPE_BATCH_SIZE):  # type: ignore[arg-type]
                 results.append(result)
@@ -278,7 +169,7 @@ def code_chunk(
     per coded note (progress, in this process only)."""
     if isinstance(records, _Payload):
         records = records.records
-    key = _options_key(load_options)
+    key = options_key(load_options)
     coder = get_coder(load_options)
     cpu = time.process_time()
     out = code_records(coder, records, on_note)
@@ -292,7 +183,7 @@ def code_chunk(
         "pid": os.getpid(),
         "host": _hostname(),
         "peak_rss_mb": _peak_rss_mb(),
-        "load_seconds": round(_load_seconds.get(key, 0.0), 3),
+        "load_seconds": round(loaded_coders().get(key, 0.0), 3),
         "cpu_seconds": round(time.process_time() - cpu, 4),
     }
     return chunk, lines, stats
@@ -309,425 +200,6 @@ def _id_kind(value: Any) -> str:
     if value is None:
         return "null"
     return "int" if isinstance(value, int) and -(2**63) <= value < 2**63 else "str"
-
-
-# ------------------------------------------------------------------------- readers
-def _format_of(path: Path, given: str | None, table: dict[str, str], allowed: tuple[str, ...],
-               name: str) -> str:
-    if given is not None:
-        fmt = given.lower().lstrip(".")
-        if fmt not in allowed:
-            raise InputError(Errors.E011.format(value=given, name=name, allowed=allowed))
-        return fmt
-    guessed = table.get(path.suffix.lower())
-    if guessed is None:
-        raise InputError(Errors.E014.format(
-            name=name, detail=f"cannot tell the format of {path.name!r} from its extension; "
-                              f"use one of {sorted(table)} or pass the format"))
-    return guessed
-
-
-class _Source:
-    """Records of an input file, read lazily; ``count()`` is exact."""
-
-    def __init__(self, path: Path, fmt: str, id_field: str, text_field: str, max_chars: int,
-                 batch_rows: int) -> None:
-        self.path = path
-        self.fmt = fmt
-        self.id_field = id_field
-        self.text_field = text_field
-        self.max_chars = max_chars
-        self.batch_rows = max(1, batch_rows)
-        self._parquet_handle: Any = None
-        if fmt == "csv":
-            self._csv_columns()
-        elif fmt == "parquet":
-            self._parquet_file()
-
-    def _check(self, row: int, record_id: Any, text: Any, has_id: bool, has_text: bool
-               ) -> Record:
-        return check_record(row, record_id, text, id_field=self.id_field,
-                            text_field=self.text_field, max_chars=self.max_chars,
-                            has_id=has_id, has_text=has_text)
-
-    def count(self) -> int:
-        """Number of records (what :meth:`records` yields)."""
-        if self.fmt == "jsonl":
-            with self.path.open("rb") as handle:
-                return sum(1 for line in handle if line.strip())
-        if self.fmt == "csv":
-            return sum(1 for _ in self._csv_rows())
-        return int(self._parquet_file().metadata.num_rows)
-
-    def records(self) -> Iterator[Record]:
-        """Validated records in file order."""
-        if self.fmt == "jsonl":
-            return self._jsonl()
-        if self.fmt == "csv":
-            return self._csv()
-        return self._parquet()
-
-    # JSONL: one JSON object per line; blank lines are skipped; row = line number.
-    def _jsonl(self) -> Iterator[Record]:
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, 1):
-                line = raw.strip()
-                if not line:
-                    continue
-                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                try:
-                    obj = json.loads(line.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    detail = f"the line is not valid UTF-8 (byte {error.start})"
-                    yield (number, None, None, record_error(None, number, detail))
-                    continue
-                except (ValueError, RecursionError) as error:
-                    where = (f" at column {error.colno}" if isinstance(error, json.JSONDecodeError)
-                             else "")
-                    detail = f"the line is not valid JSON{where}"
-                    yield (number, None, None, record_error(None, number, detail))
-                    continue
-                if not isinstance(obj, dict):
-                    detail = f"the line is a JSON {type(obj).__name__}, not an object"
-                    yield (number, None, None, record_error(None, number, detail))
-                    continue
-                yield self._check(number, obj.get(self.id_field), obj.get(self.text_field),
-                                  self.id_field in obj, self.text_field in obj)
-
-    # CSV: a header row naming the columns; blank lines are skipped; row = record number.
-    def _open_csv(self) -> IO[str]:
-        return self.path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-    def _csv_columns(self) -> tuple[int, int]:
-        with self._open_csv() as handle:
-            try:
-                header = next(csv.reader(handle), None)
-            except csv.Error as error:
-                raise InputError(Errors.E009.format(path=self.path, fmt="CSV",
-                                                    detail=f"bad header row ({error})")) from None
-        if not header:
-            raise InputError(Errors.E009.format(path=self.path, fmt="CSV", detail="no header row"))
-        missing = [name for name in (self.id_field, self.text_field) if name not in header]
-        if missing:
-            raise InputError(Errors.E009.format(
-                path=self.path, fmt="CSV",
-                detail=f"no column {missing[0]!r} in the header ({_header_cells(header)})"))
-        return header.index(self.id_field), header.index(self.text_field)
-
-    def _csv_rows(self) -> Iterator[list[str] | str]:
-        """Data rows as lists, or an error detail string for a row that does not parse."""
-        _raise_csv_field_limit()
-        with self._open_csv() as handle:
-            reader = csv.reader(handle)
-            next(reader, None)  # header
-            while True:
-                line = reader.line_num
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as error:
-                    yield f"the row could not be parsed as CSV ({error})"
-                    if reader.line_num == line:  # no progress: stop rather than loop
-                        return
-                    continue
-                if row:  # csv yields [] for a blank line: not a record
-                    yield row
-
-    def _csv(self) -> Iterator[Record]:
-        id_col, text_col = self._csv_columns()
-        for number, row in enumerate(self._csv_rows(), 1):
-            if isinstance(row, str):
-                yield (number, None, None, record_error(None, number, row))
-                continue
-            has_id, has_text = len(row) > id_col, len(row) > text_col
-            yield self._check(number, row[id_col] if has_id else None,
-                              row[text_col] if has_text else None, has_id, has_text)
-
-    # Parquet: columns read in record batches; nulls are missing fields.
-    def _parquet_file(self) -> Any:
-        import pyarrow.parquet as pq
-
-        if self._parquet_handle is not None:
-            return self._parquet_handle
-        try:
-            parquet = pq.ParquetFile(self.path)
-        except Exception as error:  # noqa: BLE001  (pyarrow raises several types)
-            raise InputError(Errors.E009.format(path=self.path, fmt="Parquet",
-                                                detail=type(error).__name__)) from None
-        names = parquet.schema_arrow.names
-        missing = [name for name in (self.id_field, self.text_field) if name not in names]
-        if missing:
-            raise InputError(Errors.E009.format(
-                path=self.path, fmt="Parquet",
-                detail=f"no column {missing[0]!r} (columns: "
-                       f"{', '.join(repr(n) for n in names[:20])})"))
-        self._parquet_handle = parquet
-        return parquet
-
-    def _parquet(self) -> Iterator[Record]:
-        parquet = self._parquet_file()
-        columns = list(dict.fromkeys([self.id_field, self.text_field]))
-        number = 0
-        for batch in parquet.iter_batches(batch_size=self.batch_rows, columns=columns):
-            ids = batch.column(self.id_field).to_pylist()
-            texts = batch.column(self.text_field).to_pylist()
-            for record_id, text in zip(ids, texts, strict=True):
-                number += 1
-                yield self._check(number, record_id, text, True, True)
-
-
-_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
-
-
-def _header_cells(header: Sequence[str]) -> str:
-    """The header row for an error message: listed only when every cell looks like a column
-    name. A file without a header row has a record there, which must not be quoted."""
-    if all(_COLUMN_NAME.fullmatch(cell) for cell in header):
-        return f"columns: {', '.join(repr(cell) for cell in header[:20])}"
-    return (f"{len(header)} cells, not shown as some do not look like column names; "
-            "is the header row missing?")
-
-
-def _raise_csv_field_limit() -> None:
-    limit = sys.maxsize
-    while True:  # the largest value the C long accepts on this platform
-        try:
-            csv.field_size_limit(limit)
-            return
-        except OverflowError:
-            limit //= 2
-
-
-def _chunks(records: Iterable[Record], size: int) -> Iterator[tuple[int, list[Record]]]:
-    chunk: list[Record] = []
-    index = 0
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield index, chunk
-            index += 1
-            chunk = []
-    if chunk:
-        yield index, chunk
-
-
-# -------------------------------------------------------------------- atomic files
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform/filesystem allows it
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path in ``target``'s directory that replaces ``target`` on success."""
-    target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    temp = Path(name)
-    try:
-        yield temp
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-        _fsync_dir(target.parent)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
-def _write_text_atomic(target: Path, text: str) -> None:
-    with atomic_path(target) as temp:
-        temp.write_text(text, encoding="utf-8")
-
-
-# ---------------------------------------------------------------------- checkpoints
-class _Checkpoint:
-    """Committed chunks of one job: ``manifest.json`` + ``part-NNNNNNNN.jsonl`` files.
-
-    A part file's first line is a header (chunk number, record count, statistics); the
-    following lines are the chunk's output records, in input order.
-    """
-
-    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
-        self.directory = directory
-        self.manifest = manifest
-        self._lock_handle: IO[str] | None = None
-
-    def open(self) -> None:
-        """Lock the directory, and start over when it holds another job's parts."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock()
-        for stale in self.directory.glob(".*.tmp"):  # left by a killed run
-            stale.unlink(missing_ok=True)
-        path = self.directory / "manifest.json"
-        current: Any = None
-        if path.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                current = json.loads(path.read_text(encoding="utf-8"))
-        if current != self.manifest:
-            if current is not None:
-                logger.warning("checkpoint %s belongs to a different input or different "
-                               "options; starting over", self.directory)
-            for part in self.directory.glob("part-*.jsonl"):
-                part.unlink()
-            _write_text_atomic(path, json.dumps(self.manifest, indent=2, sort_keys=True))
-
-    def _lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover  (Windows: no lock)
-            return
-        handle = (self.directory / "lock").open("w")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise MedcodeError(
-                f"Another batch run is writing {self.directory}; wait for it to finish."
-            ) from None
-        self._lock_handle = handle
-
-    def close(self) -> None:
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
-
-    def part(self, chunk: int) -> Path:
-        return self.directory / f"part-{chunk:08d}.jsonl"
-
-    def header(self, chunk: int) -> dict[str, Any] | None:
-        """The header of a committed chunk, or None."""
-        try:
-            with self.part(chunk).open("r", encoding="utf-8") as handle:
-                header = json.loads(handle.readline())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(header, dict) or header.get("chunk") != chunk:
-            return None
-        return header
-
-    def commit(self, chunk: int, lines: list[str], stats: dict[str, Any]) -> dict[str, Any]:
-        header = {"chunk": chunk, **{k: stats[k] for k in
-                                     ("records", "errors", "characters", "id_kinds")}}
-        if len(lines) != header["records"]:
-            raise IntegrityError(f"Chunk {chunk} returned {len(lines)} records for "
-                                 f"{header['records']} inputs.")
-        with atomic_path(self.part(chunk)) as temp, temp.open("w", encoding="utf-8") as out:
-            out.write(json.dumps(header) + "\n")
-            for line in lines:
-                out.write(line + "\n")
-        return header
-
-    def remove(self) -> None:
-        self.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _model_fingerprint(load_options: Mapping[str, Any]) -> Any:
-    """What identifies the shipped model the workers will load (changes invalidate parts)."""
-    if load_options.get("ner") is not None:
-        return None
-    from medcode_nlp.nlp.pipeline import default_ner_path
-
-    meta = default_ner_path() / "meta.json"
-    if not meta.is_file():
-        return "no-shipped-ner"
-    stat = meta.stat()
-    return {"meta_size": stat.st_size, "meta_mtime_ns": stat.st_mtime_ns}
-
-
-# ------------------------------------------------------------------------- assembly
-def _iter_part(path: Path, expected: int) -> Iterator[str]:
-    with path.open("r", encoding="utf-8") as handle:
-        handle.readline()
-        count = 0
-        for line in handle:
-            count += 1
-            yield line
-    if count != expected:
-        raise IntegrityError(f"Checkpoint part {path} holds {count} records, expected "
-                             f"{expected}; delete it and run again.")
-
-
-def _assemble_jsonl(parts: list[tuple[Path, dict[str, Any]]], temp: Path) -> None:
-    with temp.open("w", encoding="utf-8") as out:
-        for path, header in parts:
-            for line in _iter_part(path, header["records"]):
-                out.write(line)
-
-
-def _assemble_code_rows(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
-                        hcc_year: int | None, row_group: int = 10_000) -> None:
-    """Parquet with one row per suggested code: the columns of
-    :func:`medcode_nlp.to_dataframe`, then ``row`` and ``error``. A note without codes (or
-    that failed) keeps one row with no code, so every input row is accounted for."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from medcode_nlp.batch.dataframe import COLUMNS, arrow_table, code_rows
-    from medcode_nlp.schema import CodingResult
-
-    schema = arrow_table([]).schema.append(pa.field("row", pa.int64())).append(
-        pa.field("error", pa.string()))
-    rows: list[dict[str, Any]] = []
-    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
-        for path, header in parts:
-            for line in _iter_part(path, header["records"]):
-                record = json.loads(line)
-                note_id = None if record["id"] is None else str(record["id"])
-                result = record.get("result")
-                found = ([] if result is None else
-                         code_rows(CodingResult.from_dict(result), note_id, hcc_year))
-                if not found:
-                    found = [{**dict.fromkeys(COLUMNS), "note_id": note_id}]
-                rows.extend({**r, "row": record["row"], "error": record.get("error")}
-                            for r in found)
-                if len(rows) >= row_group:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                    rows.clear()
-        if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-
-
-def _assemble_parquet(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
-                      row_group: int = 10_000) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    kinds = {kind for _, header in parts for kind in header["id_kinds"]}
-    id_type = pa.int64() if kinds and kinds <= {"int", "null"} else pa.string()
-    schema = pa.schema([("id", id_type), ("row", pa.int64()), ("result", pa.string()),
-                        ("error", pa.string())])
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-
-    def flush(writer: Any) -> None:
-        if columns["row"]:
-            writer.write_table(pa.table(columns, schema=schema))
-            for values in columns.values():
-                values.clear()
-
-    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
-        for path, header in parts:
-            for line in _iter_part(path, header["records"]):
-                record = json.loads(line)
-                record_id = record["id"]
-                if id_type == pa.string() and record_id is not None:
-                    record_id = str(record_id)
-                columns["id"].append(record_id)
-                columns["row"].append(record["row"])
-                result = record.get("result")
-                columns["result"].append(
-                    None if result is None else json.dumps(result, ensure_ascii=False))
-                columns["error"].append(record.get("error"))
-                if len(columns["row"]) >= row_group:
-                    flush(writer)
-        flush(writer)
 
 
 # ---------------------------------------------------------------------------- runner
@@ -797,7 +269,7 @@ def run_batch(
         "input": {"path": str(source_path.resolve()), "size": stat.st_size,
                   "mtime_ns": stat.st_mtime_ns, "format": in_fmt},
         "options": {"id_field": id_field, "text_field": text_field, "chunk_size": chunk_size,
-                    "load_options": json.loads(_options_key(options)), "max_chars": max_chars},
+                    "load_options": json.loads(options_key(options)), "max_chars": max_chars},
         "model": _model_fingerprint(options),
     }
     checkpoint = _Checkpoint(target.parent / f"{target.name}.checkpoint", manifest)
@@ -975,93 +447,3 @@ def _run_dask(address: str, chunks: Iterator[tuple[int, list[Record]]],
             commit(*future.result())
 
 
-# ------------------------------------------------------------------------ Dask API
-def _code_items(items: Iterable[Any], *, id_field: str, text_field: str,
-                load_options: dict[str, Any]) -> list[dict[str, Any]]:
-    coder = get_coder(load_options)
-    max_chars = coder.max_chars
-    records: list[Record] = []
-    for item in items:
-        if isinstance(item, str):
-            records.append(check_record(None, None, item, id_field=id_field,
-                                        text_field=text_field, max_chars=max_chars,
-                                        require_id=False))
-        elif isinstance(item, Mapping):
-            records.append(check_record(None, item.get(id_field), item.get(text_field),
-                                        id_field=id_field, text_field=text_field,
-                                        max_chars=max_chars, has_id=id_field in item,
-                                        has_text=text_field in item, require_id=False))
-        else:
-            detail = f"item has type {type(item).__name__}; expected a string or a mapping"
-            records.append((0, None, None, record_error(None, None, detail)))
-    out = code_records(coder, records)
-    for record in out:
-        del record["row"]
-    return out
-
-
-def code_bag(bag: dask.bag.Bag, *, id_field: str = "id", text_field: str = "text",
-             **load_options: Any) -> dask.bag.Bag:
-    """Code a Dask bag of notes (strings, or mappings with an id and a text field).
-
-    Each item becomes ``{"id", "result": CodingResult dict}`` or ``{"id", "error"}`` (``id``
-    is None for string items). Runs with ``map_partitions``; every worker process loads the
-    coder once (``load_options`` as for :func:`medcode_nlp.load`).
-    """
-    task = functools.partial(_code_items, id_field=id_field, text_field=text_field,
-                             load_options=dict(load_options))
-    return bag.map_partitions(task)
-
-
-def _code_frame(frame: pd.DataFrame, *, text_column: str, id_column: str,
-                load_options: dict[str, Any]) -> pd.DataFrame:
-    import pandas as pd
-
-    texts = frame[text_column].tolist()
-    ids = frame[id_column].tolist()
-    items = [{id_column: _plain(i), text_column: None if _is_missing(t) else t}
-             for i, t in zip(ids, texts, strict=True)]
-    out = _code_items(items, id_field=id_column, text_field=text_column,
-                      load_options=load_options)
-    result = pd.DataFrame(index=frame.index)
-    result[id_column] = frame[id_column]
-    result["result"] = pd.Series(
-        [json.dumps(r["result"], ensure_ascii=False) if "result" in r else None for r in out],
-        index=frame.index, dtype=object)
-    result["error"] = pd.Series([r.get("error") for r in out], index=frame.index, dtype=object)
-    return result
-
-
-def _is_missing(value: Any) -> bool:
-    """None, NaN, pandas.NA and NaT (how a dataframe marks a missing cell)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
-    return type(value).__name__ in ("NAType", "NaTType")
-
-
-def _plain(value: Any) -> Any:
-    """Numpy scalars as Python ones; missing values as None."""
-    if _is_missing(value):
-        return None
-    item = getattr(value, "item", None)
-    return item() if callable(item) and not isinstance(value, str) else value
-
-
-def code_dataframe(ddf: dask.dataframe.DataFrame, text_column: str = "text",
-                   id_column: str = "id", **load_options: Any) -> dask.dataframe.DataFrame:
-    """Code the notes of a Dask dataframe; returns ``[id_column, "result", "error"]``.
-
-    ``result`` holds the CodingResult as a JSON string (None when the row has an error),
-    ``error`` the problem (None when coded). The index is kept. Runs with
-    ``map_partitions``; every worker process loads the coder once.
-    """
-    import pandas as pd
-
-    meta = pd.DataFrame({
-        id_column: pd.Series([], dtype=ddf[id_column].dtype),
-        "result": pd.Series([], dtype=object),
-        "error": pd.Series([], dtype=object),
-    })
-    task = functools.partial(_code_frame, text_column=text_column, id_column=id_column,
-                             load_options=dict(load_options))
-    return ddf.map_partitions(task, meta=meta)

@@ -293,24 +293,16 @@ class CoderHolder:
         return self._coder
 
 
-_default_coders: dict[tuple[str | None, str | None], Coder] = {}
-_default_lock = threading.Lock()
 
 
 def default_coder_factory(ner: str | None = None, kb: str | Path | None = None
                           ) -> Callable[[], Coder]:
-    """A factory returning the process-wide coder for (ner, kb), loading it on first call."""
-    key = (ner, str(kb) if kb is not None else None)
+    """A factory returning the process-wide coder for (ner, kb), loading it on first call
+    (the cache batch workers use too: :func:`medcode_nlp.coder_cache.get_coder`)."""
+    from medcode_nlp.coder_cache import get_coder
 
-    def factory() -> Coder:
-        with _default_lock:
-            if key not in _default_coders:
-                import medcode_nlp
-
-                _default_coders[key] = medcode_nlp.load(ner=ner, kb=kb)
-            return _default_coders[key]
-
-    return factory
+    options = {"ner": ner, "kb": str(kb) if kb is not None else None}
+    return lambda: get_coder(options)
 
 
 # ------------------------------------------------------------- middleware
