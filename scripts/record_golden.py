@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if same else 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {args.out.relative_to(ROOT)} ({len(data)} runs)")
+    print(f"wrote {args.out} ({len(data)} runs)")
     return 0
 
 
