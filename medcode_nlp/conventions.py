@@ -38,16 +38,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.codesets.icd10cm import cites
-from medcode_nlp.coding_rules import (
-    Mention,
-    assertion_exclusion,
-    conflicts,
-    history_code,
-    make_billable,
-)
+from medcode_nlp.coding_rules import Mention, assertion_exclusion
 from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
 from medcode_nlp.nlp.components.matcher import singular
 from medcode_nlp.nlp.index_linking import link, shipped_tree, site_words
+from medcode_nlp.rules.guidelines import conflicts, history_code, make_billable
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
 
 if TYPE_CHECKING:

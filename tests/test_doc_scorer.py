@@ -17,6 +17,7 @@ from medcode_nlp.coding_rules import (
 from medcode_nlp.ranking.document_features import (
     DOC_FEATURE_NAMES,
     CodeSignals,
+    DocumentScoring,
     document_features,
     partial_description,
     partial_pcs_code,
@@ -98,10 +99,10 @@ def test_doc_scorer_drives_scores_and_partial_codes(kb):
         return [0.25 if s.partial else 0.75 for s in signals]
 
     full_code = mention.entity.candidates[0].code
-    codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0), scorer=scorer)
+    codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0), DocumentScoring(scorer=scorer))
     assert [(c.code, c.score) for c in codes] == [(full_code, 0.75)]  # partial codes off
     codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0, partial_codes=True),
-                             scorer=scorer)
+                             DocumentScoring(scorer=scorer))
     by_code = {c.code: c for c in codes}
     partial = by_code[full_code[:4]]
     assert partial.score == 0.25 and not partial.billable and PARTIAL_PROMPT in partial.prompts
@@ -112,7 +113,7 @@ def test_doc_scorer_note_only_partial_code_needs_a_real_stem(kb):
     mention = _procedure_mention(kb)
     note = {("icd10pcs", "0DTJ"): 0.6, ("icd10pcs", "ZZZZ"): 0.9}
     codes, _ = code_document(kb, [mention], CodingOptions(min_score=0.0, partial_codes=True),
-                             note_scores=note, scorer=lambda s, n: [0.5] * len(s))
+                             DocumentScoring(note_scores=note, scorer=lambda s, n: [0.5] * len(s)))
     found = {c.code for c in codes}
     assert "0DTJ" in found and "ZZZZ" not in found
 
@@ -171,11 +172,11 @@ def test_doc_scorer_proposes_frequent_codes_of_a_supported_category(kb):
                 *(c.replace(".", "") for c in frequent)]
 
     options = CodingOptions(min_score=0.0)
-    codes, _ = code_document(kb, [mention], options, scorer=scorer,
-                             category_codes=category_codes)
+    codes, _ = code_document(kb, [mention], options,
+                             DocumentScoring(scorer=scorer, category_codes=category_codes))
     siblings = [c for c in codes if SIBLING_PROMPT in c.prompts]
     assert [c.code for c in siblings] == [kb.get("icd10cm", c).code for c in frequent[:SIBLINGS_PER_CATEGORY]]
     assert all(c.score == 0.2 and not c.evidence for c in siblings)
     assert sum(s.sibling for s in seen[-1]) == len(siblings)
-    codes, _ = code_document(kb, [mention], options, category_codes=category_codes)
+    codes, _ = code_document(kb, [mention], options, DocumentScoring(category_codes=category_codes))
     assert all(SIBLING_PROMPT not in c.prompts for c in codes)  # needs the second stage

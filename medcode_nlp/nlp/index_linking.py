@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from medcode_nlp.codesets.icd10cm_index_tree import synonym_stems
-from medcode_nlp.coding_rules import missing_detail
 from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.rules.guidelines import missing_detail
 
 if TYPE_CHECKING:
     from medcode_nlp.codesets.icd10cm_index_tree import IndexHit, IndexTree

@@ -14,7 +14,7 @@ only that far when the note lacks approach, device or qualifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +48,14 @@ COMPACT_DOC_FEATURES: list[str] = DOC_FEATURE_NAMES[: DOC_FEATURE_NAMES.index("c
 #: Evidence (best mention or whole-note probability) a code needs to count as context for
 #: the co-occurrence features.
 CONTEXT_PROBABILITY = 0.3
+
+
+def noisy_or(probabilities: Iterable[float]) -> float:
+    """1 - prod(1 - p): the probability that at least one of independent votes is right."""
+    remaining = 1.0
+    for p in probabilities:
+        remaining *= 1.0 - p
+    return 1.0 - remaining
 
 
 @dataclass(slots=True)
@@ -141,7 +149,7 @@ def document_features(signals: Sequence[CodeSignals], prior: CodePrior,
         rows[i] = [
             float(len(ps)),
             best[i],
-            1.0 - float(np.prod([1.0 - p for p in ps])) if ps else 0.0,
+            noisy_or(ps) if ps else 0.0,
             float(sum(ps)),
             max(s.similarities, default=0.0),
             float(min(s.ranks, default=99)),
@@ -182,3 +190,24 @@ def partial_description(child_description: str) -> str:
     """A partial code's title from one of its full codes' (root operation and body part)."""
     head = child_description.split(",")[0].strip()
     return f"{head} (partial code: approach, device and qualifier not chosen)"
+
+
+#: Scores each code of a note from its signals (and the note's mention count).
+DocumentScorer = Callable[[list[CodeSignals], int], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class DocumentScoring:
+    """Everything the document stage asks of a ranker, as one object.
+
+    ``combine`` turns a code's mention probabilities into its document confidence;
+    ``note_scores`` are whole-note probabilities of codes (the note classifier); ``scorer``
+    (the second stage) replaces ``combine`` by weighing all of a code's signals at once;
+    ``category_codes`` gives a category's frequent training codes. The default is the plain
+    noisy-or of a pipeline without a ranker.
+    """
+
+    combine: Callable[[list[float]], float] = noisy_or
+    note_scores: dict[tuple[str, str], float] | None = None
+    scorer: DocumentScorer | None = None
+    category_codes: Callable[[str], list[str]] | None = None

@@ -9,7 +9,6 @@ with ``skops`` (no pickle); :func:`load_estimator` trusts only the types listed 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -145,14 +144,6 @@ class DocumentCalibrator:
 
     def __call__(self, score: float) -> float:
         return float(np.interp(score, self.x, self.y))
-
-
-def noisy_or(probabilities: Iterable[float]) -> float:
-    """1 - prod(1 - p): the probability that at least one independent vote is right."""
-    remaining = 1.0
-    for p in probabilities:
-        remaining *= 1.0 - p
-    return 1.0 - remaining
 
 
 #: Where skops files name the estimator class. Rankers saved before 0.3 name the module the

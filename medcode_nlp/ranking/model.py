@@ -21,7 +21,13 @@ import numpy as np
 
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.integrity import verify_directory, write_checksums
-from medcode_nlp.ranking.document_features import DOC_FEATURE_NAMES, CodeSignals, document_features
+from medcode_nlp.ranking.document_features import (
+    DOC_FEATURE_NAMES,
+    CodeSignals,
+    DocumentScoring,
+    document_features,
+    noisy_or,
+)
 from medcode_nlp.ranking.estimators import CodeRanker, DocumentCalibrator, load_estimator
 from medcode_nlp.ranking.mention_features import (
     CodePrior,
@@ -193,12 +199,16 @@ class RankerModel:
             return None
         return self.prior.frequent_in_category
 
+    def document_scoring(self, text: str | None, kb: Any) -> DocumentScoring:
+        """The one object :func:`~medcode_nlp.coding_rules.code_document` asks of a ranker:
+        calibrated ``combine``, the note's whole-note scores (none when ``text`` is None),
+        the second stage and the category codes."""
+        note = self.note_scores(text, kb) if text is not None else None
+        return DocumentScoring(self.combine, note, self.scorer, self.category_codes)
+
     def combine(self, probabilities: list[float]) -> float:
         """Document-level confidence of a code from its mention probabilities."""
-        remaining = 1.0
-        for p in probabilities:
-            remaining *= 1.0 - p
-        return self.calibrator(1.0 - remaining)
+        return self.calibrator(noisy_or(probabilities))
 
     # ------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:

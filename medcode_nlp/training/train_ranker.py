@@ -37,6 +37,7 @@ from medcode_nlp.ranking.document_features import (
     COMPACT_DOC_FEATURES,
     DOC_FEATURE_NAMES,
     CodeSignals,
+    DocumentScoring,
     document_features,
 )
 from medcode_nlp.ranking.estimators import CodeRanker
@@ -173,8 +174,8 @@ def document_scores(kb: Any, examples: Sequence[MentionExample], model: RankerMo
             for e in items
         ]
         note = model.note_scores(texts[doc_id], kb) if texts else None
-        codes, _ = code_document(kb, mentions, options, model.combine, note, scorer,
-                                 model.category_codes)
+        scoring = DocumentScoring(model.combine, note, scorer, model.category_codes)
+        codes, _ = code_document(kb, mentions, options, scoring)
         scores[doc_id] = [(c.system, c.code, c.score) for c in codes]
     return scores
 

@@ -115,9 +115,8 @@ def code_doc(doc: Doc, run: CodingRun) -> CodingResult:
         doc.user_data[RANKED] = True
     mentions = [mention_from_span(span) for span in doc.ents]
     if ranker is not None:
-        codes, excluded = code_document(kb, mentions, options, ranker.combine,
-                                        ranker.note_scores(doc.text, kb),
-                                        ranker.scorer, ranker.category_codes)
+        codes, excluded = code_document(kb, mentions, options,
+                                        ranker.document_scoring(doc.text, kb))
     else:
         codes, excluded = code_document(kb, mentions, options)
     reviewed = apply_conventions(kb, doc.text, mentions, codes, excluded,
