@@ -1,4 +1,4 @@
-"""The coder reads a note the way a certified coder does (``medcode_nlp.conventions``).
+"""The coder reads a note the way a certified coder does (``medcode_nlp.rules.conventions``).
 
 Each test is one convention on a sentence written for the project, run through the shipped
 default coder (the models and the built-in code sets a user gets).

@@ -9,7 +9,7 @@ a processed doc:
   written by ``medcode train ranker``) turns the similarity scores in ``span._.candidates``
   into probabilities;
 * the document stage and the coding rules (:func:`medcode_nlp.coding_rules.code_document`),
-  the ICD-10-CM conventions (:func:`medcode_nlp.conventions.apply_conventions`) and, when one
+  the ICD-10-CM conventions (:func:`medcode_nlp.rules.conventions.apply_conventions`) and, when one
   is set, a site model;
 * it writes ``doc._.codes``, ``doc._.excluded``, ``doc._.consider`` and ``doc._.coding`` (the
   whole :class:`~medcode_nlp.schema.CodingResult`, as ``Coder`` returns it), and
@@ -103,7 +103,7 @@ def mention_from_span(span: Span) -> Mention:
 
 def code_doc(doc: Doc, run: CodingRun) -> CodingResult:
     """The coding result of a processed doc (the ranker rescores its candidates once)."""
-    from medcode_nlp.conventions import apply_conventions
+    from medcode_nlp.rules.conventions import apply_conventions
 
     versions = {k: dict(v) if isinstance(v, dict) else v for k, v in run.versions.items()}
     if not doc.text.strip():
