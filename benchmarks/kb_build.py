@@ -23,7 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "kb_build.json"
 _CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from medcode_nlp.kb.store import KnowledgeBaseWriter, build_default_kb
+from medcode_nlp.kb.build import KnowledgeBaseWriter, build_default_kb
 target, kind = Path(sys.argv[1]), sys.argv[2]
 start = time.perf_counter()
 if kind == "default":

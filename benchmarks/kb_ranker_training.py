@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from medcode_nlp.codesets import icd10cm, shipped
-from medcode_nlp.kb.store import KnowledgeBaseWriter
+from medcode_nlp.kb.build import KnowledgeBaseWriter
 
 
 def main() -> None:

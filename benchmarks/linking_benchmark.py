@@ -185,7 +185,8 @@ def build_leave_out_kb(source: Path, target: Path, keys: set[str],
     """
     import sqlite3
 
-    from medcode_nlp.kb.store import DB_FILE, KnowledgeBaseWriter
+    from medcode_nlp.kb.build import KnowledgeBaseWriter
+    from medcode_nlp.kb.store import DB_FILE
 
     staging = target.parent / f".{target.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -168,7 +168,7 @@ def test_an_item_term_replaces_the_word_the_ner_found_inside_it() -> None:
 @pytest.fixture(scope="module")
 def fresh_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default knowledge base built from scratch in an empty directory."""
-    from medcode_nlp.kb.store import build_default_kb
+    from medcode_nlp.kb.build import build_default_kb
 
     path = tmp_path_factory.mktemp("cache") / "kb"
     build_default_kb(path).close()

@@ -153,7 +153,8 @@ def test_heldout_keys(index_rows: list[lb.IndexRow]) -> None:
 def test_leave_out_kb(tmp_path: Path, index_rows: list[lb.IndexRow]) -> None:
     """The copy loses exactly the held-out index aliases; the source stays as it was."""
     from medcode_nlp.codesets.base import Alias, CodeEntry, IndexTerm
-    from medcode_nlp.kb.store import KnowledgeBaseWriter, load_kb
+    from medcode_nlp.kb.build import KnowledgeBaseWriter
+    from medcode_nlp.kb.store import load_kb
 
     source = tmp_path / "kb"
     writer = KnowledgeBaseWriter(source)

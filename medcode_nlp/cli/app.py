@@ -176,7 +176,8 @@ def lookup(
 @kb_app.command("build")
 def kb_build(path: KbOpt = None) -> None:
     """Build the built-in knowledge base (ICD-10-CM FY2026 + ICD-10-PCS)."""
-    from medcode_nlp.kb.store import build_default_kb, default_kb_path
+    from medcode_nlp.kb.build import build_default_kb
+    from medcode_nlp.kb.store import default_kb_path
 
     built = build_default_kb(path or default_kb_path())
     _print_json(built.info())

@@ -7,8 +7,9 @@ from typing import Any
 
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.integrity import sha256_file
+from medcode_nlp.kb.build import KnowledgeBaseWriter
 from medcode_nlp.kb.cache import clear
-from medcode_nlp.kb.store import KnowledgeBaseWriter, default_kb_path, load_kb
+from medcode_nlp.kb.store import default_kb_path, load_kb
 
 SOURCE_KINDS = ("hcpcs", "cpt", "custom", "icd10cm-index", "icd10pcs-tables", "icd10pcs-index")
 
