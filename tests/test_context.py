@@ -14,12 +14,11 @@ from spacy.util import filter_spans
 
 from medcode_nlp.errors import InputError
 from medcode_nlp.nlp.components.context import (
-    ASSERTION_PRIORITY,
     ContextComponent,
     assertion_from_flags,
-    load_context_rules,
     split_sentences,
 )
+from medcode_nlp.nlp.components.context_rules import ASSERTION_PRIORITY, load_context_rules
 
 FLAGS = ("is_negated", "is_historical", "is_hypothetical", "is_family", "is_uncertain")
 
