@@ -34,13 +34,12 @@ from medcode_nlp.codesets.icd10cm_index import normalize_code  # noqa: E402
 from medcode_nlp.codesets.icd10cm_index_tree import (  # noqa: E402
     CHECKSUM_SUFFIX,
     DATA_FILE,
-    DRUG_COLUMNS,
-    NEOPLASM_COLUMNS,
     SYSTEM,
     TREE_FORMAT,
     complete_code,
     read_csv_rows,
 )
+from medcode_nlp.codesets.index_entries import DRUG_COLUMNS, NEOPLASM_COLUMNS  # noqa: E402
 from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb  # noqa: E402
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "icd10cm-2025"

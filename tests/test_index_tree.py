@@ -12,12 +12,12 @@ import pytest
 
 from medcode_nlp.codesets.icd10cm_index_tree import (
     DATA_FILE,
-    MAX_MENTION_WORDS,
     IndexTree,
     complete_code,
     read_csv_rows,
-    stem,
 )
+from medcode_nlp.codesets.index_entries import MAX_MENTION_WORDS
+from medcode_nlp.codesets.index_words import stem
 from medcode_nlp.errors import InputError, IntegrityError
 
 # A made-up index in the CDC CSV layout (terms and codes invented for the test).

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from medcode_nlp.codesets.icd10cm_index_tree import synonym_stems
+from medcode_nlp.codesets.index_words import synonym_stems
 from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
 from medcode_nlp.rules.guidelines import missing_detail
 
 if TYPE_CHECKING:
-    from medcode_nlp.codesets.icd10cm_index_tree import IndexHit, IndexTree
+    from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
+    from medcode_nlp.codesets.index_entries import IndexHit
 
 logger = logging.getLogger(__name__)
 
