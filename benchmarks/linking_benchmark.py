@@ -83,14 +83,14 @@ SECTION = "## Linking (ICD-10-CM index terms)"
 KS = (1, 5)
 logger = logging.getLogger("linking_benchmark")
 
-from medcode_nlp.integrity import sha256_file  # noqa: E402
-from medcode_nlp.training.index_terms import (  # noqa: E402
+from medcode_nlp.codesets.index_terms import (  # noqa: E402
     IndexRow,
     alias_key,
     full_term,
     mention_text,
     read_index_rows,
 )
+from medcode_nlp.integrity import sha256_file  # noqa: E402
 
 _BILLABLE_FORM = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
 

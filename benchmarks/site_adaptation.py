@@ -48,7 +48,7 @@ def _scored(code: tuple[str, str]) -> bool:
 
 
 def _keys(codes: Any) -> set[str]:
-    from medcode_nlp.kb.store import code_key
+    from medcode_nlp.codesets.registry import code_key
 
     return {f"{s}|{code_key(c)}" for s, c in codes if _scored((s, c))}
 

@@ -23,7 +23,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.codesets.registry import code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.ranking.document_features import (
     CodeSignals,
     DocumentScorer,

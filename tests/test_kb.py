@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import IntegrityError
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase
 
 
 def test_kb_icd10cm_counts_match_fy2026(kb):

@@ -142,9 +142,9 @@ def _model_fingerprint(load_options: Mapping[str, Any]) -> Any:
     """What identifies the shipped model the workers will load (changes invalidate parts)."""
     if load_options.get("ner") is not None:
         return None
-    from medcode_nlp.nlp.pipeline import default_ner_path
+    from medcode_nlp.paths import models_dir
 
-    meta = default_ner_path() / "meta.json"
+    meta = models_dir() / "ner" / "meta.json"
     if not meta.is_file():
         return "no-shipped-ner"
     stat = meta.stat()

@@ -14,10 +14,8 @@ from pathlib import Path
 
 from medcode_nlp.errors import Errors, InputError
 
+
 #: ``medcode kb add`` kind that brings each code system in, when it is not the system's name.
-_ADD_KIND = {"icd10pcs": "icd10pcs-tables"}
-
-
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -59,9 +57,9 @@ def check_systems(systems: Sequence[str] | None, kb: Path | None) -> None:
     ``medcode kb add`` can bring in, say how."""
     if not systems:
         return
-    from medcode_nlp.codesets.base import SYSTEMS
+    from medcode_nlp.codesets.registry import code_source_kind
+    from medcode_nlp.codesets.registry import systems as known_systems
     from medcode_nlp.kb.cache import shared_kb
-    from medcode_nlp.kb.sources import SOURCE_KINDS
 
     ensure_kb(kb)
     knowledge_base = shared_kb(kb)
@@ -69,11 +67,11 @@ def check_systems(systems: Sequence[str] | None, kb: Path | None) -> None:
     for system in systems:
         if system in knowledge_base.systems:
             continue
-        if system not in SYSTEMS:
+        if system not in known_systems():
             raise InputError(Errors.E005.format(system=system, known=known))
-        kind = _ADD_KIND.get(system, system)
+        kind = code_source_kind(system)
         where = "" if kb is None else f" --kb {kb}"
-        command = (f"medcode kb add {kind} FILE{where}" if kind in SOURCE_KINDS
+        command = (f"medcode kb add {kind} FILE{where}" if kind is not None
                    else f"medcode kb build{where}")
         raise InputError(Errors.E017.format(system=system, path=knowledge_base.path, known=known,
                                             command=command))

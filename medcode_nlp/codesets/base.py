@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "custom")
+from medcode_nlp.codesets.registry import mention_label, systems
 
-#: Mention label whose candidates a code system's terms are (the NER labels).
-SYSTEM_LABELS = {"icd10cm": "PROBLEM", "icd10pcs": "PROCEDURE", "cpt": "PROCEDURE",
-                 "hcpcs": "PROCEDURE", "custom": "PROBLEM"}
-
-
-def mention_label(system: str, code: str = "") -> str:
-    """The mention label a code's terms carry: HCPCS J codes are drugs, other Level II codes
-    items and services (PROCEDURE); ICD-10-CM and custom codes problems."""
-    if system == "hcpcs" and code[:1].upper() == "J":
-        return "DRUG"
-    return SYSTEM_LABELS.get(system, "PROBLEM")
+__all__ = ["ALIAS_KINDS", "Alias", "CodeEntry", "IndexTerm", "mention_label", "systems"]
 
 
 # Alias kinds: where an alias comes from. The ranker uses them as features.

@@ -338,6 +338,12 @@ def retire_terminated(entries: list[CodeEntry], as_of: str | None = None) -> lis
     return entries
 
 
+def load_hcpcs_current(path: str | os.PathLike[str]) -> list[CodeEntry]:
+    """:func:`load_hcpcs` with codes terminated before the release year retired
+    (``medcode kb add hcpcs``)."""
+    return retire_terminated(load_hcpcs(path))
+
+
 def load_hcpcs(path: str | os.PathLike[str]) -> list[CodeEntry]:
     """Read an official CMS HCPCS Level II annual file (fixed-width TXT or XLSX).
 

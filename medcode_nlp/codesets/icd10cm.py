@@ -9,6 +9,7 @@ from importlib import metadata
 from types import ModuleType
 
 from medcode_nlp.codesets.base import Alias, CodeEntry
+from medcode_nlp.codesets.registry import code_key
 
 SYSTEM = "icd10cm"
 PACKAGE = "simple-icd-10-cm"
@@ -67,7 +68,7 @@ def cited_ranges(note: str) -> list[tuple[str, str]]:
 
 def cites(note: str, code: str) -> bool:
     """Whether ``code`` falls inside a code or range the note cites."""
-    key = code.strip().upper().replace(".", "")
+    key = code_key(code)
     return any(key[:len(first)] >= first and key[:len(last)] <= last
                for first, last in cited_ranges(note))
 

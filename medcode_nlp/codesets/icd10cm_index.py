@@ -22,7 +22,7 @@ emitted for the same term when they look like codes.
 The CDC also publishes the Index to Diseases and Injuries as a CSV export (``RowID, Letter,
 Level, Term, ..., Code``; levels give the hierarchy). Each coded row becomes one term written
 as a note would say it (``"iron deficiency anemia"``, built by
-:func:`medcode_nlp.training.index_terms.mention_text`); ``see`` rows carry no code and are
+:func:`medcode_nlp.codesets.index_terms.mention_text`); ``see`` rows carry no code and are
 skipped.
 """
 
@@ -142,7 +142,7 @@ def _walk(path: Path, handle: IO[bytes], nemod: str) -> Iterator[IndexTerm]:
 
 def _load_csv(path: Path) -> list[IndexTerm]:
     """Coded rows of the index CSV export as clinical-style terms (module doc)."""
-    from medcode_nlp.training.index_terms import mention_text, read_index_rows
+    from medcode_nlp.codesets.index_terms import mention_text, read_index_rows
 
     unique: dict[tuple[str, str], IndexTerm] = {}
     skipped = 0

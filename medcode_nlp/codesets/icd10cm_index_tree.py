@@ -67,6 +67,7 @@ from medcode_nlp.codesets.index_words import (
     stem,
     words,
 )
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 
 if TYPE_CHECKING:
@@ -307,8 +308,9 @@ class IndexTree(IndexWalk):
 
 
 # ------------------------------------------------------------------- completion
-def _code_key(code: str) -> str:
-    return code.strip().upper().replace(".", "").rstrip("-")
+def _index_key(code: str) -> str:
+    """:func:`~medcode_nlp.codesets.registry.code_key` without an index code's trailing dash."""
+    return code_key(code).rstrip("-")
 
 
 def _preference(code: str, description: str) -> float:
@@ -332,7 +334,7 @@ def complete_code(kb: CodeKnowledgeBase, code: str) -> str | None:
     caller chooses it), with placeholder ``X`` added when the Tabular needs one
     (``S33.5`` -> ``S33.5XX``). None when the code is not in the knowledge base.
     """
-    key = _code_key(code)
+    key = _index_key(code)
     if not key:
         return None
     entry = kb.get(SYSTEM, key)
@@ -348,8 +350,8 @@ def complete_code(kb: CodeKnowledgeBase, code: str) -> str | None:
         children = kb.children(SYSTEM, current)
         if not children:
             return None
-        current_key = _code_key(current)
-        if all(len(_code_key(child)) == 7 for child in children) and len(current_key) < 7:
+        current_key = _index_key(current)
+        if all(len(_index_key(child)) == 7 for child in children) and len(current_key) < 7:
             if len(current_key) == 6:
                 return current
             padded = current_key.ljust(6, "X")

@@ -15,7 +15,7 @@ searched next to the code titles:
   of X".
 
 Nonessential modifiers and parenthesised text are dropped (see
-:func:`medcode_nlp.training.index_terms.mention_text`). Cells marked ``--`` have no code.
+:func:`medcode_nlp.codesets.index_terms.mention_text`). Cells marked ``--`` have no code.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _title(element: ET.Element) -> str:
 
 def table_phrases(heading: str, path: list[str]) -> list[str]:
     """Clinical-style texts of one cell: its column ``heading`` applied to the term ``path``."""
-    from medcode_nlp.training.index_terms import mention_text
+    from medcode_nlp.codesets.index_terms import mention_text
 
     templates = _PHRASES.get(_heading_key(heading))
     if not templates:

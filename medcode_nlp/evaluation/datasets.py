@@ -35,8 +35,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.kb.store import code_key
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ index (index), process-wide caches (cache), term search (search), saved-pipeline
 names are re-exported here (the store imports no spaCy).
 """
 
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key, load_kb
+from medcode_nlp.codesets.registry import code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb
 
 __all__ = ["CodeKnowledgeBase", "code_key", "load_kb"]

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from medcode_nlp.about import __version__
-from medcode_nlp.codesets.base import SYSTEMS, CodeEntry, IndexTerm
+from medcode_nlp.codesets.base import CodeEntry, IndexTerm
+from medcode_nlp.codesets.registry import code_key, systems
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.integrity import write_checksums
 from medcode_nlp.kb.store import (
@@ -22,7 +23,6 @@ from medcode_nlp.kb.store import (
     KB_FORMAT,
     MANIFEST_FILE,
     CodeKnowledgeBase,
-    code_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class KnowledgeBaseWriter:
         self, system: str, entries: Iterable[CodeEntry], source: dict[str, Any]
     ) -> int:
         """Replace every code of ``system`` with ``entries``; returns the number stored."""
-        if system not in SYSTEMS:
-            raise InputError(Errors.E005.format(system=system, known=", ".join(SYSTEMS)))
+        if system not in systems():
+            raise InputError(Errors.E005.format(system=system, known=", ".join(systems())))
         self.db.execute("DELETE FROM codes WHERE system = ?", (system,))
         self.db.execute("DELETE FROM aliases WHERE system = ?", (system,))
         count = 0

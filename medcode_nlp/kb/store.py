@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from medcode_nlp.codesets.base import Alias, CodeEntry
+from medcode_nlp.codesets.registry import code_key  # noqa: F401  (re-exported)
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.integrity import verify_directory
 
@@ -52,11 +53,6 @@ _NOTE_FIELDS = (
     "seventh_characters",
     "extra",
 )
-
-
-def code_key(code: str) -> str:
-    """Lookup form of a code: upper case, no dots, no spaces."""
-    return code.strip().upper().replace(".", "")
 
 
 class CodeKnowledgeBase:

@@ -17,7 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from medcode_nlp.codesets.index_words import synonym_stems
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.codesets.registry import code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.rules.guidelines import missing_detail
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medcode_nlp.kb.store import code_key
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.ranking.mention_features import CodePrior
 
 #: Length of an ICD-10-PCS partial code (section, body system, root operation, body part).

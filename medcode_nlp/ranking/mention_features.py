@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from medcode_nlp.kb.store import code_key
+from medcode_nlp.codesets.registry import code_key, systems_for_label
 from medcode_nlp.schema import Candidate
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -27,11 +27,12 @@ _STOP = frozenset(
     "a an and as at by for from in into of on or the to with without due other unspecified "
     "nos nec not elsewhere classified specified type site part".split()
 )
+#: Feature columns, in the order the shipped ranker was fit on: never reorder them. Each is
+#: checked against its source (codesets, the registry, the NER labels, the assertions) by
+#: tests/ranking/test_feature_columns.py.
 ALIAS_KINDS = ("description", "head", "inclusion", "index", "short", "custom", "abbreviation")
 SYSTEM_GROUPS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "custom")
 LABELS = ("PROBLEM", "PROCEDURE", "DRUG")
-FITS = {"PROBLEM": ("icd10cm", "custom"), "PROCEDURE": ("icd10pcs", "cpt", "hcpcs", "custom"),
-        "DRUG": ("hcpcs", "custom")}
 ASSERTIONS = ("present", "negated", "historical", "family", "hypothetical", "uncertain")
 CHAPTER_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 #: Title words that narrow a code to a population or cause; absent from the mention they
@@ -206,7 +207,7 @@ def pair_features(
     keys = [code_key(c.code) for c in candidates]
     categories = Counter(k[:3] for k in keys)
     section_group = _section_group(mention.section)
-    fits = FITS.get(mention.label, ())
+    fits = systems_for_label(mention.label)
     mention_grams = _char_grams(mention.text)
     mention_stems = _stems(mention_words)
     mention_has_with = "with" in mention.text.lower().split()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from medcode_nlp.codesets.registry import ranked_systems
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 from medcode_nlp.integrity import verify_directory, write_checksums
 from medcode_nlp.ranking.document_features import (
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: Code systems the ranker recipe learns from (CodiEsp notes, ICD-10 index terms). Candidates
 #: of other systems (HCPCS, CPT, custom sets) get :func:`medcode_nlp.ranking.unranked.confidences`.
-RANKED_SYSTEMS = ("icd10cm", "icd10pcs")
+RANKED_SYSTEMS = ranked_systems()
 RANKER_FILE = "ranker.skops"
 DOC_RANKER_FILE = "doc_ranker.skops"
 TERM_RANKER_FILE = "term_ranker.skops"

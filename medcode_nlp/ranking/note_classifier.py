@@ -26,8 +26,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.evaluation.datasets import normalize_code
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class DocumentCodeClassifier:
         self.idf_: NDArray[np.float64] = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
         x = self._tfidf(counts)
 
-        norm_sets = [{normalize_code(c) for c in codes} for codes in code_sets]
+        norm_sets = [{code_key(c) for c in codes} for codes in code_sets]
         freq = Counter(c for codes in norm_sets for c in codes)
         self.codes_: list[str] = sorted(c for c, n in freq.items() if self.min_docs <= n < n_docs)
         rows: list[sp.csr_matrix] = []

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.integrity import verify_directory, write_checksums
-from medcode_nlp.kb.store import code_key
 from medcode_nlp.schema import CodeSuggestion, CodingResult, Evidence, ExcludedCode
 
 VECTORIZER_FILE = "site_vectorizer.skops"

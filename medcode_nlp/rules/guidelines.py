@@ -8,7 +8,8 @@ from functools import lru_cache
 from importlib import resources
 
 from medcode_nlp.codesets.icd10cm import cites
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.codesets.registry import code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.schema import Candidate, CodeSuggestion, Entity, Evidence
 
 _EPISODES = (

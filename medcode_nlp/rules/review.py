@@ -11,8 +11,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.coding_rules import Mention
-from medcode_nlp.kb.store import CodeKnowledgeBase, code_key
+from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
 
 if TYPE_CHECKING:

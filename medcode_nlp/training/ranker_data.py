@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medcode_nlp.kb.store import code_key
+from medcode_nlp.codesets.index_terms import mention_text, read_index_rows
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.ranking.mention_features import (
     CodePrior,
     MentionContext,
@@ -22,7 +23,6 @@ from medcode_nlp.ranking.mention_features import (
     pair_features,
 )
 from medcode_nlp.schema import Candidate
-from medcode_nlp.training.index_terms import mention_text, read_index_rows
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def index_term_rows(csv_path: Path) -> list[tuple[int, str, str]]:
     """(RowID, mention text, code) for every coded row of the ICD-10-CM index CSV.
 
     The mention text is built as in the linking benchmark
-    (:func:`medcode_nlp.training.index_terms.mention_text`): "iron deficiency anemia".
+    (:func:`medcode_nlp.codesets.index_terms.mention_text`): "iron deficiency anemia".
     """
     return [(row.row_id, mention_text(row.path), row.code)
             for row in read_index_rows(Path(csv_path)) if row.code]

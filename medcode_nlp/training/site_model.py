@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.kb.store import code_key
+
 from medcode_nlp.schema import CodingResult
 from medcode_nlp.ranking.site_model import (
     NoteFeatures,

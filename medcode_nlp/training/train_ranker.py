@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from medcode_nlp.codesets.index_terms import alias_key
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
 from medcode_nlp.evaluation.datasets import normalize_code, read_codiesp
 from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision
-from medcode_nlp.kb.store import code_key
 from medcode_nlp.ranking.document_features import (
     COMPACT_DOC_FEATURES,
     DOC_FEATURE_NAMES,
@@ -44,7 +45,6 @@ from medcode_nlp.ranking.estimators import CodeRanker
 from medcode_nlp.ranking.mention_features import FEATURE_NAMES, CodePrior
 from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.schema import Entity
-from medcode_nlp.training.index_terms import alias_key
 from medcode_nlp.training.ranker_data import (
     MentionExample,
     featurize,

@@ -16,17 +16,11 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
+from medcode_nlp.codesets.registry import systems_for_label
 from medcode_nlp.kb.cache import shared_index, shared_kb
 from medcode_nlp.nlp.components.serial import directory_from_bytes, directory_to_bytes
 from medcode_nlp.nlp.lexicon import Lexicon, load_lexicon
 from medcode_nlp.schema import Candidate
-
-LABEL_SYSTEMS: dict[str, tuple[str, ...]] = {
-    "PROBLEM": ("icd10cm", "custom"),
-    "PROCEDURE": ("icd10pcs", "cpt", "hcpcs", "custom"),
-    "DRUG": ("hcpcs", "custom"),
-}
-
 
 #: Words that, right before a mention, qualify it ("type 2 | diabetes", "left | hip fracture").
 MODIFIERS = frozenset(
@@ -103,7 +97,7 @@ class CodeLinker:
 
     def systems_for(self, label: str, available: list[str]) -> list[str]:
         """Code systems searched for an entity label."""
-        wanted = LABEL_SYSTEMS.get(label, ("icd10cm",))
+        wanted = systems_for_label(label) or ("icd10cm",)
         chosen = [s for s in wanted if s in available]
         if self.systems is not None:
             chosen = [s for s in chosen if s in self.systems]
