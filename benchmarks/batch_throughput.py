@@ -38,10 +38,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+
+SHARED = shared_data()
 DEFAULT_DATA = SHARED / "codiesp" / "background" / "text_files_en"
-RESULTS = ROOT / "benchmarks" / "results" / "batch_throughput.json"
+RESULTS = RESULTS / "batch_throughput.json"
 TARGET_CHARS_PER_SECOND = 40_000  # Amazon Comprehend Medical's default quota per account
 
 

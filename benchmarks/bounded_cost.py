@@ -52,15 +52,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import RESULTS, ROOT  # noqa: E402
+
 EXAMPLES = ROOT / "examples"
-RESULTS = ROOT / "benchmarks" / "results" / "bounded_cost.json"
+RESULTS = RESULTS / "bounded_cost.json"
 DEFAULT_SIZES = [1_000, 10_000, 100_000, 1_000_000]
 DEFAULT_PATHOLOGICAL_SIZES = [100_000, 1_000_000]
 LINEAR_BASE = 10_000  # per-character time of this normal note is the linearity reference
 
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
 # One thread, as in a batch worker: on a busy 2-core machine the ranker's OpenMP threads
 # spin-wait on each other and a 1,000-character note then costs seconds instead of 0.06 s.
 # Set before numpy, scikit-learn and thinc are imported (in main).

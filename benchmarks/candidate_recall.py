@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-RESULTS = ROOT / "benchmarks" / "results" / "candidate_recall.json"
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
+
+SHARED = shared_data()
+RESULTS = RESULTS / "candidate_recall.json"
 
 
 def candidate_recall(kb: str, split: str) -> dict[str, Any]:

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
 from medcode_nlp.evaluation.baselines import TfidfKnnBaseline  # noqa: E402
 from medcode_nlp.evaluation.calibration import calibration_pairs, reliability_diagram  # noqa: E402
 from medcode_nlp.evaluation.datasets import (  # noqa: E402
@@ -40,9 +35,9 @@ from medcode_nlp.evaluation.report import (  # noqa: E402
 )
 
 DEFAULT_DATA = (
-    Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "codiesp"
+    shared_data() / "codiesp"
 )
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "codiesp_baseline.json"
+DEFAULT_OUT = RESULTS / "codiesp_baseline.json"
 K_GRID = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100)
 
 

@@ -20,8 +20,9 @@ import json
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+
+SHARED = shared_data()
 
 
 def _summary(report: dict) -> dict:
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--setting", default="inpatient")
     parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "codiesp_eval.json"))
+    parser.add_argument("--out", default=str(RESULTS / "codiesp_eval.json"))
     args = parser.parse_args()
     root = Path(args.codiesp)
     results: dict = {"command": "python benchmarks/codiesp_eval.py " + " ".join(

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
 from medcode_nlp.evaluation.context import (  # noqa: E402
     evaluate_context,
     format_context_report,
     read_context_testkit,
 )
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "context-testkit" / "dev.tsv"
+DEFAULT_DATA = shared_data() / "context-testkit" / "dev.tsv"
 THRESHOLDS = {
     ("negation", "Negated"): 0.95,
     ("temporality", "Historical"): 0.75,
@@ -39,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "context_eval.json"
+        "--out", type=Path, default=RESULTS / "context_eval.json"
     )
     args = parser.parse_args(argv)
 

@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "usnotes-mtsamples" / "dev.jsonl"
-OUT = ROOT / "benchmarks" / "results" / "index_walk_eval.json"
+from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+
+DATA = shared_data() / "usnotes-mtsamples" / "dev.jsonl"
+OUT = RESULTS / "index_walk_eval.json"
 TOP = 5
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=[A-Z ]{3,}:)")
 

@@ -17,8 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "kb_build.json"
+from benchmarks.common import RESULTS  # noqa: E402
+
+RESULTS = RESULTS / "kb_build.json"
 
 _CHILD = r"""
 import json, resource, sys, time

@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "kb_load.json"
+from benchmarks.common import RESULTS  # noqa: E402
+
+RESULTS = RESULTS / "kb_load.json"
 
 
 def default_kb() -> Path:

@@ -52,7 +52,6 @@ import platform
 import random
 import re
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -60,19 +59,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, Path(__file__).resolve().parent):  # run from a checkout without installing
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-import linking_methods as lm  # noqa: E402
+from benchmarks import linking_methods as lm  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
 
 DEFAULT_INDEX_CSV = (
-    Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    shared_data()
     / "icd10cm-2025"
     / "ICD10CM_2025_Index.csv"
 )
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = RESULTS
 DEFAULT_HELDOUT = RESULTS / "linking_heldout_ids.json"
 DEFAULT_OUT = RESULTS / "linking_benchmark.json"
 DEFAULT_DOCS = ROOT / "docs" / "benchmarks.md"

@@ -22,16 +22,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import spacy  # noqa: E402
 
+from benchmarks.common import ROOT, shared_data  # noqa: E402
 from medcode_nlp.evaluation.ner import (  # noqa: E402
     DISEASE_LABEL_MAP,
     evaluate_ner,
@@ -78,7 +75,7 @@ def _round(result: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=shared_data())
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "ner")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/ner_eval.json")
     parser.add_argument("--repeats", type=int, default=3)

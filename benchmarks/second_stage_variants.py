@@ -23,24 +23,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
 from medcode_nlp.evaluation.datasets import read_codiesp  # noqa: E402
 from medcode_nlp.evaluation.metrics import mean_average_precision  # noqa: E402
 from medcode_nlp.ranking.document_features import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
 from medcode_nlp.ranking.estimators import CodeRanker  # noqa: E402
 
-SHARED = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-RESULTS = ROOT / "benchmarks" / "results" / "second_stage_variants.json"
+SHARED = shared_data()
+RESULTS = RESULTS / "second_stage_variants.json"
 SIBLING = DOC_FEATURE_NAMES.index("category_sibling")
 PCS_COLUMN = DOC_FEATURE_NAMES.index("system_icd10pcs")
 N_COMPACT = len(COMPACT_DOC_FEATURES)

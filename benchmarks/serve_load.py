@@ -35,7 +35,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import RESULTS, ROOT  # noqa: E402
+
 HOST = "127.0.0.1"
 
 
@@ -169,7 +170,7 @@ def main() -> None:
     parser.add_argument("--ner", default=None, help="NER for the server (default: shipped)")
     parser.add_argument("--startup-timeout", type=float, default=600)
     parser.add_argument("--output", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "serve_load.json")
+                        default=RESULTS / "serve_load.json")
     args = parser.parse_args()
 
     note_files = sorted((ROOT / "examples").glob("*.txt"))

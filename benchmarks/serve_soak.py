@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import (  # noqa: E402  (the sibling benchmark's server helpers)
+from benchmarks.common import RESULTS
+from benchmarks.serve_load import (  # noqa: E402  (the sibling benchmark's server helpers)
     HOST,
     ROOT,
     percentile,
@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--ner", default=None, help="NER for the server (default: shipped)")
     parser.add_argument("--startup-timeout", type=float, default=600)
     parser.add_argument("--output", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "serve_soak.json")
+                        default=RESULTS / "serve_soak.json")
     args = parser.parse_args()
     if args.seconds <= 0 or args.clients < 1 or args.sample_every <= 0:
         parser.error("--seconds, --clients and --sample-every must be positive")

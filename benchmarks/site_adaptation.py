@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
+
+SHARED = shared_data()
 DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
         "mtsamples": SHARED / "usnotes-mtsamples" / "dev.jsonl"}
 SYSTEM = "icd10cm"
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="folds inside each training part that choose C and thresholds")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/medcode_site_cache"))
     parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "site_adaptation.json")
+                        default=RESULTS / "site_adaptation.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data = DATA.get(args.data, Path(args.data))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -21,9 +20,7 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import ROOT, shared_data  # noqa: E402
 from medcode_nlp.evaluation.ner import read_pubtator  # noqa: E402
 from medcode_nlp.nlp.tokenizer import create_clinical_tokenizer  # noqa: E402
 
@@ -52,7 +49,7 @@ OPTIONS: dict[str, Callable[[Language], Language]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=shared_data())
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/tokenizer_alignment.json"
     )

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from benchmarks.common import RESULTS, shared_data  # noqa: E402
+
+SHARED = shared_data()
 SETS = {
     "mtsamples": ("usnotes-mtsamples", "dev.jsonl"),
     "cmc2007": ("cmc2007-radiology", "dev.jsonl"),
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--predictions-dir", default=str(ROOT / "benchmarks" / "results" / "tmp"))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"
+    parser.add_argument("--predictions-dir", default=str(RESULTS / "tmp"))
+    parser.add_argument("--out", default=str(RESULTS
                                              / "us_coding_eval.json"))
     args = parser.parse_args(argv)
     started = time.time()

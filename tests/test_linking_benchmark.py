@@ -6,7 +6,6 @@ the code set below is invented too: no shared data is needed.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,14 +13,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import linking_benchmark as lb  # noqa: E402
-import linking_methods as lm  # noqa: E402
-
-from medcode_nlp.training import index_terms  # noqa: E402
+from benchmarks import linking_benchmark as lb
+from benchmarks import linking_methods as lm
+from medcode_nlp.codesets import index_terms
 
 INDEX_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "icd10cm_index_rows_sample.csv"
 

@@ -66,11 +66,9 @@ def _trim(examples: Sequence[MentionExample], top: int) -> list[MentionExample]:
 FEEDBACK_WEIGHT = 5.0
 #: Boosting iterations of the term ranker (index terms and reviewed decisions only).
 TERM_RANKER_ITERATIONS = 300
-#: Leaves per tree of the term ranker (with L2 1.0). Fit on all but the last 4,000 lookup
-#: terms and scored on those: top-1 accuracy 47.3% with 100 iterations of 31 leaves, 52.4%
-#: with 300 of 255 (the held-out benchmark terms take no part in this choice's check).
+#: Leaves per tree of the term ranker (with L2 1.0; the choice: models/ranker/MODEL_CARD.md).
 TERM_RANKER_LEAVES = 255
-#: Weight of index-term mentions (2.0 was tried: linking acc@1 fell from 44.9% to 43.3%).
+#: Weight of index-term mentions (the choice: models/ranker/MODEL_CARD.md).
 INDEX_WEIGHT = 1.0
 
 
@@ -137,9 +135,9 @@ def _rescored(examples: Sequence[MentionExample], model: RankerModel) -> list[Me
 #: Second-stage recipes, each over the same out-of-fold rows. ``compact`` (shipped): 3 models
 #: over the first 31 document features, each split seeing 70% of them, each one set of trees
 #: with isotonic calibration from 3 folds (3 tree sets to evaluate, as ``single``).
-#: ``single`` (round 3): one model whose 3 calibration folds each keep their trees.
-#: ``bagged`` (round 4): 5 models over every feature, siblings and co-occurrence included,
-#: 3 tree sets each (batch throughput -40%). Dev MAP of each: ``benchmarks/second_stage_variants.py``.
+#: ``single``: one model whose 3 calibration folds each keep their trees. ``bagged``: 5 models
+#: over every feature, siblings and co-occurrence included, 3 tree sets each. Their history
+#: and dev MAP: models/ranker/MODEL_CARD.md (``benchmarks/second_stage_variants.py``).
 SECOND_STAGES: dict[str, dict[str, Any]] = {
     "compact": {"features": COMPACT_DOC_FEATURES, "n_bags": 3, "max_features": 0.7,
                 "ensemble": False},

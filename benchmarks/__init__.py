@@ -1,0 +1,1 @@
+"""The project's benchmarks: run each as ``python -m benchmarks.NAME`` from the checkout."""
