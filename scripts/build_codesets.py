@@ -30,6 +30,7 @@ from medcode_nlp.codesets.icd10cm_index import load_icd10cm_index
 from medcode_nlp.codesets.icd10cm_tables import load_table_terms
 from medcode_nlp.codesets.icd10pcs_official import load_icd10pcs_index, load_icd10pcs_tables
 from medcode_nlp.integrity import sha256_file
+from medcode_nlp.paths import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CM_INDEX = ("icd10cm-2025", "ICD10CM_2025_Index.csv")
@@ -101,7 +102,7 @@ def build(data: Path, out: Path) -> dict[str, Any]:
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=shared_data_dir())
     parser.add_argument("--out", type=Path, default=ROOT / "medcode_nlp" / "data")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

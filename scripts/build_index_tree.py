@@ -41,8 +41,9 @@ from medcode_nlp.codesets.icd10cm_index_tree import (  # noqa: E402
 )
 from medcode_nlp.codesets.index_entries import DRUG_COLUMNS, NEOPLASM_COLUMNS  # noqa: E402
 from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb  # noqa: E402
+from medcode_nlp.paths import shared_data_dir  # noqa: E402
 
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "icd10cm-2025"
+DEFAULT_SOURCE = shared_data_dir() / "icd10cm-2025"
 FILES = {
     "index": "ICD10CM_2025_Index.csv",
     "neoplasm": "ICD10CM_2025_neoplasms.csv",

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from medcode_nlp.nlp.tokenizer import blank_clinical  # noqa: E402
+from medcode_nlp.paths import shared_data_dir  # noqa: E402
 from medcode_nlp.training.ner_data import build_corpora  # noqa: E402
 
 CONFIG = ROOT / "configs" / "ner.cfg"
@@ -302,7 +303,7 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=shared_data_dir())
     parser.add_argument("--run", type=Path, default=ROOT / "training_runs" / "ner")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None, help="override the config")

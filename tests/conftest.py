@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from medcode_nlp.paths import shared_data_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("MEDCODE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data_dir()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

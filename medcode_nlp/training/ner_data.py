@@ -38,6 +38,7 @@ from spacy.util import filter_spans
 
 from medcode_nlp.evaluation.ner import read_conll, read_pubtator
 from medcode_nlp.nlp.tokenizer import blank_clinical
+from medcode_nlp.paths import shared_data_dir
 from medcode_nlp.training.ner_lexicons import (
     BC5CDR_TRAIN,
     Lexicons,
@@ -308,7 +309,7 @@ def build_corpora(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the NER training corpora (DocBin).")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=shared_data_dir())
     parser.add_argument("--out", type=Path, default=Path("corpus/ner"))
     parser.add_argument("--with-ncbi", action="store_true", help="add NCBI Disease train+devel")
     parser.add_argument("--no-codiesp", action="store_true", help="leave CodiEsp weak docs out")

@@ -34,6 +34,7 @@ from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.coding_rules import CodingOptions, Mention, code_document
 from medcode_nlp.evaluation.datasets import normalize_code, read_codiesp
 from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision
+from medcode_nlp.paths import REPO_ROOT, shared_data_dir
 from medcode_nlp.ranking.document_features import (
     COMPACT_DOC_FEATURES,
     DOC_FEATURE_NAMES,
@@ -54,8 +55,8 @@ from medcode_nlp.training.ranker_data import (
 )
 
 logger = logging.getLogger("medcode_nlp.train_ranker")
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+ROOT = REPO_ROOT
+SHARED = shared_data_dir()
 TOP_CANDIDATES = 20
 
 
