@@ -60,7 +60,7 @@ def test_the_build_script_reproduces_the_shipped_files(tmp_path: Path) -> None:
     shared_path("hcpcs-2019")
     import importlib.util
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "build_codesets.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_codesets.py"
     spec = importlib.util.spec_from_file_location("build_codesets", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

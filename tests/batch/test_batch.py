@@ -19,7 +19,7 @@ from medcode_nlp import batch
 from medcode_nlp.batch import checkpoint, run_batch, runner
 from medcode_nlp.errors import InputError, MedcodeError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "SECRETPHI"  # planted in bad records: must never appear in an error or a log
 
 PHRASES = [

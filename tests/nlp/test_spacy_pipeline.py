@@ -14,7 +14,7 @@ import pytest
 import spacy
 import srsly
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.txt"))
 
 #: Run in a fresh interpreter: no medcode_nlp import, spaCy finds every factory by entry point.

@@ -23,7 +23,7 @@ from medcode_nlp.serve import create_app, run_server  # noqa: E402
 from medcode_nlp.serve.schemas import MAX_BATCH  # noqa: E402
 from medcode_nlp.serve.security import TOKEN_ENV, resolve_token  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 BASE = "http://127.0.0.1:8000"
 TOKEN = "t0ken-for-tests-0123456789abcdef"

@@ -19,7 +19,7 @@ from medcode_nlp.training.site_model import (
     read_coded_notes,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # (clinical history, impression, codes): short notes in the style of radiology reports.
 CASES = [
