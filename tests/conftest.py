@@ -66,3 +66,31 @@ def default_coder(kb):
     import medcode_nlp
 
     return medcode_nlp.load()
+
+
+def _reads_shared_data(item: pytest.Item) -> bool:
+    """Whether the test, or a fixture of its module, asks for a public data set."""
+    import inspect
+
+    function = getattr(item, "function", None)
+    sources = [function] if function is not None else []
+    module = getattr(item, "module", None)
+    for name in getattr(item, "fixturenames", ()):
+        fixture = getattr(module, name, None)
+        if fixture is not None and callable(fixture):
+            sources.append(getattr(fixture, "__wrapped__", fixture))
+    for source in sources:
+        try:
+            text = inspect.getsource(source)
+        except (OSError, TypeError):
+            continue
+        if "shared_path(" in text or "SHARED_DATA" in text:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that read ../shared/data ``needs_data`` (they skip when it is absent)."""
+    for item in items:
+        if _reads_shared_data(item):
+            item.add_marker(pytest.mark.needs_data)

@@ -118,3 +118,34 @@ def test_cli_fallback_only_when_asked(tmp_path: Path) -> None:
                 "--format", "json", models=tmp_path)
     assert done.returncode == 0, done.stderr
     assert '"ner": "dictionary"' in done.stdout and '"ranker": "similarity"' in done.stdout
+
+
+def test_the_shipped_ranker_loads_through_the_legacy_module_alias() -> None:
+    """The shipped skops files name ``medcode_nlp.ranker.CodeRanker`` (the module before 0.3):
+    the one-release alias of :mod:`medcode_nlp.ranking.estimators` loads them unchanged."""
+    import skops.io as sio
+
+    from medcode_nlp.ranking.estimators import LEGACY_MODULES, CodeRanker
+    from medcode_nlp.ranking.model import RankerModel
+
+    ranker_dir = models_dir() / "ranker"
+    named = set(sio.get_untrusted_types(file=ranker_dir / "ranker.skops"))
+    assert named & {"medcode_nlp.ranker.CodeRanker", "medcode_nlp.ranking.estimators.CodeRanker"}
+    model = RankerModel.load(ranker_dir)
+    assert isinstance(model.ranker, CodeRanker)
+    assert model.doc_ranker is not None and model.term_ranker is not None
+    assert LEGACY_MODULES == {"medcode_nlp.ranker": "medcode_nlp.ranking.estimators"}
+
+
+def test_a_ranker_saved_now_names_the_new_module(tmp_path: Path) -> None:
+    import numpy as np
+    import skops.io as sio
+
+    from medcode_nlp.ranking.estimators import CodeRanker, load_estimator
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((60, 3)), np.array([0, 1] * 30)
+    path = tmp_path / "r.skops"
+    sio.dump(CodeRanker(max_iter=5).fit(x, y), path)
+    assert "medcode_nlp.ranking.estimators.CodeRanker" in sio.get_untrusted_types(file=path)
+    assert isinstance(load_estimator(path), CodeRanker)

@@ -9,15 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.coding_rules import Mention
 from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.schema import Candidate, CodeSuggestion, Evidence, ExcludedCode
-
-if TYPE_CHECKING:
-    pass
 
 #: Sections whose mentions are coded only when the ranker already coded them.
 NOT_CODED_FROM = frozenset({"physical_exam", "vital_signs", "review_of_systems", "laboratory",

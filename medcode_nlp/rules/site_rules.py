@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.nlp.components.matcher import singular
 from medcode_nlp.rules.review import _SIDES, ReviewBase
 from medcode_nlp.schema import CodeSuggestion, Evidence
-
-if TYPE_CHECKING:
-    pass
-
 
 
 class SiteRules(ReviewBase):

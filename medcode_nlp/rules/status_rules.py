@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-from medcode_nlp.schema import Evidence
-
-if TYPE_CHECKING:
-    pass
 
 from medcode_nlp.rules.review import (
     _DIALYSIS,
@@ -23,6 +17,7 @@ from medcode_nlp.rules.review import (
     _suggestion,
 )
 from medcode_nlp.rules.site_rules import SiteRules
+from medcode_nlp.schema import Evidence
 
 
 class StatusRules(SiteRules):

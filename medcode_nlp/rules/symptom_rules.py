@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from medcode_nlp.nlp.index_linking import site_words
-from medcode_nlp.schema import CodeSuggestion
-
-if TYPE_CHECKING:
-    pass
-
 from medcode_nlp.rules.review import SYMPTOM_CODES
 from medcode_nlp.rules.status_rules import StatusRules
+from medcode_nlp.schema import CodeSuggestion
 
 
 class SymptomRules(StatusRules):

@@ -35,11 +35,11 @@ EXAMPLES = ROOT / "examples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="headless browser test needs Debian's chromium and chromium-driver "
            "(apt-get install -y chromium chromium-driver)",
-)
+)]
 
 
 def free_port() -> int:
