@@ -1,6 +1,6 @@
 """Throughput of batch coding on CodiEsp notes, against a blank spaCy tokenizer.
 
-    python benchmarks/batch_throughput.py [--notes 1000] [--workers 1 2] [--ner dictionary]
+    python -m benchmarks.batch_throughput [--notes 1000] [--workers 1 2] [--ner dictionary]
 
 Measures, on the first ``--notes`` notes (sorted by file name) of
 ``../shared/data/codiesp/background/text_files_en/``:

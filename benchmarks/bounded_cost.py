@@ -1,6 +1,6 @@
 """Bounded cost: time of one ``coder(text)`` call against the length and shape of the note.
 
-    python benchmarks/bounded_cost.py [--sizes 1000 10000 100000 1000000]
+    python -m benchmarks.bounded_cost [--sizes 1000 10000 100000 1000000]
         [--pathological-sizes 100000 1000000] [--repeats 3] [--max-ratio 3.0]
         [--max-linear-ratio 2.0] [--ner dictionary] [--output PATH]
 
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{LINEAR_BASE:,} (bound {args.max_linear_ratio}x)")
 
     report: dict[str, Any] = {
-        "command": "python benchmarks/bounded_cost.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m benchmarks.bounded_cost " + " ".join(argv or sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(), "load_average_before": load_before,
                     "threads": {v: os.environ.get(v) for v in THREAD_VARIABLES},

@@ -1,14 +1,14 @@
 """Share of CodiEsp gold codes that reach the mention candidates, per knowledge base.
 
-    python benchmarks/candidate_recall.py KB [KB ...] [--split dev]
+    python -m benchmarks.candidate_recall KB [KB ...] [--split dev]
 
 KB is a knowledge-base directory or ``default``, the one ``medcode_nlp.load()`` uses (built
 in the user cache from the shipped data). The published figures compare the default with the
-same code sets without index aliases (``python benchmarks/kb_ranker_training.py DIR
+same code sets without index aliases (``python -m benchmarks.kb_ranker_training DIR
 --no-index``, the knowledge base before the Alphabetic Index was added):
 
-    python benchmarks/kb_ranker_training.py /tmp/kb-train-no-index --no-index
-    python benchmarks/candidate_recall.py default /tmp/kb-train-no-index
+    python -m benchmarks.kb_ranker_training /tmp/kb-train-no-index --no-index
+    python -m benchmarks.candidate_recall default /tmp/kb-train-no-index
 
 Runs the shipped NER (ranker off) over the split once per knowledge base and counts the gold
 diagnosis codes found among any mention's ICD-10-CM candidates (all of them and the first 5),

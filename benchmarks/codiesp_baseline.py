@@ -5,7 +5,7 @@ by micro F1 (the protocol the ranker follows too, so the side-by-side is like fo
 reports every metric of :func:`medcode_nlp.evaluation.report.evaluation_report` for diagnoses
 (CodiEsp-D) and procedures (CodiEsp-P) and writes ``benchmarks/results/codiesp_baseline.json``.
 
-    python benchmarks/codiesp_baseline.py [--data ../shared/data/codiesp] [--seed 0]
+    python -m benchmarks.codiesp_baseline [--data ../shared/data/codiesp] [--seed 0]
 
 No note text is printed or saved: only metrics, counts and settings.
 """
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     output = {
         "benchmark": "codiesp_baseline",
-        "command": "python benchmarks/codiesp_baseline.py",
+        "command": "python -m benchmarks.codiesp_baseline",
         "data": {
             "corpus": "CodiEsp v4 (CLEF eHealth 2020), English machine translation",
             "train_documents": len(train),

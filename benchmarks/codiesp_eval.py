@@ -10,7 +10,7 @@ Runs, on the same CodiEsp split in one process:
 - the trained NER without the dictionary matcher as recall aid, and the dictionary matcher
   instead of the trained NER: issue 3's end-to-end gain.
 Writes benchmarks/results/codiesp_eval.json and the reliability diagrams to docs/img/.
-Usage: python benchmarks/codiesp_eval.py [--split dev] [--kb DIR] [--bootstrap 1000]
+Usage: python -m benchmarks.codiesp_eval [--split dev] [--kb DIR] [--bootstrap 1000]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "codiesp_eval.json"))
     args = parser.parse_args()
     root = Path(args.codiesp)
-    results: dict = {"command": "python benchmarks/codiesp_eval.py " + " ".join(
+    results: dict = {"command": "python -m benchmarks.codiesp_eval " + " ".join(
         f"--{k} {v}" for k, v in (("split", args.split), ("kb", args.kb),
                                   ("setting", args.setting)) if v)}
     started = time.time()

@@ -4,7 +4,7 @@ Runs :func:`medcode_nlp.evaluation.context.evaluate_context` (``medcode_sections
 ``medcode_context`` on ``spacy.blank("en")``) on the test kit's dev half, writes
 ``benchmarks/results/context_eval.json`` and prints the table with the issue's thresholds.
 
-    python benchmarks/context_eval.py [--data ../shared/data/context-testkit/dev.tsv]
+    python -m benchmarks.context_eval [--data ../shared/data/context-testkit/dev.tsv]
 
 No note text is printed or saved: only metrics, counts and row ids.
 """

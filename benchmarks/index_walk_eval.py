@@ -11,7 +11,7 @@ through the same :func:`complete_code` (dash dropped, unspecified child, 7th cha
 exact code and on the 3-character category.
 
 Writes benchmarks/results/index_walk_eval.json (figures only; no note text or quote).
-Usage: python benchmarks/index_walk_eval.py [--data FILE] [--out FILE]
+Usage: python -m benchmarks.index_walk_eval [--data FILE] [--out FILE]
 """
 
 from __future__ import annotations

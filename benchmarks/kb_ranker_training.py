@@ -7,8 +7,8 @@ does not use. Its recipe also needs one without any index aliases (``--no-index`
 the index terms it learns from (``train_ranker --index-kb``): in a knowledge base holding the
 Index every term finds itself as an alias.
 
-    python benchmarks/kb_ranker_training.py /tmp/kb-train
-    python benchmarks/kb_ranker_training.py /tmp/kb-train-no-index --no-index
+    python -m benchmarks.kb_ranker_training /tmp/kb-train
+    python -m benchmarks.kb_ranker_training /tmp/kb-train-no-index --no-index
     python -m medcode_nlp.training.train_ranker --kb /tmp/kb-train --index-kb /tmp/kb-train-no-index
 
 Not for evaluation: every published figure is measured on the default knowledge base

@@ -6,7 +6,7 @@ an alias of the knowledge base searched, so no method can find them by an exact 
 Each method returns ranked codes for each mention (``benchmarks/linking_methods.py``);
 accuracy@k counts a mention when the index term's exact code is among the first k.
 
-    python benchmarks/linking_benchmark.py [--index-csv PATH] [--ranker models/ranker]
+    python -m benchmarks.linking_benchmark [--index-csv PATH] [--ranker models/ranker]
         [--cache-dir ~/.cache/medcode_nlp/bench] [--previous OLD_RESULTS.json]
         [--kb DIR [--reselect] [--n 2000] [--seed 0]]
 
@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import scispacy
     import sklearn
 
-    command = "python benchmarks/linking_benchmark.py" + (
+    command = "python -m benchmarks.linking_benchmark" + (
         f" --kb {args.kb}" if args.kb else ""
     ) + (f" --ranker {args.ranker}" if args.ranker else "") + (
         "" if args.lexicon else " --no-lexicon"

@@ -8,7 +8,7 @@
   the CodiEsp dev case reports, next to a blank spaCy English tokenizer on the same texts in the
   same run (the upper bound). Best of ``--repeats`` runs.
 
-Run from the project root:  python benchmarks/ner_eval.py [--data ../shared/data]
+Run from the project root:  python -m benchmarks.ner_eval [--data ../shared/data]
 Writes benchmarks/results/ner_eval.json and prints a table.
 """
 

@@ -3,7 +3,7 @@
     python -m medcode_nlp.training.train_ranker --kb /tmp/kb-train \\
         --index-kb /tmp/kb-train-no-index --save-document-rows /tmp/rows \\
         [--second-stage bagged --out /tmp/ranker]
-    python benchmarks/second_stage_variants.py /tmp/rows [--variants ...] [--seeds 13 1 2]
+    python -m benchmarks.second_stage_variants /tmp/rows [--variants ...] [--seeds 13 1 2]
 
 ``train_rows.npz`` holds the out-of-fold rows of CodiEsp train, ``dev_rows.npz`` the rows of
 CodiEsp dev from the final mention ranker and note classifier, with the document features of
@@ -14,7 +14,7 @@ that never became candidates count as misses. Each variant is fit with several r
 states (the early-stopping split moves a single model's MAP by about 0.005) and their mean is
 reported beside each run. Trees are also timed on the dev rows (one thread, one note at a
 time), since the document stage runs once per coded note. The two knowledge bases are the
-ranker's training ones (``python benchmarks/kb_ranker_training.py``, see its docstring).
+ranker's training ones (``python -m benchmarks.kb_ranker_training``, see its docstring).
 
 Writes ``benchmarks/results/second_stage_variants.json``.
 """

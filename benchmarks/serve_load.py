@@ -5,7 +5,7 @@ Starts the real server (``medcode serve``, uvicorn) on 127.0.0.1 at a free port,
 ``--requests`` requests (the notes in examples/, in turn) and checks every response. Only
 ever talks to 127.0.0.1. Run from the project root:
 
-    python benchmarks/serve_load.py [--clients 20] [--requests 500] [--workers 2]
+    python -m benchmarks.serve_load [--clients 20] [--requests 500] [--workers 2]
 
 Writes benchmarks/results/serve_load.json (errors, p50/p95/p99 latency, throughput) and
 prints a summary.

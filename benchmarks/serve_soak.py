@@ -7,7 +7,7 @@ seconds, checking every response. Every ``--sample-every`` seconds it records th
 memory (RSS) of the server's process tree (the uvicorn supervisor and its workers). Only ever
 talks to 127.0.0.1, and stops by itself. Run from the project root:
 
-    python benchmarks/serve_soak.py [--seconds 300] [--clients 20] [--workers 2]
+    python -m benchmarks.serve_soak [--seconds 300] [--clients 20] [--workers 2]
 
 Flat memory: a line fitted to the RSS samples taken after the first minute (the last four
 minutes of a five-minute run) rises by less than ``--max-growth-mb`` (20 MB) and by less than
@@ -282,7 +282,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "benchmark": "medcode serve soak: POST /v1/code with the sample notes, RSS sampled",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": "python benchmarks/serve_soak.py " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.serve_soak " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(),
                     "packages": {name: version(name) for name in

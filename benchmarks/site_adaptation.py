@@ -11,8 +11,8 @@ over required ICD-10-CM codes (a kept optional code is neither a hit nor a false
 external causes V00-Y99 ignored on both sides), all folds pooled, with 95% bootstrap
 intervals over notes. Nothing is tuned on the held-out fold.
 
-    python benchmarks/site_adaptation.py                      # CMC dev
-    python benchmarks/site_adaptation.py --data mtsamples     # MTSamples dev
+    python -m benchmarks.site_adaptation                      # CMC dev
+    python -m benchmarks.site_adaptation --data mtsamples     # MTSamples dev
 """
 
 from __future__ import annotations

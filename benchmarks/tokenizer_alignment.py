@@ -3,7 +3,7 @@
 A mention is misaligned when ``doc.char_span(start, end)`` is None (strict alignment): such a
 mention can never be predicted exactly by a token-based NER. Run from the project root:
 
-    python benchmarks/tokenizer_alignment.py [--data ../shared/data]
+    python -m benchmarks.tokenizer_alignment [--data ../shared/data]
 
 Writes benchmarks/results/tokenizer_alignment.json and prints a table.
 """

@@ -5,7 +5,7 @@ default) and the TF-IDF one-vs-rest logistic-regression baseline, fitted out-of-
 itself (5 folds, seed 0), side by side; optionally a second ranker. Writes
 benchmarks/results/us_coding_eval.json (figures only, no note text) and prints the tables and
 a Markdown summary for docs/benchmarks.md.
-Usage: python benchmarks/us_coding_eval.py [--kb DIR] [--compare-ranker DIR] [--out FILE]
+Usage: python -m benchmarks.us_coding_eval [--kb DIR] [--compare-ranker DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                if args.compare_ranker else None)
     loaded = time.time() - started
     results: dict[str, Any] = {
-        "command": "python benchmarks/us_coding_eval.py " + " ".join(sys.argv[1:] if argv is None
+        "command": "python -m benchmarks.us_coding_eval " + " ".join(sys.argv[1:] if argv is None
                                                                     else argv),
         "versions": coder.versions(), "load_seconds": round(loaded, 1), "sets": {},
     }

@@ -5,7 +5,7 @@ Reads the gold JSONL (``usnotes-mtsamples/dev.jsonl`` format) and prediction fil
 whose files are in ``benchmarks/results/tmp/``), one per run, and counts each false positive and
 miss of the main list by kind. Prints a Markdown table (figures only, no note text).
 
-Usage: python benchmarks/us_error_analysis.py GOLD.jsonl NAME=PREDICTIONS.jsonl [NAME=...]
+Usage: python -m benchmarks.us_error_analysis GOLD.jsonl NAME=PREDICTIONS.jsonl [NAME=...]
        NAME=@DIR codes the gold notes with the medcode_nlp package of checkout DIR (a git
        worktree of an earlier commit, say) in a subprocess, each note in its own setting.
 """

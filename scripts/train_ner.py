@@ -159,7 +159,7 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
         "## Metrics",
         "",
         "Exact-match entity P/R/F1 (start, end and label must all match), produced by "
-        "`python benchmarks/ner_eval.py` (results in `benchmarks/results/ner_eval.json`).",
+        "`python -m benchmarks.ner_eval` (results in `benchmarks/results/ner_eval.json`).",
         "",
         "| test set | label | P | R | F1 | gold mentions |",
         "|---|---|---|---|---|---|",
@@ -212,7 +212,7 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
             "## Tokenizer choice",
             "",
             "Gold BC5CDR mentions (train+dev+test) that do not start and end on token boundaries "
-            "(`python benchmarks/tokenizer_alignment.py`):",
+            "(`python -m benchmarks.tokenizer_alignment`):",
             "",
             "| tokenizer | misaligned mentions | % |",
             "|---|---|---|",
