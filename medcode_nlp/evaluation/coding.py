@@ -29,7 +29,7 @@ from typing import Any
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.evaluation.calibration import bootstrap_ci
 from medcode_nlp.evaluation.datasets import normalize_code, normalize_system
-from medcode_nlp.evaluation.metrics import average_precision
+from medcode_nlp.evaluation.metrics import average_precision, prf
 
 #: Gold codes given as bare strings: scored against the suggestions of every system.
 ANY_SYSTEM = "unspecified"
@@ -207,9 +207,8 @@ def score_note(note: CodedNote, ranked: Sequence[RankedCode], system: str) -> No
 
 
 def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    p, r, f = prf(tp, fp, fn)[:3]
+    return p, r, f
 
 
 def _metric_fns(scores: Mapping[str, NoteScore], system: str

@@ -25,6 +25,7 @@ from spacy.tokens import Doc
 
 import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
 from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.evaluation.metrics import prf
 
 FORMAT = "ConText test-kit TSV"
 REQUIRED_COLUMNS = ("target", "sentence", "negation", "temporality", "experiencer")
@@ -194,9 +195,7 @@ def _prf(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str]) -> dic
         tp = sum(g == label and p == label for g, p in zip(gold, pred, strict=True))
         fp = sum(g != label and p == label for g, p in zip(gold, pred, strict=True))
         fn = sum(g == label and p != label for g, p in zip(gold, pred, strict=True))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = prf(tp, fp, fn)[:3]
         classes[label] = {
             "precision": round(precision, 4),
             "recall": round(recall, 4),

@@ -148,11 +148,17 @@ class PRF(NamedTuple):
     fn: int
 
 
+def prf(tp: int, fp: int, fn: int) -> PRF:
+    """Precision, recall and F1 from counts: the one P/R/F helper of every evaluator (coding,
+    NER, context); each shapes the result for its own report."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return PRF(p, r, f, tp, fp, fn)
+
+
 def _prf(tp: int, n_pred: int, n_gold: int) -> PRF:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    f = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
-    return PRF(p, r, f, tp, n_pred - tp, n_gold - tp)
+    return prf(tp, n_pred - tp, n_gold - tp)
 
 
 def _counts_from(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.evaluation.metrics import prf
 
 Span = tuple[int, int, str]
 Example = tuple[str, list[Span]]
@@ -166,9 +167,7 @@ def read_pubtator(
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
+    p, r, f = prf(tp, fp, fn)[:3]
     return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
 
 
