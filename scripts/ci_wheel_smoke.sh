@@ -49,7 +49,7 @@ import sys
 from pathlib import Path
 
 import medcode_nlp
-from medcode_nlp.nlp.pipeline import models_dir
+from medcode_nlp.paths import models_dir
 
 venv = Path(sys.argv[1]).resolve()
 package = Path(medcode_nlp.__file__).resolve().parent

@@ -94,3 +94,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _reads_shared_data(item):
             item.add_marker(pytest.mark.needs_data)
+        if item.get_closest_marker("cluster") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)  # processes or a browser: never day-to-day

@@ -189,6 +189,7 @@ def test_cli_log_level_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("case", ["not UTF-8", "NUL bytes", "stdin not UTF-8", "directory",
                                   "missing file", "batch: CSV without header"])
+@pytest.mark.slow
 def test_cli_input_errors_do_not_show_the_note(case: str, tmp_path: Path) -> None:
     bad = f"Patient {MARKER} has chest pain; caf".encode() + b"\xe9\xff " + MARKER.encode()
     stdin = None
@@ -216,6 +217,7 @@ def test_cli_input_errors_do_not_show_the_note(case: str, tmp_path: Path) -> Non
         assert "is the header row missing?" in stderr
 
 
+@pytest.mark.slow
 def test_cli_oversize_note(tmp_path: Path) -> None:
     note = tmp_path / "long.txt"
     note.write_text(phi_note() + " Denies fever." * 72_000, encoding="utf-8")  # > 1e6 chars
@@ -227,6 +229,7 @@ def test_cli_oversize_note(tmp_path: Path) -> None:
     assert_clean(stderr + done.stdout.decode("utf-8", "replace"), "the CLI output")
 
 
+@pytest.mark.slow
 def test_cli_success_keeps_the_note_out_of_stderr(tmp_path: Path) -> None:
     note = tmp_path / "note.txt"
     note.write_text(f"{phi_note()}\nPatient {MARKER} is on lisinopril.", encoding="utf-8")
@@ -467,6 +470,7 @@ def killing_code_chunk(chunk: int, records: Any, load_options: Any) -> Any:
     return batch_module.code_chunk(chunk, records, load_options)
 
 
+@pytest.mark.slow
 def test_batch_killed_worker_leaks_nothing_and_rerun_loses_nothing(
     tmp_path: Path, small_coder: Any, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str], debug_logs: pytest.LogCaptureFixture,

@@ -101,6 +101,7 @@ def _cli(*args: str, models: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_cli_stops_on_a_missing_model_and_names_it(tmp_path: Path) -> None:
     done = _cli("suggest", str(NOTE), models=tmp_path)
     assert done.returncode == 2, done.stderr
@@ -113,6 +114,7 @@ def test_cli_stops_on_a_missing_model_and_names_it(tmp_path: Path) -> None:
     assert "--ranker none" in done.stderr
 
 
+@pytest.mark.slow
 def test_cli_fallback_only_when_asked(tmp_path: Path) -> None:
     done = _cli("suggest", str(NOTE), "--ner", "dictionary", "--ranker", "none",
                 "--format", "json", models=tmp_path)

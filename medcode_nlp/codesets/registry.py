@@ -165,6 +165,7 @@ def code_source_kind(system: str) -> str | None:
     """The source kind that loads ``system``'s codes (``medcode kb add KIND``), if any."""
     for kind in source_kinds():
         spec = REGISTRY.source_kinds[kind]
-        if spec.adds == "codes" and spec.system == system:
+        fills = spec.system if spec.system is not None else kind  # custom: its own name
+        if spec.adds == "codes" and fills == system:
             return kind
     return None

@@ -289,6 +289,7 @@ def _cli(source: Path, out: Path, load_options: dict[str, Any], workers: int) ->
     return args
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_completes_without_loss_or_duplicates(
     tmp_path: Path, coder: Any, load_options: dict[str, Any]
 ) -> None:
@@ -329,6 +330,7 @@ def test_sigkill_then_rerun_completes_without_loss_or_duplicates(
 
 
 # ---------------------------------------------------------------------------- Dask
+@pytest.mark.slow
 def test_dask_cluster_matches_local_run(tmp_path: Path, coder: Any,
                                         load_options: dict[str, Any]) -> None:
     pytest.importorskip("distributed")

@@ -83,6 +83,7 @@ def test_cli_suggest_html_is_self_contained(medcode, tmp_path):
     ("payload", "message"),
     [(b"\xff\xfe\xfa bad bytes", b"not valid UTF-8"), (b"abc\x00def", b"looks binary")],
 )
+@pytest.mark.slow
 def test_cli_suggest_bad_file_exit_2_without_traceback(tmp_path, payload, message):
     bad = tmp_path / "note.txt"
     bad.write_bytes(payload)
@@ -92,6 +93,7 @@ def test_cli_suggest_bad_file_exit_2_without_traceback(tmp_path, payload, messag
     assert b"Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_cli_suggest_missing_file():
     done = medcode_subprocess("suggest", "no/such/note.txt")
     assert done.returncode == 2 and b"does not exist" in done.stderr

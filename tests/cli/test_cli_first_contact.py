@@ -44,6 +44,7 @@ def _no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(medcode_nlp, "load", refuse)
 
 
+@pytest.mark.slow
 def test_first_run_says_it_builds_the_knowledge_base(tmp_path: Path) -> None:
     env = {**os.environ, "MEDCODE_KB": str(tmp_path / "kb")}
     process = subprocess.Popen([sys.executable, "-m", "medcode_nlp.cli", "search", "fever"],
@@ -148,6 +149,7 @@ def test_batch_bar_moves_per_note_and_ends_with_one_line(
     assert lines[0].startswith("coded 7 notes") and lines[0].endswith(" s")
 
 
+@pytest.mark.slow
 def test_batch_real_bar_leaves_a_single_final_line(
     tmp_path: Path, default_coder: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

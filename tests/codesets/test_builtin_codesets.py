@@ -175,6 +175,7 @@ def fresh_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_fresh_cache_builds_every_code_system(fresh_kb: Path) -> None:
     from medcode_nlp.kb.store import load_kb
 

@@ -43,6 +43,7 @@ def test_builtin_tables_come_from_the_registry() -> None:
     assert registry.source_kinds() == ("hcpcs", "cpt", "custom", "icd10cm-index",
                                        "icd10pcs-tables", "icd10pcs-index")
     assert registry.code_source_kind("icd10pcs") == "icd10pcs-tables"
+    assert registry.code_source_kind("custom") == "custom"
     assert registry.code_source_kind("icd10cm") is None  # built in, no file kind
     assert registry.code_key(" e11.9 ") == "E119"
 

@@ -16,6 +16,7 @@ from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.schema import Candidate
 
 
+@pytest.mark.slow  # about 150 scikit-learn checks
 @parametrize_with_checks(
     [CodeRanker(max_iter=10, calibration_cv=2),
      CodeRanker(max_iter=10, calibration_cv=2, max_features=0.5, n_bags=2),

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # starts a server, a browser or runs notebooks
+
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is missing")
 

@@ -39,6 +39,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 from medcode_nlp.serve import create_app  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a server, a browser or runs notebooks
+
 TOKEN = "fuzz-t0ken-0123456789abcdef"
 CSRF = "fuzz-csrf-0123456789"
 HEADERS = {
