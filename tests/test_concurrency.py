@@ -61,6 +61,7 @@ def _as_json(result) -> str:
     return json.dumps(result.to_dict(), sort_keys=True, ensure_ascii=False)
 
 
+@pytest.mark.slow
 def test_threads_give_the_sequential_results(default_coder, jobs):
     expected = [_as_json(default_coder(text, **options)) for text, options in jobs]
     assert any(json.loads(e)["codes"] for e in expected), "the sample notes should get codes"
@@ -81,6 +82,7 @@ def test_threads_give_the_sequential_results(default_coder, jobs):
     assert sum(len(output) for output in outputs) == THREADS // SHARE * len(jobs)
 
 
+@pytest.mark.slow
 def test_threads_using_pipe_give_the_sequential_results(default_coder):
     notes = _notes()
     expected = [_as_json(r) for r in default_coder.pipe(notes)]

@@ -196,6 +196,7 @@ def test_a_fresh_cache_builds_every_code_system(fresh_kb: Path) -> None:
     kb.close()
 
 
+@pytest.mark.slow
 def test_index_and_table_aliases_are_searchable(fresh_kb: Path) -> None:
     from medcode_nlp.kb.search import search_terms
 
@@ -217,6 +218,7 @@ def _codes(coder, text: str, **options: str) -> set[str]:  # type: ignore[no-unt
     return {c.code for c in coder(text, **options).codes}
 
 
+@pytest.mark.slow
 def test_icd10cm_note(fresh_coder) -> None:  # type: ignore[no-untyped-def]
     codes = _codes(fresh_coder, "Assessment: essential hypertension. Acute appendicitis.")
     assert {"I10", "K35.80"} <= codes

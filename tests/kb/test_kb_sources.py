@@ -57,6 +57,7 @@ def test_kb_sources_missing_file(kb_copy):
         add_source("hcpcs", FIXTURES / "nope.txt", kb_copy)
 
 
+@pytest.mark.slow
 def test_kb_sources_icd10cm_index_csv(kb_copy):
     # the built-in knowledge base already carries the FY2026 Index terms; adding a year's Index
     # file records it as a source of its own and its terms stay findable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from medcode_nlp.ranking.mention_features import CodePrior, MentionContext
 from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.review.feedback import FeedbackRecord
@@ -37,6 +39,7 @@ def _top(model: RankerModel, candidates) -> str:
     return max(zip(candidates, scores, strict=True), key=lambda cs: cs[1])[0].code
 
 
+@pytest.mark.slow
 def test_feedback_decisions_change_the_ranking(dictionary_coder, kb):
     linker = dictionary_coder.nlp.get_pipe("medcode_linker")
     found = linker.candidates_for([([text], "PROBLEM") for text, _ in BASE_PAIRS])
