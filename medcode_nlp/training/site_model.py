@@ -32,8 +32,6 @@ import numpy as np
 
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-
-from medcode_nlp.schema import CodingResult
 from medcode_nlp.ranking.site_model import (
     NoteFeatures,
     SiteModel,
@@ -41,6 +39,7 @@ from medcode_nlp.ranking.site_model import (
     note_features,
     weighted,
 )
+from medcode_nlp.schema import CodingResult
 from medcode_nlp.training.site_decision import (  # noqa: F401 (re-exported)
     FLOORS,
     PER_CODE_MIN,

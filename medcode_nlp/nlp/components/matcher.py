@@ -134,7 +134,7 @@ _FINDING_MAIN_TERMS = {"abnormal": ("abnormal",), "elevated": ("elevated", "high
 def finding_terms() -> set[str]:
     """Lookup keys of findings the Index files as main term + subterm ("Abnormal,
     electrocardiogram [ECG] [EKG]" -> "abnormal electrocardiogram", "abnormal ekg")."""
-    from medcode_nlp.index_linking import shipped_tree
+    from medcode_nlp.nlp.index_linking import shipped_tree
 
     tree = shipped_tree()
     if tree is None:
