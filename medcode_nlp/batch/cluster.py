@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe
     import pandas as pd
 
-from medcode_nlp.batch.runner import code_records
 from medcode_nlp.batch.sources import Record, check_record, record_error
+from medcode_nlp.batch.worker import code_records
 
 
 # ------------------------------------------------------------------------ Dask API
