@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medcode_nlp.kb import code_key
+from medcode_nlp.codesets.registry import code_key
 
 if TYPE_CHECKING:
     from medcode_nlp.training.site_model import CodedNote

@@ -235,7 +235,7 @@ def test_a_feature_without_value_has_no_span():
 
 
 def test_the_ensemble_averages_its_members_and_weights_the_base_features(trained):
-    from medcode_nlp.site_model import note_features, weighted
+    from medcode_nlp.ranking.site_model import note_features, weighted
 
     model, notes, results = trained
     assert [m["penalty"] for m in model.meta["members"]] == ["l2", "l1"]
@@ -259,7 +259,7 @@ def test_site_model_on_cmc_held_out_notes(default_coder, kb):
     """Trained on 300 CMC dev notes, scored on 150 others: micro F1 of at least 0.78 and above
     the shipped coder alone (0.801 vs 0.777 at this commit), and every code kept has a span of
     the note. Only counts are compared (no note text in any message)."""
-    from medcode_nlp.kb import code_key
+    from medcode_nlp.codesets.registry import code_key
 
     notes = read_coded_notes(CMC)
     train, test = notes[:300], notes[300:450]
