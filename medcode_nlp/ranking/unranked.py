@@ -67,10 +67,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from medcode_nlp.ranking.document_features import noisy_or
 from medcode_nlp.schema import Candidate
 
 if TYPE_CHECKING:
-    from medcode_nlp.lexicon import Lexicon
+    from medcode_nlp.nlp.lexicon import Lexicon
 
 HEAD_PENALTY = 0.05
 NO_ADMINISTRATION_FACTOR = 0.2
@@ -279,7 +280,7 @@ def _unit(written: str) -> str:
 @lru_cache(maxsize=1)
 def _lexicon() -> Lexicon | None:
     try:
-        from medcode_nlp.lexicon import load_lexicon
+        from medcode_nlp.nlp.lexicon import load_lexicon
 
         return load_lexicon()
     except Exception:  # noqa: BLE001  (no lexicon: the mention's own words only)
@@ -432,10 +433,7 @@ def combine(probabilities: Sequence[float]) -> float:
     strong = [p for p in probabilities if p >= DOCUMENTED_FLOOR]
     if not strong:
         return max(probabilities, default=0.0)
-    remaining = 1.0
-    for p in strong:
-        remaining *= 1.0 - p
-    return 1.0 - remaining
+    return noisy_or(strong)
 
 
 def confidences(candidates: Sequence[Candidate], mention: str, label: str, sentence: str,

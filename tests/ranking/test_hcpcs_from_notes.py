@@ -3,7 +3,7 @@ by the documented dose and the salt or brand form; supplies, equipment and ortho
 note to order, dispense or apply them.
 
 The notes below were written for these tests. The first tests score invented candidates with
-:func:`medcode_nlp.unranked.confidences` (titles as CMS writes them); the last ones code whole
+:func:`medcode_nlp.ranking.unranked.confidences` (titles as CMS writes them); the last ones code whole
 notes with the default coder (the built-in knowledge base and shipped models) and skip when
 the shipped models are absent.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from medcode_nlp.ranking.unranked import DOCUMENTED_FLOOR, clause, combine, confidences
 from medcode_nlp.schema import Candidate
-from medcode_nlp.unranked import DOCUMENTED_FLOOR, clause, combine, confidences
 
 MAIN_LIST = 0.2131  # the shipped ranker's threshold: a code below it is off the main list
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _c(code: str, title: str, similarity: float = 1.0, kind: str = "head") -> Candidate:
