@@ -203,7 +203,7 @@ def test_notes_without_an_order_get_no_supply_code(coder) -> None:  # type: igno
 
 
 def test_a_dose_written_with_the_greek_mu_is_read():
-    from medcode_nlp.unranked import _dose_near
+    from medcode_nlp.ranking.unranked import _dose_near
 
     for sign in ("\u03bc", "\u00b5"):
         assert _dose_near("fentanyl", f"fentanyl 50 {sign}g IV") == (0.05, "mg", 50.0)
