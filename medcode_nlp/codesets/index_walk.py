@@ -184,15 +184,24 @@ class IndexWalk:
                         self._follow(reference, through, bag, hits, laterality)
                 self._descend_children_only(through, bag, hits, laterality)
                 continue
-            matched = self._match(child, bag, state.used)
-            if matched is None:
-                continue
-            taken, gain = matched
-            self._descend(
-                _State(child_index, state.used | frozenset(taken), (*state.path, child.term),
-                       state.depth + 1, state.gain + gain + 0.05, state.see_hops, state.column, state.prior),
-                bag, hits, laterality,
-            )
+            self._descend_if_matched(child_index, state, bag, hits, laterality)
+
+    def _descend_if_matched(
+        self, child_index: int, state: _State, bag: list[_Word], hits: list[IndexHit],
+        laterality: tuple[str, ...]
+    ) -> None:
+        """Go down to a child entry when the mention's words select it."""
+        child = self.nodes[child_index]
+        matched = self._match(child, bag, state.used)
+        if matched is None:
+            return
+        taken, gain = matched
+        self._descend(
+            _State(child_index, state.used | frozenset(taken), (*state.path, child.term),
+                   state.depth + 1, state.gain + gain + 0.05, state.see_hops, state.column,
+                   state.prior),
+            bag, hits, laterality,
+        )
 
     def _descend_children_only(
         self, state: _State, bag: list[_Word], hits: list[IndexHit], laterality: tuple[str, ...]
@@ -211,15 +220,7 @@ class IndexWalk:
                                state.gain, state.see_hops, state.column, state.prior),
                         bag, hits, laterality)
                 continue
-            matched = self._match(child, bag, state.used)
-            if matched is None:
-                continue
-            taken, gain = matched
-            self._descend(
-                _State(child_index, state.used | frozenset(taken), (*state.path, child.term),
-                       state.depth + 1, state.gain + gain + 0.05, state.see_hops, state.column, state.prior),
-                bag, hits, laterality,
-            )
+            self._descend_if_matched(child_index, state, bag, hits, laterality)
 
     def _default_child_code(self, node: _Node) -> str:
         """The code of an entry that gives none itself: its "unspecified" subterm's, else its
