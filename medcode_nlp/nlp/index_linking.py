@@ -133,6 +133,11 @@ _SPINE_LEVELS = ((re.compile(r"\bL5-S1\b|\blumbosacral\b", re.I), "lumbosacral")
                  (re.compile(r"\bC[1-7](?:-[1-7])?\b"), "cervical"))
 
 
+#: "lower extremity" is the Tabular's leg, "upper extremity" its arm.
+_LIMBS = ((re.compile(r"\blower\s+(?:extremit|limb|ext\b)", re.I), "leg"),
+          (re.compile(r"\bupper\s+(?:extremit|limb|ext\b)", re.I), "arm"))
+
+
 def _spine_regions(text: str) -> set[str]:
     """Region words of the vertebral levels a note writes ("L4-5" -> lumbar)."""
     for pattern, region in _SPINE_LEVELS:
@@ -156,6 +161,7 @@ def complete(kb: CodeKnowledgeBase, index_code: str, text: str) -> str | None:
     if entry is None:
         return None
     words = set(re.findall(r"[a-z]+", text.lower())) | _spine_regions(text)
+    words |= {limb for pattern, limb in _LIMBS if pattern.search(text)}
     if "both" in words:
         words.add("bilateral")
     if entry.billable:
@@ -204,6 +210,10 @@ _GENERIC_SUBTERM_WORDS = frozenset("end part site region portion nec nos".split(
 _CONNECTORS = frozenset("with in due to without of and see".split())
 
 
+_FAMILY = re.compile(r"\b(?:family|mother|father|sister|brother|parent|sibling|aunt|uncle|"
+                     r"grand\w+|cousin|son|daughter|maternal|paternal|fh)\b", re.I)
+
+
 def _stem5(word: str) -> str:
     return word.lower()[:5]
 
@@ -218,6 +228,9 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
     if any(_stem5(q) not in present for q in qualifiers):
         return False
     path = list(hit.path[1:])
+    if any(element.lower().startswith("family") for element in path) and \
+            hit.path[0].lower().startswith("history") and not _FAMILY.search(text):
+        return False  # a see-reference to family history needs a relative in the note
     for i, element in enumerate(path[:-1]):  # "without complications" is no "with complication"
         if element.lower() == "with" and re.search(
                 rf"\bwithout\s+(?:\w+\s+)?{re.escape(_stem5(path[i + 1]))}", text.lower()):

@@ -45,6 +45,7 @@ from medcode_nlp.schema import CodeSuggestion, Evidence, ExcludedCode
 if TYPE_CHECKING:
     from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
 
+from medcode_nlp.rules.pregnancy_rules import PregnancyRules
 from medcode_nlp.rules.review import (
     _MANY_PER_CATEGORY,
     EXPANSION_FLOOR,
@@ -56,10 +57,9 @@ from medcode_nlp.rules.review import (
     NoteView,
     _suggestion,
 )
-from medcode_nlp.rules.symptom_rules import SymptomRules
 
 
-class _Review(SymptomRules):
+class _Review(PregnancyRules):
     """One pass of the conventions over a note's codes (every rule group)."""
 
     # ------------------------------------------------------------------ rules
@@ -331,6 +331,7 @@ def apply_conventions(
         review.integral_symptoms()
         review.modifying_symptoms()
         consider.extend(review.statement_first())
+        review.pregnancy_chapter()
     if setting == "outpatient" and systems is None:  # asked for by name, PCS stays
         for suggestion in [c for c in review.codes if c.system == "icd10pcs"]:
             review.codes.remove(suggestion)

@@ -64,6 +64,7 @@ class ConventionRules:
     narrative_sections: frozenset[str] = frozenset()
     needs_words: dict[str, re.Pattern[str]] = field(default_factory=dict)
     needs_codes: tuple[dict[str, Any], ...] = ()
+    pregnancy: tuple[dict[str, Any], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +89,7 @@ def rules() -> ConventionRules:
         narrative_sections=frozenset(raw.get("narrative_sections", ())),
         needs_words={k: re.compile(v, re.I) for k, v in raw.get("needs_words", {}).items()},
         needs_codes=tuple(raw.get("needs_codes", ())),
+        pregnancy=tuple(raw.get("pregnancy", ())),
     )
 
 

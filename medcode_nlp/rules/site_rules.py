@@ -29,6 +29,25 @@ class SiteRules(ReviewBase):
                     self.drop(weaker, f"same evidence as {stronger.code}, which fits it better: "
                               "one mention, one code")
                     break
+        for weaker in [c for c in cm if c in self.codes]:
+            self._split_between(weaker, {(e.start, e.end) for e in weaker.evidence},
+                                [c for c in self.cm() if c is not weaker])
+
+    def _split_between(self, weaker: CodeSuggestion, spans: set[tuple[int, int]],
+                       others: list[CodeSuggestion]) -> None:
+        """A code of several mentions, each of which a better code already names ('Disorder
+        of kidney' from 'polycystic kidney disease' and 'renal transplant'), goes."""
+        if len(spans) < 2 or self._index_linked(weaker):
+            return
+        owners = []
+        for span in spans:
+            owner = next((c for c in others if len(c.evidence) < len(spans) and not self._paired(c.code, weaker.code)
+                          and span in {(e.start, e.end) for e in c.evidence}), None)
+            if owner is None:
+                return
+            owners.append(owner.code)
+        self.drop(weaker, f"each of its mentions is coded more exactly ({', '.join(sorted(set(owners)))}): "
+                  "one mention, one code")
 
     def _index_linked(self, suggestion: CodeSuggestion) -> bool:
         return any((suggestion.code, (e.start, e.end)) in self.linked

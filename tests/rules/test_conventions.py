@@ -340,3 +340,47 @@ def test_dialysis_as_a_topic_is_no_dialysis_and_ckd_stage_sets_the_combination(d
 def test_incidental_pregnancy_and_tetanus_need_their_words(default_coder):
     codes = _cm(default_coder("ASSESSMENT: Abscess of the left foot. Tetanus shot given today."))
     assert "A35" not in codes and "L02.612" in codes, codes
+
+
+@pytest.mark.parametrize(("note", "expected", "absent"), [
+    ("HPI: 24-year-old woman, 22 weeks pregnant, with an itchy rash.\n"
+     "Impression: Hidradenitis suppurativa of the axillae.", {"O99.712", "L73.2"}, set()),
+    ("HPI: She is 6 weeks postpartum after a vaginal delivery.\n"
+     "Assessment: Hemorrhoids. Seasonal allergic rhinitis.", {"O87.2", "O99.53", "J30.2"},
+     {"K64.9"}),
+    ("HPI: She is not pregnant.\nAssessment: Hidradenitis suppurativa.", {"L73.2"}, {"O99.719"}),
+])
+def test_conditions_of_a_pregnant_or_postpartum_patient(default_coder, note, expected, absent):
+    result = default_coder(note)
+    codes = set(_cm(result))
+    assert expected <= codes and not codes & absent, codes
+    if "O99.712" in expected:
+        assert _cm(result)[0] == "O99.712"  # Chapter 15 first (Guidelines I.C.15.a)
+
+
+def test_lower_extremity_pain_is_leg_pain(default_coder):
+    codes = set(_cm(default_coder("Diagnoses: Chronic left lower extremity pain.")))
+    assert "M79.605" in codes and "M79.602" not in codes, codes
+
+
+def test_personal_history_never_walks_to_family_history(default_coder):
+    result = default_coder("Diagnosis: Migraine.\nConsultations: History of asthma, by history, "
+                           "and also history of heart murmur.")
+    assert not {c for c in _cm(result) if c.startswith(("Z82", "I50"))}, _cm(result)
+    family = default_coder("Diagnosis: Migraine.\nFamily history: asthma in her mother.",
+                           min_score=0.0)
+    assert "Z82.5" in _cm(family), _cm(family)
+
+
+def test_psychotic_features_are_part_of_the_mood_disorder(default_coder):
+    result = default_coder("Final diagnosis: Major depression, recurrent, with psychotic "
+                           "features.")
+    codes = _cm(result)
+    assert "F33.3" in codes and not {"F29", "F23", "F22"} & set(codes), codes
+
+
+def test_a_code_whose_mentions_other_codes_name_goes(default_coder):
+    result = default_coder("Diagnoses:\n1. History of polycystic kidney disease, renal "
+                           "osteodystrophy, renal transplant.\n2. Hypertension.")
+    codes = _cm(result)
+    assert "N28.9" not in codes and "Z94.0" in codes, codes
