@@ -179,9 +179,31 @@ def complete(kb: CodeKnowledgeBase, index_code: str, text: str) -> str | None:
         return None
     seventh = episode(text)
     descriptions = {c: (kb.get("icd10cm", c) or entry).description for c in pool}
+    pool = _consciousness(pool, descriptions, text)
     needs = {c: len(code_key(c)) == 7 and code_key(c)[-1].isalpha() and code_key(c)[0] in "ST"
              for c in pool}
     return max(pool, key=lambda c: _fit(descriptions[c], c, words, seventh, needs[c]))
+
+
+_NO_LOC = re.compile(r"\b(?:no|without|denie[sd]|did not (?:lose|have)|never lost)\s+(?:\w+\s+){0,2}?"
+                     r"(?:loss of consciousness|LOC|lose consciousness)\b", re.I)
+_LOC = re.compile(r"\bloss of consciousness\b|\bLOC\b|\blost consciousness\b|\bunconscious"
+                  r"|\bpassed out\b|\bknocked out\b|\bunresponsive\b", re.I)
+
+
+def _consciousness(pool: list[str], descriptions: dict[str, str], text: str) -> list[str]:
+    """Head injuries (S06) by what the note says of consciousness: 'without loss of
+    consciousness' when it denies one, 'status unknown' when it is silent (FY2023 on)."""
+    if not any("loss of consciousness" in d for d in descriptions.values()):
+        return pool
+    if _NO_LOC.search(text):
+        wanted = "without loss of consciousness"
+    elif _LOC.search(text):
+        return pool
+    else:
+        wanted = "loss of consciousness status unknown"
+    chosen = [c for c in pool if wanted in descriptions[c].lower()]
+    return chosen or pool
 
 
 @lru_cache(maxsize=1)

@@ -39,6 +39,7 @@ from medcode_nlp.codesets.icd10cm import cites
 from medcode_nlp.coding_rules import Mention, assertion_exclusion
 from medcode_nlp.kb.store import CodeKnowledgeBase
 from medcode_nlp.nlp.index_linking import link, shipped_tree
+from medcode_nlp.nlp.lexicon import load_lexicon
 from medcode_nlp.rules.guidelines import conflicts, history_code, make_billable
 from medcode_nlp.schema import CodeSuggestion, Evidence, ExcludedCode
 
@@ -94,6 +95,9 @@ class _Review(PregnancyRules):
             if entity.label != "PROBLEM" or not self._codable(mention):
                 continue
             found = link(tree, self.kb, self._reading(entity.text), mention.context)
+            if found is None:  # "LBBB": walk the Index with what the abbreviation stands for
+                found = next((hit for expansion in _expansions(entity.text)
+                              if (hit := link(tree, self.kb, expansion, mention.context))), None)
             if found is None:
                 continue
             span = (entity.start, entity.end)
@@ -286,6 +290,12 @@ class _Review(PregnancyRules):
         self.codes.remove(first)
         self.codes.insert(0, first)
 
+
+
+def _expansions(said: str) -> tuple[str, ...]:
+    """What an abbreviation of the lexicon stands for (nothing for other words)."""
+    entry = load_lexicon().lookup(said.strip())
+    return entry.expansions if entry is not None and entry.kind == "abbreviation" else ()
 
 
 def apply_conventions(

@@ -69,10 +69,18 @@ class SiteRules(ReviewBase):
         'the wound was closed') and not a condition of the patient."""
         for suggestion in list(self.cm()):
             if all(self.note.text[e.start:e.end].lower().strip() in self.rules.procedure_words
-                   or self._anatomy(e) for e in suggestion.evidence):
+                   or self._anatomy(e) or self._exam_label(e) for e in suggestion.evidence):
                 said = self.note.text[suggestion.evidence[0].start:suggestion.evidence[0].end]
                 self.drop(suggestion, f"'{said.lower()}' names a procedure, its care or anatomy "
                           "here, not a condition: code the condition the note documents")
+
+    def _exam_label(self, evidence: Evidence) -> bool:
+        """'MS: A & O x 3' in an exam is the label of a system examined (mental status), not a
+        condition's abbreviation."""
+        said = evidence.text.strip()
+        return (said.isupper() and len(said) <= 4
+                and self.note.text[evidence.end:evidence.end + 2].lstrip().startswith(":")
+                and self.note.section_at(evidence.start) in ("physical_exam", "review_of_systems"))
 
     def _anatomy(self, evidence: Evidence) -> bool:
         """'nasal cavities': the word before the evidence makes it a part of the body."""

@@ -384,3 +384,36 @@ def test_a_code_whose_mentions_other_codes_name_goes(default_coder):
                            "osteodystrophy, renal transplant.\n2. Hypertension.")
     codes = _cm(result)
     assert "N28.9" not in codes and "Z94.0" in codes, codes
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    ("Assessment: Acute subdural hematoma after a fall.", "S06.5XAA"),  # silent: status unknown
+    ("Assessment: Acute subdural hematoma after a fall, no loss of consciousness.", "S06.5X0A"),
+])
+def test_head_injury_consciousness_from_the_note(default_coder, note, expected):
+    codes = _cm(default_coder(note))
+    assert expected in codes, codes
+
+
+def test_an_abbreviation_walks_the_index_by_what_it_stands_for(default_coder):
+    codes = _cm(default_coder("Assessment: Syncope. LBBB on the EKG."))
+    assert "I44.7" in codes and "I45.10" not in codes, codes
+
+
+def test_an_exam_system_label_is_no_diagnosis(default_coder):
+    codes = _cm(default_coder("Physical exam:\nMS: A & O x 3, speech fluent.\n"
+                              "Assessment: Migraine."))
+    assert not [c for c in codes if c.startswith("G35")], codes
+
+
+def test_skin_infection_and_swelling_are_part_of_the_abscess(default_coder):
+    result = default_coder("Reason for consultation: Infection of the left foot with swelling."
+                           "\nImpression: Abscess of the left foot.")
+    codes = _cm(result)
+    assert "L02.612" in codes and not {"L08.9", "R60.9", "R60.0"} & set(codes), codes
+
+
+def test_short_term_enoxaparin_is_no_long_term_anticoagulant(default_coder):
+    codes = _cm(default_coder("Diagnosis: Closed fracture of the right tibial shaft.\n"
+                              "Discharge medications: Lovenox 40 mg subcutaneously daily."))
+    assert "Z79.01" not in codes, codes
