@@ -417,3 +417,10 @@ def test_short_term_enoxaparin_is_no_long_term_anticoagulant(default_coder):
     codes = _cm(default_coder("Diagnosis: Closed fracture of the right tibial shaft.\n"
                               "Discharge medications: Lovenox 40 mg subcutaneously daily."))
     assert "Z79.01" not in codes, codes
+
+
+def test_anemia_in_chronic_kidney_disease(default_coder):
+    codes = _cm(default_coder("Impression:\n1. Chronic kidney disease stage 4.\n2. Anemia."))
+    assert "D63.1" in codes and "D64.9" not in codes, codes  # Index: Anemia, in, CKD
+    alone = _cm(default_coder("Impression:\n1. Anemia.\n2. Hypertension."))
+    assert "D64.9" in alone and "D63.1" not in alone, alone
