@@ -289,7 +289,7 @@ def serve(
 LOG_LEVEL_ENV = "MEDCODE_LOG_LEVEL"
 
 
-def _log_level() -> int:
+def log_level_from_env() -> int:
     """The level named by ``$MEDCODE_LOG_LEVEL`` (debug, info, ...); WARNING by default."""
     name = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
     level = logging.getLevelName(name) if name else logging.WARNING
@@ -298,7 +298,7 @@ def _log_level() -> int:
 
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""
-    logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level_from_env(), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:

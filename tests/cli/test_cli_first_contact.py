@@ -141,7 +141,7 @@ def test_batch_bar_moves_per_note_and_ends_with_one_line(
     rows = [{"id": i, "text": f"Fever and cough, visit {i}."} for i in range(6)]
     write_jsonl(source, [*rows, {"id": "bad", "text": ""}])
     bar = _Bar()
-    monkeypatch.setattr(runner, "_progress_bar", lambda *a, **k: bar)
+    monkeypatch.setattr(runner, "progress_bar", lambda *a, **k: bar)
     run_batch(source, tmp_path / "out.jsonl", load_options={}, chunk_size=128)
     assert bar.updates.count(1) >= 6 and sum(bar.updates) == 7 and bar.closed == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
