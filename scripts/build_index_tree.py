@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from medcode_nlp.codesets.icd10cm_index import normalize_code
+from medcode_nlp.codesets.icd10cm_index import dotted_index_code
 from medcode_nlp.codesets.icd10cm_index_tree import (
     CHECKSUM_SUFFIX,
     DATA_FILE,
@@ -66,7 +66,7 @@ class CodeChecker:
         raw = raw.strip()
         if not raw or raw.strip("-") == "":
             return ""
-        code = normalize_code(raw)
+        code = dotted_index_code(raw)
         if code is None:
             self._note("not a code (dropped)", raw)
             return ""
