@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,20 @@ def shared_path(*parts: str) -> Path:
             "counted as skipped, not passed"
         )
     return path
+
+
+def run_medcode(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: bytes = b"") -> int:
+    """``medcode ARGS`` run in this process (the loaded resources are reused); its exit code.
+    Read its output with ``capsys`` / ``capsysbinary``."""
+    from medcode_nlp.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["medcode", *args])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_medcode
 
 from medcode_nlp.errors import InputError, IntegrityError
 from medcode_nlp.ranking.site_model import SiteModel, note_tokens
@@ -187,15 +186,7 @@ def test_load_without_a_site_model_is_a_numbered_error(tmp_path):
 
 
 def _cli(monkeypatch, capsysbinary, *args: str) -> tuple[int, bytes, bytes]:
-    from medcode_nlp.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["medcode", *args])
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
+    code = run_medcode(monkeypatch, *args)
     out = capsysbinary.readouterr()
     return code, out.out, out.err
 
