@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
 
 SHARED = shared_data()
 DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
