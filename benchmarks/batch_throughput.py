@@ -38,7 +38,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, shared_data
 
 SHARED = shared_data()
 DEFAULT_DATA = SHARED / "codiesp" / "background" / "text_files_en"

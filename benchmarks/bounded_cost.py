@@ -52,7 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ROOT  # noqa: E402
+from benchmarks.common import RESULTS, ROOT
 
 EXAMPLES = ROOT / "examples"
 RESULTS = RESULTS / "bounded_cost.json"

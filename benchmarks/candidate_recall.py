@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
 
 SHARED = shared_data()
 RESULTS = RESULTS / "candidate_recall.json"

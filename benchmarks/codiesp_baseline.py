@@ -18,17 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
-from medcode_nlp.evaluation.baselines import TfidfKnnBaseline  # noqa: E402
-from medcode_nlp.evaluation.calibration import calibration_pairs, reliability_diagram  # noqa: E402
-from medcode_nlp.evaluation.datasets import (  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
+from medcode_nlp.evaluation.baselines import TfidfKnnBaseline
+from medcode_nlp.evaluation.calibration import calibration_pairs, reliability_diagram
+from medcode_nlp.evaluation.datasets import (
     CODIESP_KINDS,
     GoldDocument,
     gold_codes,
     read_codiesp,
 )
-from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision  # noqa: E402
-from medcode_nlp.evaluation.report import (  # noqa: E402
+from medcode_nlp.evaluation.metrics import choose_threshold, mean_average_precision
+from medcode_nlp.evaluation.report import (
     evaluation_report,
     format_report_table,
     write_codiesp_predictions,

@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, shared_data
 
 SHARED = shared_data()
 

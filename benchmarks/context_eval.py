@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
-from medcode_nlp.evaluation.context import (  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
+from medcode_nlp.evaluation.context import (
     evaluate_context,
     format_context_report,
     read_context_testkit,

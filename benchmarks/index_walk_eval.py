@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, shared_data
 
 DATA = shared_data() / "usnotes-mtsamples" / "dev.jsonl"
 OUT = RESULTS / "index_walk_eval.json"

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import RESULTS  # noqa: E402
+from benchmarks.common import RESULTS
 
 RESULTS = RESULTS / "kb_build.json"
 

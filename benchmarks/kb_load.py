@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS  # noqa: E402
+from benchmarks.common import RESULTS
 
 RESULTS = RESULTS / "kb_load.json"
 

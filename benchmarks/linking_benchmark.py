@@ -59,15 +59,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import linking_methods as lm  # noqa: E402
-from benchmarks.common import RESULTS, ROOT, shared_data  # noqa: E402
+from benchmarks import linking_methods as lm
+from benchmarks.common import RESULTS, ROOT, shared_data
+from medcode_nlp.codesets.index_terms import (
+    IndexRow,
+    alias_key,
+    full_term,
+    mention_text,
+    read_index_rows,
+)
+from medcode_nlp.integrity import sha256_file
 
 DEFAULT_INDEX_CSV = (
     shared_data()
     / "icd10cm-2025"
     / "ICD10CM_2025_Index.csv"
 )
-RESULTS = RESULTS
 DEFAULT_HELDOUT = RESULTS / "linking_heldout_ids.json"
 DEFAULT_OUT = RESULTS / "linking_benchmark.json"
 DEFAULT_DOCS = ROOT / "docs" / "benchmarks.md"
@@ -77,15 +84,6 @@ DEFAULT_CACHE = (
 SECTION = "## Linking (ICD-10-CM index terms)"
 KS = (1, 5)
 logger = logging.getLogger("linking_benchmark")
-
-from medcode_nlp.codesets.index_terms import (  # noqa: E402
-    IndexRow,
-    alias_key,
-    full_term,
-    mention_text,
-    read_index_rows,
-)
-from medcode_nlp.integrity import sha256_file  # noqa: E402
 
 _BILLABLE_FORM = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?")
 

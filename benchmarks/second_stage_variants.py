@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
-from medcode_nlp.evaluation.datasets import read_codiesp  # noqa: E402
-from medcode_nlp.evaluation.metrics import mean_average_precision  # noqa: E402
-from medcode_nlp.ranking.document_features import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES  # noqa: E402
-from medcode_nlp.ranking.estimators import CodeRanker  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
+from medcode_nlp.evaluation.datasets import read_codiesp
+from medcode_nlp.evaluation.metrics import mean_average_precision
+from medcode_nlp.ranking.document_features import COMPACT_DOC_FEATURES, DOC_FEATURE_NAMES
+from medcode_nlp.ranking.estimators import CodeRanker
 
 SHARED = shared_data()
 RESULTS = RESULTS / "second_stage_variants.json"

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import RESULTS, ROOT  # noqa: E402
+from benchmarks.common import RESULTS, ROOT
 
 HOST = "127.0.0.1"
 

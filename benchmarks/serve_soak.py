@@ -39,7 +39,7 @@ import httpx
 import psutil
 
 from benchmarks.common import RESULTS
-from benchmarks.serve_load import (  # noqa: E402  (the sibling benchmark's server helpers)
+from benchmarks.serve_load import (
     HOST,
     ROOT,
     percentile,

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
+from medcode_nlp.evaluation.metrics import prf
 
 SHARED = shared_data()
 DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
@@ -64,10 +65,8 @@ def _eval_notes(notes: list[Any]) -> list[Any]:
 def _prf(per_note: list[tuple[int, int, int]], rows: np.ndarray | None = None) -> dict[str, float]:
     counts = np.array(per_note)[rows] if rows is not None else np.array(per_note)
     tp, fp, n_gold = (int(v) for v in counts.sum(axis=0))
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "tp": tp, "fp": fp, "gold": n_gold}
+    p, r, f = prf(tp, fp, n_gold - tp)[:3]
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "gold": n_gold}
 
 
 def _report(per_note: list[tuple[int, int, int]], seed: int, rounds: int = 1000
@@ -89,7 +88,7 @@ def _ovr_baseline(train: list[Any], test: list[Any], seed: int) -> tuple[list[se
     from sklearn.model_selection import KFold
     from sklearn.multiclass import OneVsRestClassifier
 
-    from medcode_nlp.training.site_model import _kept, choose_decision
+    from medcode_nlp.training.site_model import choose_decision, kept_indexes
 
     labels = sorted({k for n in train for k in _keys(n.required | n.optional)})
     y = np.array([[int(k in _keys(n.required | n.optional)) for k in labels] for n in train])
@@ -107,7 +106,7 @@ def _ovr_baseline(train: list[Any], test: list[Any], seed: int) -> tuple[list[se
     threshold, floor, _ = choose_decision(oof, labels, _eval_notes(train))
     vectorizer, model = fit(texts, y)
     probs = model.predict_proba(vectorizer.transform([n.text for n in test]))
-    tuned = [{labels[i] for i in row} for row in _kept(probs, threshold, floor)]
+    tuned = [{labels[i] for i in row} for row in kept_indexes(probs, threshold, floor)]
     default = [{labels[i] for i in np.flatnonzero(row >= 0.5)} for row in probs]
     return tuned, default
 

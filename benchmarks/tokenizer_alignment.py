@@ -20,9 +20,9 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 
-from benchmarks.common import ROOT, shared_data  # noqa: E402
-from medcode_nlp.evaluation.ner import read_pubtator  # noqa: E402
-from medcode_nlp.nlp.tokenizer import create_clinical_tokenizer  # noqa: E402
+from benchmarks.common import ROOT, shared_data
+from medcode_nlp.evaluation.ner import read_pubtator
+from medcode_nlp.nlp.tokenizer import create_clinical_tokenizer
 
 FILES = (
     "CDR_TrainingSet.PubTator.txt",

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, shared_data  # noqa: E402
+from benchmarks.common import RESULTS, shared_data
 
 SHARED = shared_data()
 SETS = {

@@ -55,6 +55,14 @@ def set_coder(coder: Coder, load_options: Mapping[str, Any] | None = None) -> No
         _load_seconds.setdefault(key, 0.0)
 
 
+def forget_coder(load_options: Mapping[str, Any] | None = None) -> None:
+    """Drop this process's coder for ``load_options`` (the next :func:`get_coder` loads it)."""
+    key = options_key(dict(load_options or {}))
+    with _coders_lock:
+        _coders.pop(key, None)
+        _load_seconds.pop(key, None)
+
+
 def loaded_coders() -> dict[str, float]:
     """Options key -> load seconds of every coder loaded in this process (for tests, stats)."""
     return dict(_load_seconds)

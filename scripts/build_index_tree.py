@@ -1,6 +1,6 @@
 """Build the shipped ICD-10-CM Alphabetic Index tree from the CDC CSV exports.
 
-    python3 scripts/build_index_tree.py [--source DIR] [--out medcode_nlp/data/icd10cm_index_tree.json.gz]
+    python3 -m scripts.build_index_tree [--source DIR] [--out medcode_nlp/data/icd10cm_index_tree.json.gz]
 
 Reads ``ICD10CM_2025_Index.csv`` (required), ``ICD10CM_2025_neoplasms.csv`` and
 ``ICD10CM_2025_Drugs.csv`` (optional) from ``--source``, checks every code against the
@@ -21,17 +21,13 @@ import argparse
 import gzip
 import hashlib
 import json
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from medcode_nlp.codesets.icd10cm_index import normalize_code  # noqa: E402
-from medcode_nlp.codesets.icd10cm_index_tree import (  # noqa: E402
+from medcode_nlp.codesets.icd10cm_index import dotted_index_code
+from medcode_nlp.codesets.icd10cm_index_tree import (
     CHECKSUM_SUFFIX,
     DATA_FILE,
     SYSTEM,
@@ -39,9 +35,9 @@ from medcode_nlp.codesets.icd10cm_index_tree import (  # noqa: E402
     complete_code,
     read_csv_rows,
 )
-from medcode_nlp.codesets.index_entries import DRUG_COLUMNS, NEOPLASM_COLUMNS  # noqa: E402
-from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb  # noqa: E402
-from medcode_nlp.paths import shared_data_dir  # noqa: E402
+from medcode_nlp.codesets.index_entries import DRUG_COLUMNS, NEOPLASM_COLUMNS
+from medcode_nlp.kb.store import CodeKnowledgeBase, load_kb
+from medcode_nlp.paths import shared_data_dir
 
 DEFAULT_SOURCE = shared_data_dir() / "icd10cm-2025"
 FILES = {
@@ -70,7 +66,7 @@ class CodeChecker:
         raw = raw.strip()
         if not raw or raw.strip("-") == "":
             return ""
-        code = normalize_code(raw)
+        code = dotted_index_code(raw)
         if code is None:
             self._note("not a code (dropped)", raw)
             return ""

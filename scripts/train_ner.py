@@ -2,7 +2,7 @@
 
 From the project root, with the public data sets in ../shared/data:
 
-    python scripts/train_ner.py
+    python -m scripts.train_ner
 
 Steps (all outputs except the packaged model go to training_runs/, which is git-ignored):
 
@@ -30,12 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from medcode_nlp.nlp.tokenizer import blank_clinical
+from medcode_nlp.paths import shared_data_dir
+from medcode_nlp.training.ner_data import build_corpora
 
-from medcode_nlp.nlp.tokenizer import blank_clinical  # noqa: E402
-from medcode_nlp.paths import shared_data_dir  # noqa: E402
-from medcode_nlp.training.ner_data import build_corpora  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: configs/, models/, benchmarks/
 
 CONFIG = ROOT / "configs" / "ner.cfg"
 MODEL_DIR = ROOT / "models" / "ner"
@@ -269,7 +268,7 @@ def write_model_card(model_dir: Path, info: dict[str, Any], eval_json: Path) -> 
         info["command"],
         "```",
         "",
-        "builds the corpora, trains with `python -m spacy train configs/ner.cfg` (one thread, "
+        "(`scripts/train_ner.py`) builds the corpora, trains with `python -m spacy train configs/ner.cfg` (one thread, "
         "fixed seed) into `training_runs/` (git-ignored), copies `model-best` here, runs "
         "`benchmarks/ner_eval.py`, writes this card and `checksums.sha256`. "
         f"Corpus build {info['corpus_seconds']:.0f} s, training {info['train_seconds'] / 60:.1f} "
@@ -331,7 +330,7 @@ def main() -> None:
         print(f"corpora built in {corpus_seconds:.0f}s; training (log: {run / 'train.log'})")
         seconds, cpu_seconds = train(run, args.seed, args.max_steps, run / "train.log")
         info = {
-            "command": " ".join(["python", "scripts/train_ner.py", *sys.argv[1:]]),
+            "command": " ".join(["python", "-m", "scripts.train_ner", *sys.argv[1:]]),
             "seed": args.seed,
             "use_ncbi": args.with_ncbi,
             "codiesp_docs": args.codiesp_docs,

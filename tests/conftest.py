@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,36 @@ from medcode_nlp.paths import shared_data_dir
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = shared_data_dir()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+# (clinical history, impression, codes): short notes in the style of radiology reports.
+SITE_CASES = [
+    ("Cough.", "Normal chest.", ["R05.9"]),
+    ("Persistent cough for two weeks.", "No focal pneumonia.", ["R05.9"]),
+    ("Cough and congestion.", "Clear lungs.", ["R05.9"]),
+    ("Chronic cough.", "Unremarkable chest radiograph.", ["R05.9"]),
+    ("Fever.", "Normal chest. No pneumonia.", ["R50.9"]),
+    ("Fever for three days.", "Clear lungs without consolidation.", ["R50.9"]),
+    ("High fever.", "No acute findings.", ["R50.9"]),
+    ("Cough and fever.", "No pneumonia.", ["R05.9", "R50.9"]),
+    ("Fever and cough since Monday.", "Normal study.", ["R05.9", "R50.9"]),
+    ("Cough and fever.", "Right lower lobe pneumonia.", ["J18.9"]),
+    ("Fever, cough.", "Left upper lobe pneumonia.", ["J18.9"]),
+    ("Cough.", "Patchy pneumonia at the right base.", ["J18.9"]),
+    ("Fever.", "Lingular pneumonia.", ["J18.9"]),
+    ("Cough.", "Possible early pneumonia.", ["R05.9"]),
+    ("Fever.", "Likely atelectasis, possible pneumonia.", ["R50.9"]),
+    ("Urinary tract infection.", "Normal renal ultrasound.", ["N39.0"]),
+    ("Febrile urinary tract infection.", "Normal kidneys and bladder.", ["N39.0"]),
+    ("UTI.", "Normal renal ultrasound.", ["N39.0"]),
+    ("Recurrent urinary tract infections.", "Normal kidneys.", ["N39.0"]),
+    ("First urinary tract infection.", "Unremarkable renal ultrasound.", ["N39.0"]),
+]
+
+
+def site_note_text(history: str, impression: str) -> str:
+    """A radiology note of the site cases: clinical history and impression."""
+    return f"CLINICAL HISTORY: {history}\n\nIMPRESSION: {impression}\n"
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> None:
@@ -37,6 +69,20 @@ def shared_path(*parts: str) -> Path:
             "counted as skipped, not passed"
         )
     return path
+
+
+def run_medcode(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: bytes = b"") -> int:
+    """``medcode ARGS`` run in this process (the loaded resources are reused); its exit code.
+    Read its output with ``capsys`` / ``capsysbinary``."""
+    from medcode_nlp.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["medcode", *args])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,14 +177,14 @@ def run_cli(*args: str, stdin: bytes | None = None, models: Path | None = None
 
 
 def test_cli_log_level_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medcode_nlp.cli.app import LOG_LEVEL_ENV, _log_level
+    from medcode_nlp.cli.app import LOG_LEVEL_ENV, log_level_from_env
 
     monkeypatch.setenv(LOG_LEVEL_ENV, "debug")
-    assert _log_level() == logging.DEBUG
+    assert log_level_from_env() == logging.DEBUG
     monkeypatch.setenv(LOG_LEVEL_ENV, "no-such-level")
-    assert _log_level() == logging.WARNING
+    assert log_level_from_env() == logging.WARNING
     monkeypatch.delenv(LOG_LEVEL_ENV)
-    assert _log_level() == logging.WARNING
+    assert log_level_from_env() == logging.WARNING
 
 
 @pytest.mark.parametrize("case", ["not UTF-8", "NUL bytes", "stdin not UTF-8", "directory",
@@ -270,14 +270,14 @@ def test_cli_unexpected_error_shows_only_its_type(monkeypatch: pytest.MonkeyPatc
     assert_warnings_clean(recwarn, "CLI unexpected error")
 
 
-def test_cli_batch_with_bad_records(tmp_path: Path, small_coder: Any,
+def test_cli_batch_with_bad_records(tmp_path: Path, small_coder: Any, seed_coder: Any,
                                     capfd: pytest.CaptureFixture[str],
                                     debug_logs: pytest.LogCaptureFixture,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from medcode_nlp.cli.app import main
 
     # The options medcode batch passes for these flags: reuse the loaded dictionary coder.
-    seed_coder(monkeypatch, small_coder, {"ner": "dictionary", "setting": "outpatient",
+    seed_coder(small_coder, {"ner": "dictionary", "setting": "outpatient",
                                           "top_k": 20, "max_chars": SMALL_LIMIT})
     source = tmp_path / "notes.jsonl"
     write_jsonl(source, [{"id": "good", "text": phi_note()},
@@ -299,9 +299,19 @@ def test_cli_batch_with_bad_records(tmp_path: Path, small_coder: Any,
 
 
 # ============================================================================ batch
-def seed_coder(monkeypatch: pytest.MonkeyPatch, coder: Any, options: dict[str, Any]) -> None:
-    """Make run_batch (workers=1) use ``coder`` for ``options`` in this test only."""
-    monkeypatch.setitem(coder_cache._coders, coder_cache.options_key(options), coder)
+@pytest.fixture
+def seed_coder() -> Iterator[Callable[[Any, dict[str, Any]], None]]:
+    """``seed_coder(coder, options)`` makes run_batch (workers=1) use ``coder`` for
+    ``options`` in this test only."""
+    seeded: list[dict[str, Any]] = []
+
+    def seed(coder: Any, options: dict[str, Any]) -> None:
+        coder_cache.set_coder(coder, options)
+        seeded.append(options)
+
+    yield seed
+    for options in seeded:
+        coder_cache.forget_coder(options)
 
 
 def bad_jsonl_rows() -> tuple[list[Any], dict[int, str]]:
@@ -356,13 +366,13 @@ def check_output(records: list[dict[str, Any]], problems: dict[int, str], coder:
             assert record["result"] == coder(good[record["row"]]).to_dict()
 
 
-def test_batch_bad_jsonl_records(tmp_path: Path, small_coder: Any,
+def test_batch_bad_jsonl_records(tmp_path: Path, small_coder: Any, seed_coder: Any,
                                  monkeypatch: pytest.MonkeyPatch,
                                  capfd: pytest.CaptureFixture[str],
                                  debug_logs: pytest.LogCaptureFixture,
                                  recwarn: pytest.WarningsRecorder) -> None:
     options = {"ner": "dictionary", "ranker": "none", "max_chars": SMALL_LIMIT}
-    seed_coder(monkeypatch, small_coder, options)
+    seed_coder(small_coder, options)
     source = tmp_path / "notes.jsonl"
     _, problems = write_bad_jsonl(source)
     out = tmp_path / "out.jsonl"
@@ -378,12 +388,12 @@ def test_batch_bad_jsonl_records(tmp_path: Path, small_coder: Any,
     assert_warnings_clean(recwarn, "run_batch")
 
 
-def test_batch_bad_csv_and_parquet_records(tmp_path: Path, small_coder: Any,
+def test_batch_bad_csv_and_parquet_records(tmp_path: Path, small_coder: Any, seed_coder: Any,
                                            monkeypatch: pytest.MonkeyPatch,
                                            capfd: pytest.CaptureFixture[str],
                                            debug_logs: pytest.LogCaptureFixture) -> None:
     options = {"ner": "dictionary", "ranker": "none", "max_chars": SMALL_LIMIT}
-    seed_coder(monkeypatch, small_coder, options)
+    seed_coder(small_coder, options)
     source = tmp_path / "notes.csv"
     source.write_bytes(
         b"id,text\n"
@@ -433,12 +443,12 @@ class FailingCoder:
         return self.coder(text)
 
 
-def test_batch_errors_inside_the_worker(tmp_path: Path, small_coder: Any,
+def test_batch_errors_inside_the_worker(tmp_path: Path, small_coder: Any, seed_coder: Any,
                                         monkeypatch: pytest.MonkeyPatch,
                                         capfd: pytest.CaptureFixture[str],
                                         debug_logs: pytest.LogCaptureFixture) -> None:
     options = {"ner": "dictionary", "ranker": "none", "max_chars": SMALL_LIMIT, "top_k": 19}
-    seed_coder(monkeypatch, FailingCoder(small_coder), options)
+    seed_coder(FailingCoder(small_coder), options)
     notes = [f"Patient {MARKER} reports chest pain.", f"{MARKER} denies fever.",
              f"{MARKER} is on lisinopril for hypertension."]
     source = tmp_path / "notes.jsonl"
@@ -472,7 +482,7 @@ def killing_code_chunk(chunk: int, records: Any, load_options: Any) -> Any:
 
 @pytest.mark.slow
 def test_batch_killed_worker_leaks_nothing_and_rerun_loses_nothing(
-    tmp_path: Path, small_coder: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, small_coder: Any, seed_coder: Any, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str], debug_logs: pytest.LogCaptureFixture,
 ) -> None:
     cloudpickle = pytest.importorskip("cloudpickle")  # what loky pickles tasks with
@@ -505,7 +515,7 @@ def test_batch_killed_worker_leaks_nothing_and_rerun_loses_nothing(
     committed = len(list((tmp_path / "out.jsonl.checkpoint").glob("part-*.jsonl")))
 
     # The same command again (here in this process) finishes the job from the checkpoint.
-    seed_coder(monkeypatch, small_coder, options)
+    seed_coder(small_coder, options)
     summary = run_batch(source, out, load_options=options, chunk_size=2, progress=False)
     assert summary.records == len(rows) and summary.errors == len(problems)
     assert summary.resumed_chunks == committed  # chunks committed before the kill are kept

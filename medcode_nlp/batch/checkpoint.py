@@ -56,7 +56,7 @@ def _write_text_atomic(target: Path, text: str) -> None:
 
 
 # ---------------------------------------------------------------------- checkpoints
-class _Checkpoint:
+class Checkpoint:
     """Committed chunks of one job: ``manifest.json`` + ``part-NNNNNNNN.jsonl`` files.
 
     A part file's first line is a header (chunk number, record count, statistics); the
@@ -171,7 +171,7 @@ def _assemble_jsonl(parts: list[tuple[Path, dict[str, Any]]], temp: Path) -> Non
                 out.write(line)
 
 
-def _assemble_code_rows(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
+def assemble_code_rows(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
                         hcc_year: int | None, row_group: int = 10_000) -> None:
     """Parquet with one row per suggested code: the columns of
     :func:`medcode_nlp.to_dataframe`, then ``row`` and ``error``. A note without codes (or

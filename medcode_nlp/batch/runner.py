@@ -39,11 +39,11 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 from medcode_nlp.batch.checkpoint import (
     CHECKPOINT_FORMAT,
-    _assemble_code_rows,
+    Checkpoint,
     _assemble_jsonl,
     _assemble_parquet,
-    _Checkpoint,
     _model_fingerprint,
+    assemble_code_rows,
     atomic_path,
 )
 from medcode_nlp.batch.sources import (
@@ -164,7 +164,7 @@ def run_batch(
                     "load_options": json.loads(options_key(options)), "max_chars": max_chars},
         "model": _model_fingerprint(options),
     }
-    checkpoint = _Checkpoint(target.parent / f"{target.name}.checkpoint", manifest)
+    checkpoint = Checkpoint(target.parent / f"{target.name}.checkpoint", manifest)
     checkpoint.open()
     summary = BatchSummary(str(source_path), str(target), in_fmt, out_fmt,
                            workers=1 if scheduler else workers, scheduler=scheduler)
@@ -188,7 +188,7 @@ def run_batch(
                 if chunk not in headers:
                     yield chunk, records
 
-        bar = _progress_bar(total, done_records, progress)
+        bar = progress_bar(total, done_records, progress)
         run = _RunStats(bar)
 
         def commit(chunk: int, lines: list[str], stats: dict[str, Any]) -> None:
@@ -216,7 +216,7 @@ def run_batch(
             if out_fmt == "jsonl":
                 _assemble_jsonl(parts, temp)
             elif rows == "codes":
-                _assemble_code_rows(parts, temp, hcc_year)
+                assemble_code_rows(parts, temp, hcc_year)
             else:
                 _assemble_parquet(parts, temp)
         summary.records = total
@@ -293,7 +293,8 @@ class _RunStats:
         summary.worker_load_seconds = self.loads
 
 
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+def progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    """The per-note progress bar on stderr (a no-op one when not ``enabled``)."""
     from tqdm.auto import tqdm
 
     # leave=False: the bar is erased at the end and _RunStats.final_line says the outcome once.

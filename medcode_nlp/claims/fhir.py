@@ -30,18 +30,12 @@ from typing import Any
 
 from medcode_nlp.about import __version__
 from medcode_nlp.claims.status import code_assertion
+from medcode_nlp.codesets.registry import get_system
 from medcode_nlp.errors import InputError, MedcodeError
 from medcode_nlp.schema import CodingResult
 
 FHIR_VERSION = "4.0.1"
 INSTALL_HINT = 'pip install "medcode_nlp[claims]"'
-SYSTEM_URIS = {
-    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
-    "icd10pcs": "http://www.cms.gov/Medicare/Coding/ICD10",
-    "cpt": "http://www.ama-assn.org/go/cpt",
-    "hcpcs": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
-}
-PROCEDURE_SYSTEMS = ("icd10pcs", "cpt", "hcpcs")
 _EXT = "urn:medcode-nlp:fhir:extension:"
 EXT_EVIDENCE = _EXT + "evidence-span"
 EXT_CONFIDENCE = _EXT + "confidence"
@@ -140,8 +134,9 @@ class _Builder:
 
     def code(self, item: FhirCode, document: str, key: str) -> bool:
         """Add the resource of one code and its Provenance; False when not emitted."""
-        uri = SYSTEM_URIS.get(item.system)
-        if uri is None:
+        system = get_system(item.system)  # URI and resource: codesets/registry.py
+        uri = system.fhir_uri if system is not None else ""
+        if not uri:
             return False
         concept = {"coding": [{"system": uri, "code": item.code, "display": item.description}],
                    "text": item.description}
@@ -152,7 +147,7 @@ class _Builder:
             extensions.append({"url": EXT_HCC, "valueCoding": {
                 "system": HCC_SYSTEM, "code": hcc, "display": label}})
         resource: dict[str, Any]
-        if item.system == "icd10cm":
+        if system is not None and system.fhir_resource == "Condition":
             verification = VERIFICATION.get(item.assertion)
             if verification is None:
                 return False

@@ -30,6 +30,10 @@ KbOpt = Annotated[Path | None, typer.Option("--kb", help="Knowledge-base directo
 RankerOpt = Annotated[str | None, typer.Option(
     "--ranker", help="Ranker directory, or 'none' for raw similarity scores "
                      "(default: the shipped ranker).")]
+TopOpt = Annotated[int, typer.Option("--top", help="At most this many codes.")]
+SettingOpt = Annotated[str, typer.Option(help="outpatient or inpatient")]
+MinScoreOpt = Annotated[float | None, typer.Option(help="Confidence threshold.")]
+NerOpt = Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")]
 
 
 def _systems(value: str | None) -> list[str] | None:
@@ -47,10 +51,10 @@ def suggest(
     format: Annotated[str, typer.Option("--format", "-f", help="table, json, html or fhir "
                                         "(a FHIR R4 Bundle)")] = "table",
     systems: SystemsOpt = None,
-    top: Annotated[int, typer.Option("--top", help="At most this many codes.")] = 20,
-    setting: Annotated[str, typer.Option(help="outpatient or inpatient")] = "outpatient",
-    min_score: Annotated[float | None, typer.Option(help="Confidence threshold.")] = None,
-    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    top: TopOpt = 20,
+    setting: SettingOpt = "outpatient",
+    min_score: MinScoreOpt = None,
+    ner: NerOpt = None,
     kb: KbOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     ranker: RankerOpt = None,
@@ -226,10 +230,10 @@ def batch(
     output_format: Annotated[str | None, typer.Option(
         "--output-format", help="jsonl or parquet (default: from the extension)")] = None,
     systems: SystemsOpt = None,
-    top: Annotated[int, typer.Option("--top", help="At most this many codes.")] = 20,
-    setting: Annotated[str, typer.Option(help="outpatient or inpatient")] = "outpatient",
-    min_score: Annotated[float | None, typer.Option(help="Confidence threshold.")] = None,
-    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    top: TopOpt = 20,
+    setting: SettingOpt = "outpatient",
+    min_score: MinScoreOpt = None,
+    ner: NerOpt = None,
     kb: KbOpt = None,
     max_chars: Annotated[int, typer.Option("--max-chars", help="Longest note accepted.")
                          ] = 1_000_000,
@@ -271,7 +275,7 @@ def serve(
                                               "which ps cannot show).")] = None,
     db: Annotated[Path | None, typer.Option(help="Review database (default: in the user "
                                             "data directory, or $MEDCODE_REVIEW_DB).")] = None,
-    ner: Annotated[str | None, typer.Option(help="NER: 'dictionary' or a spaCy package.")] = None,
+    ner: NerOpt = None,
     kb: KbOpt = None,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
     max_body_mb: Annotated[float, typer.Option(help="Request body limit in MiB.")] = 5.0,
@@ -289,7 +293,7 @@ def serve(
 LOG_LEVEL_ENV = "MEDCODE_LOG_LEVEL"
 
 
-def _log_level() -> int:
+def log_level_from_env() -> int:
     """The level named by ``$MEDCODE_LOG_LEVEL`` (debug, info, ...); WARNING by default."""
     name = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
     level = logging.getLevelName(name) if name else logging.WARNING
@@ -298,7 +302,7 @@ def _log_level() -> int:
 
 def main() -> None:
     """Console entry point: errors become one clear line and exit code 2."""
-    logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level_from_env(), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:

@@ -50,7 +50,7 @@ _CODE = re.compile(r"([A-Z][0-9][0-9A-Z])\.?([0-9A-Z]{0,4})\.?(-*)")
 _FMT = "ICD-10-CM index XML"
 
 
-def normalize_code(text: str) -> str | None:
+def dotted_index_code(text: str) -> str | None:
     """Dotted ICD-10-CM form of an index code (``S720`` -> ``S72.0``), or None if not a code.
 
     A trailing dash is kept (``S72.0-``; ``I63.-`` when only the category is given).
@@ -115,7 +115,7 @@ def _walk(path: Path, handle: IO[bytes], nemod: str) -> Iterator[IndexTerm]:
                 continue  # "-" / "--": no code in this column
             if tag in ("subcat", "seecat"):
                 raw = raw.rstrip("-") + "-"
-            code = normalize_code(raw)
+            code = dotted_index_code(raw)
             if code is None:
                 if tag != "manif":
                     skipped += 1
@@ -150,7 +150,7 @@ def _load_csv(path: Path) -> list[IndexTerm]:
         for row in read_index_rows(path):
             if not row.code:
                 continue
-            code, text = normalize_code(row.code), mention_text(row.path)
+            code, text = dotted_index_code(row.code), mention_text(row.path)
             if code is None or not text:
                 skipped += 1
                 continue

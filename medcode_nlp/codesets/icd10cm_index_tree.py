@@ -95,10 +95,10 @@ def read_csv_rows(
     columns). ``check`` maps each raw code to the code to keep (``""`` drops it); by default
     codes are only normalised to dotted form.
     """
-    from medcode_nlp.codesets.icd10cm_index import normalize_code
+    from medcode_nlp.codesets.icd10cm_index import dotted_index_code
 
     def default_check(raw: str) -> str:
-        return normalize_code(raw) or "" if raw.strip().strip("-") else ""
+        return dotted_index_code(raw) or "" if raw.strip().strip("-") else ""
 
     check = check or default_check
     rows: list[list[Any]] = []

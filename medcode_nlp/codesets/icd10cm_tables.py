@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from medcode_nlp.codesets.base import IndexTerm
-from medcode_nlp.codesets.icd10cm_index import normalize_code
+from medcode_nlp.codesets.icd10cm_index import dotted_index_code
 from medcode_nlp.errors import Errors, InputError
 
 SYSTEM = "icd10cm"
@@ -113,7 +113,7 @@ def _walk(path: Path, handle: IO[bytes]) -> Iterator[IndexTerm]:
         elif element.tag == "title" and parent in _TERMS:
             titles[-1] = _title(element)
         elif element.tag == "cell" and parent in _TERMS:
-            code = normalize_code("".join(element.itertext()))
+            code = dotted_index_code("".join(element.itertext()))
             if code is None:
                 continue  # "--": no code in this column
             for text in table_phrases(headings.get(element.get("col", ""), ""), titles):

@@ -174,8 +174,7 @@ class IndexWalk:
         for child_index in node.children:
             child = self.nodes[child_index]
             if not child.req:  # "with", "in", "due to", "unspecified site": pass through
-                through = _State(child_index, state.used, (*state.path, child.term), state.depth,
-                                 state.gain, state.see_hops, state.column, state.prior)
+                through = self._pass_through(child_index, state)
                 child_code = self._code(child, state.column, bag, state.used)
                 if child_code and not code and "unspecified" in child.term.lower():
                     hits.append(self._hit(child_code, through, bag, laterality, child.table))
@@ -215,12 +214,16 @@ class IndexWalk:
             child = self.nodes[child_index]
             if not child.req:
                 if state.depth < 8:
-                    self._descend_children_only(
-                        _State(child_index, state.used, (*state.path, child.term), state.depth,
-                               state.gain, state.see_hops, state.column, state.prior),
-                        bag, hits, laterality)
+                    self._descend_children_only(self._pass_through(child_index, state),
+                                                bag, hits, laterality)
                 continue
             self._descend_if_matched(child_index, state, bag, hits, laterality)
+
+    def _pass_through(self, child_index: int, state: _State) -> _State:
+        """The state at a child entry passed through ("with", "due to"): no word used."""
+        child = self.nodes[child_index]
+        return _State(child_index, state.used, (*state.path, child.term), state.depth,
+                      state.gain, state.see_hops, state.column, state.prior)
 
     def _default_child_code(self, node: _Node) -> str:
         """The code of an entry that gives none itself: its "unspecified" subterm's, else its

@@ -2,7 +2,8 @@
 keyed, which the ranker learnt, and the file kinds ``medcode kb add`` loads into them.
 
 Every other table is derived from here (the linker's systems per label, the ranker's "fits"
-feature, the label a code's terms carry, the ranked systems, the source kinds), so adding a
+feature, the label a code's terms carry, the ranked systems, the source kinds, the systems
+with categories the evaluation scores, the FHIR coding system and resource), so adding a
 code system is one :class:`CodeSystem` (and, for files, one :class:`SourceKind` naming its
 loader) plus the loader module. ``tests/codesets/test_registry.py`` adds a toy system that way.
 
@@ -44,6 +45,13 @@ class CodeSystem:
     #: Whether the shipped ranker learnt from it (others get rule-based confidences).
     ranked: bool = False
     title: str = ""
+    #: How many leading characters of a code name its category (0: no meaningful category);
+    #: the evaluation scores category F1 on them.
+    category_length: int = 0
+    #: The FHIR ``Coding.system`` URI (empty: not emitted in FHIR Bundles).
+    fhir_uri: str = ""
+    #: The FHIR resource a code of this system becomes: ``"Condition"`` or ``"Procedure"``.
+    fhir_resource: str = "Procedure"
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,15 @@ class Registry:
 
 REGISTRY = Registry()
 REGISTRY.register(
-    CodeSystem("icd10cm", ("PROBLEM",), "PROBLEM", ranked=True, title="ICD-10-CM"),
+    CodeSystem("icd10cm", ("PROBLEM",), "PROBLEM", ranked=True, title="ICD-10-CM",
+               category_length=3, fhir_uri="http://hl7.org/fhir/sid/icd-10-cm",
+               fhir_resource="Condition"),
     SourceKind("icd10cm-index", "medcode_nlp.codesets.icd10cm_index:load_icd10cm_index",
                "icd10cm", adds="index_terms"),
 )
 REGISTRY.register(
-    CodeSystem("icd10pcs", ("PROCEDURE",), "PROCEDURE", ranked=True, title="ICD-10-PCS"),
+    CodeSystem("icd10pcs", ("PROCEDURE",), "PROCEDURE", ranked=True, title="ICD-10-PCS",
+               category_length=3, fhir_uri="http://www.cms.gov/Medicare/Coding/ICD10"),
     SourceKind("icd10pcs-tables", "medcode_nlp.codesets.icd10pcs_official:load_icd10pcs_tables",
                "icd10pcs"),
     SourceKind("icd10pcs-index", "medcode_nlp.codesets.icd10pcs_official:load_icd10pcs_index",
@@ -100,11 +111,13 @@ REGISTRY.register(
 )
 REGISTRY.register(
     CodeSystem("hcpcs", ("PROCEDURE", "DRUG"), "PROCEDURE", drug_prefixes=("J",), link_order=2,
-               title="HCPCS Level II"),
+               title="HCPCS Level II",
+               fhir_uri="http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"),
     SourceKind("hcpcs", "medcode_nlp.codesets.hcpcs:load_hcpcs_current", "hcpcs"),
 )
 REGISTRY.register(
-    CodeSystem("cpt", ("PROCEDURE",), "PROCEDURE", link_order=1, title="CPT"),
+    CodeSystem("cpt", ("PROCEDURE",), "PROCEDURE", link_order=1, title="CPT",
+               fhir_uri="http://www.ama-assn.org/go/cpt"),
     SourceKind("cpt", "medcode_nlp.codesets.cpt:load_cpt", "cpt"),
 )
 REGISTRY.register(
@@ -144,6 +157,12 @@ def mention_label(system: str, code: str = "") -> str:
     if entry.drug_prefixes and code[:1].upper() in entry.drug_prefixes:
         return "DRUG"
     return entry.term_label
+
+
+def category_length(system: str) -> int:
+    """Leading characters of ``system``'s codes that name their category (0: none)."""
+    entry = REGISTRY.systems.get(system)
+    return entry.category_length if entry is not None else 0
 
 
 def ranked_systems() -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medcode_nlp.codesets.registry import category_length
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.evaluation.calibration import bootstrap_ci
 from medcode_nlp.evaluation.datasets import normalize_code, normalize_system
@@ -34,8 +35,6 @@ from medcode_nlp.evaluation.metrics import average_precision, prf
 #: Gold codes given as bare strings: scored against the suggestions of every system.
 ANY_SYSTEM = "unspecified"
 SETTINGS = ("outpatient", "inpatient")
-#: Systems whose first 3 characters are a meaningful category.
-CATEGORY_SYSTEMS = ("icd10cm", "icd10pcs")
 FIRST_LISTED_SYSTEM = "icd10cm"
 #: Which list of a method each metric is computed on (written into every report).
 METRIC_LISTS = {
@@ -186,10 +185,11 @@ def score_note(note: CodedNote, ranked: Sequence[RankedCode], system: str) -> No
     out.false_positives = [c for c in counted if c not in required]
     out.misses = sorted(required - set(main))
     out.fp, out.fn = len(out.false_positives), len(out.misses)
-    if system in CATEGORY_SYSTEMS:
-        req_cat = {c[:3] for c in required}
-        opt_cat = {c[:3] for c in optional} - req_cat
-        pred_cat = {c[:3] for c in main} - opt_cat
+    size = category_length(system)  # systems with no category: no category F1
+    if size:
+        req_cat = {c[:size] for c in required}
+        opt_cat = {c[:size] for c in optional} - req_cat
+        pred_cat = {c[:size] for c in main} - opt_cat
         out.cat_tp = len(pred_cat & req_cat)
         out.cat_fp, out.cat_fn = len(pred_cat - req_cat), len(req_cat - pred_cat)
     if system == FIRST_LISTED_SYSTEM:
@@ -227,7 +227,7 @@ def _metric_fns(scores: Mapping[str, NoteScore], system: str
         return sum(v for v in values if v is not None) / len(values) if values else 0.0
 
     fns["map"] = mean_ap
-    if system in CATEGORY_SYSTEMS:
+    if category_length(system):
         fns["category_f1"] = lambda ids: _prf(*summed(ids, "cat_tp", "cat_fp", "cat_fn"))[2]
     if any(s.has_first for s in scores.values()):
         def first(ids: Sequence[str]) -> float:

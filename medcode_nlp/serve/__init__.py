@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medcode_nlp.errors import MedcodeError
-from medcode_nlp.serve.security import DEFAULT_MAX_BODY_BYTES, TOKEN_ENV, resolve_token
+from medcode_nlp.serve.api_token import TOKEN_ENV, resolve_token
+from medcode_nlp.serve.security import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -31,6 +31,7 @@ from medcode_nlp.coder import Coder
 from medcode_nlp.errors import InputError, IntegrityError, MedcodeError
 from medcode_nlp.review.store import Decision, ReviewStore
 from medcode_nlp.schema import CodingResult
+from medcode_nlp.serve.asgi import error_body
 from medcode_nlp.serve.middleware import AccessLogMiddleware, ErrorShieldMiddleware
 from medcode_nlp.serve.schemas import (
     FHIR_BUNDLE_SCHEMA,
@@ -53,7 +54,6 @@ from medcode_nlp.serve.security import (
     LOOPBACK_NAMES,
     SecurityConfig,
     SecurityMiddleware,
-    error_body,
 )
 
 logger = logging.getLogger("medcode_nlp.serve")
@@ -354,7 +354,7 @@ def app_from_env() -> FastAPI:
 
     Used by ``medcode serve`` so that each uvicorn worker process builds the same app.
     """
-    from medcode_nlp.serve.security import TOKEN_ENV
+    from medcode_nlp.serve.api_token import TOKEN_ENV
 
     config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
     return create_app(

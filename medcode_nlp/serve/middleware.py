@@ -6,7 +6,7 @@ import logging
 import time
 import traceback
 
-from medcode_nlp.serve.security import (
+from medcode_nlp.serve.asgi import (
     ASGIApp,
     Message,
     Receive,

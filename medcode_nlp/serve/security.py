@@ -19,26 +19,41 @@ Rules (see docs/api.md):
   rest of such a body is read and discarded (up to ``DRAIN_FACTOR`` times the limit, for at most
   ``DRAIN_SECONDS``) before the answer, and the connection is then closed: a client still
   writing its body reads the 413 instead of a connection reset.
+
+The token itself (who needs one, the session cookie value, the sign-in page) is
+:mod:`medcode_nlp.serve.api_token`; headers, cookies and responses are
+:mod:`medcode_nlp.serve.asgi`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import ipaddress
 import json
-import os
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from medcode_nlp.errors import MedcodeError
+from medcode_nlp.serve.api_token import LOGIN_PAGE, MIN_TOKEN_LENGTH, session_value
+from medcode_nlp.serve.asgi import (
+    DOCS_CSP,
+    UI_CSP,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    base_headers,
+    cookie_header,
+    error_body,
+    host_name,
+    more_body,
+    request_cookies,
+    request_headers,
+    send_html,
+    send_json,
+)
 
-TOKEN_ENV = "MEDCODE_API_TOKEN"
-MIN_TOKEN_LENGTH = 16
 SESSION_COOKIE = "medcode_session"
 CSRF_COOKIE = "medcode_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -51,56 +66,8 @@ DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DRAIN_FACTOR = 4
 DRAIN_SECONDS = 30.0
 
-UI_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-          "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-          "form-action 'self'")
-# FastAPI's interactive docs load Swagger UI / ReDoc from a CDN with an inline script.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-            "https://fastapi.tiangolo.com; worker-src blob:; frame-ancestors 'none'")
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback IP addresses (127.0.0.0/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_token(host: str, token: str | None) -> str | None:
-    """The API token to enforce: ``token``, else ``$MEDCODE_API_TOKEN``; required off loopback."""
-    token = token or os.environ.get(TOKEN_ENV) or None
-    if token is None and not is_loopback(host):
-        raise MedcodeError(
-            f"Listening on {host} exposes the API beyond this machine: set an API token with "
-            f"--token or ${TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} characters), or listen on "
-            "127.0.0.1.")
-    if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise MedcodeError(f"The API token must have at least {MIN_TOKEN_LENGTH} characters; "
-                           "generate one with: python3 -c 'import secrets; "
-                           "print(secrets.token_urlsafe(32))'")
-    return token
-
-
-def session_value(token: str) -> str:
-    """Session-cookie value for a token (the raw token never goes into a cookie)."""
-    return hmac.new(token.encode(), b"medcode_nlp session v1", hashlib.sha256).hexdigest()
-
-
-def error_body(error_type: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    return {"error": {"type": error_type, "message": message, **extra}}
 
 
 @dataclass(slots=True)
@@ -121,83 +88,6 @@ class SecurityConfig:
             raise MedcodeError("max_body_bytes must be positive.")
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, value in scope.get("headers", []):
-        name = key.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        if name in found:
-            text = f"{found[name]}{'; ' if name == 'cookie' else ', '}{text}"
-        found[name] = text
-    return found
-
-
-def _cookies(headers: dict[str, str]) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get("cookie", ""))
-    except Exception:  # noqa: BLE001  (a malformed cookie header is just no cookies)
-        return {}
-    return {key: morsel.value for key, morsel in jar.items()}
-
-
-def _host_name(host_header: str) -> str:
-    if host_header.startswith("["):
-        return host_header[1:].split("]", 1)[0].lower()
-    return host_header.rsplit(":", 1)[0].lower() if host_header.count(":") == 1 else (
-        host_header.lower())
-
-
-def cookie_header(name: str, value: str, *, http_only: bool, secure: bool,
-                  max_age: int | None = None) -> tuple[bytes, bytes]:
-    """A Set-Cookie header (SameSite=Strict, Path=/)."""
-    parts = [f"{name}={value}", "Path=/", "SameSite=Strict"]
-    if http_only:
-        parts.append("HttpOnly")
-    if secure:
-        parts.append("Secure")
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    return b"set-cookie", "; ".join(parts).encode("latin-1")
-
-
-def base_headers(csp: str = UI_CSP) -> list[tuple[bytes, bytes]]:
-    """Headers added to every response."""
-    return [
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-        (b"content-security-policy", csp.encode()),
-    ]
-
-
-async def send_json(send: Send, status: int, body: dict[str, Any],
-                    extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Send a complete JSON response."""
-    payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(payload)).encode()),
-               (b"cache-control", b"no-store"), *base_headers(), *(extra_headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def send_html(send: Send, status: int, html: str,
-                    extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Send a complete HTML response."""
-    payload = html.encode()
-    headers = [(b"content-type", b"text/html; charset=utf-8"),
-               (b"content-length", str(len(payload)).encode()),
-               (b"cache-control", b"no-store"), *base_headers(), *(extra_headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-def _more_body(message: Message) -> bool:
-    """Whether an ASGI ``http.request`` message says more of the body follows."""
-    return bool(message.get("more_body", False))
-
-
 async def _discard_body(receive: Receive, received: int, limit: int) -> None:
     """Read and drop request body messages until the body ends, the client leaves, ``limit``
     bytes in all were received, or ``DRAIN_SECONDS`` passed."""
@@ -209,19 +99,8 @@ async def _discard_body(receive: Receive, received: int, limit: int) -> None:
             if message["type"] != "http.request":
                 return
             received += len(message.get("body", b""))
-            if not _more_body(message):
+            if not more_body(message):
                 return
-
-
-LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>medcode_nlp: sign in</title>
-</head>
-<body class="login"><main class="login-box"><h1>medcode_nlp review</h1>
-<p>This server needs its API token.</p>
-<form method="post" action="/login"><label>API token
-<input type="password" name="token" autocomplete="current-password" required autofocus></label>
-<button type="submit">Sign in</button></form>{message}</main></body></html>
-"""
 
 
 class SecurityMiddleware:
@@ -270,13 +149,13 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = request_headers(scope)
         method = scope["method"].upper()
         path = scope["path"]
         secure = scope.get("scheme") == "https"
 
         allowed = self.config.allowed_hosts
-        if allowed is not None and _host_name(headers.get("host", "")) not in allowed:
+        if allowed is not None and host_name(headers.get("host", "")) not in allowed:
             await send_json(send, 400, error_body(
                 "invalid_host", "The Host header does not name this server; without an API "
                 "token the server answers only to localhost / 127.0.0.1."))
@@ -287,7 +166,7 @@ class SecurityMiddleware:
                 "cross_origin", "Cross-origin requests that change state are refused."))
             return
 
-        cookies = _cookies(headers)
+        cookies = request_cookies(headers)
         header_auth = self._token_in_headers(headers)
         authenticated = self.config.token is None or header_auth or self._session_ok(cookies)
 
@@ -318,7 +197,7 @@ class SecurityMiddleware:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.config.max_body_bytes:
-                    await self._too_large(receive, send, size if _more_body(message) else None)
+                    await self._too_large(receive, send, size if more_body(message) else None)
                     return
                 chunks.append(chunk)
                 more = message.get("more_body", False)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from medcode_nlp.codesets.registry import code_key
+from medcode_nlp.evaluation.metrics import prf
 
 if TYPE_CHECKING:
     from medcode_nlp.training.site_model import CodedNote
@@ -38,10 +39,13 @@ def micro_counts(predicted: Sequence[set[str]], notes: Sequence[CodedNote]) -> t
 
 
 def f1(tp: int, fp: int, n_gold: int) -> float:
-    return 2 * tp / (tp + fp + n_gold) if tp else 0.0
+    """Micro F1 from kept-code counts (:func:`medcode_nlp.evaluation.metrics.prf`)."""
+    return prf(tp, fp, n_gold - tp).f1
 
 
-def _kept(probs: np.ndarray, threshold: float | np.ndarray, floor: float) -> list[np.ndarray]:
+def kept_indexes(probs: np.ndarray, threshold: float | np.ndarray, floor: float
+                 ) -> list[np.ndarray]:
+    """Per note, the label indexes kept: at or above threshold, else the top one >= floor."""
     return [np.flatnonzero(row) for row in _kept_matrix(probs, threshold, floor)]
 
 

@@ -45,12 +45,12 @@ from medcode_nlp.training.site_decision import (  # noqa: F401 (re-exported)
     PER_CODE_MIN,
     THRESHOLDS,
     Code,
-    _kept,
     _kept_matrix,
     _norm,
     _Scorer,
     choose_decision,
     f1,
+    kept_indexes,
     micro_counts,
     per_code_thresholds,
 )
@@ -277,7 +277,7 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         thresholds, score = per_code_thresholds(probs, labels, notes, threshold, floor,
                                                 per_code_min)
         logger.info("inner folds: per-code thresholds micro F1 %.4f", score)
-    kept = [{labels[i] for i in row} for row in _kept(
+    kept = [{labels[i] for i in row} for row in kept_indexes(
         probs, np.array(thresholds) if thresholds else threshold, floor)]
     deferred = _deferred(results, kept, labels, notes)
     passthrough = _passthrough(results, kept, set(labels), notes)

@@ -272,7 +272,7 @@ def test_concurrent_run_is_refused(tmp_path: Path, load_options: dict[str, Any])
     source = tmp_path / "notes.jsonl"
     write_jsonl(source, [{"id": 1, "text": "Denies fever."}])
     out = tmp_path / "out.jsonl"
-    holder = checkpoint._Checkpoint(tmp_path / "out.jsonl.checkpoint", {"other": True})
+    holder = checkpoint.Checkpoint(tmp_path / "out.jsonl.checkpoint", {"other": True})
     holder.open()
     try:
         with pytest.raises(MedcodeError, match="Another batch run"):

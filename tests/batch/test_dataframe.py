@@ -49,14 +49,14 @@ def test_batch_parquet_code_rows(tmp_path) -> None:
 
     import pyarrow.parquet as pq
 
-    from medcode_nlp.batch.checkpoint import _assemble_code_rows
+    from medcode_nlp.batch.checkpoint import assemble_code_rows
 
     part = tmp_path / "part-0.jsonl"
     records = [{"id": 7, "row": 0, "result": sample_result().to_dict(), "error": None},
                {"id": 8, "row": 1, "result": None, "error": "record 8 is invalid"}]
     part.write_text("{}\n" + "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     out = tmp_path / "codes.parquet"
-    _assemble_code_rows([(part, {"records": 2})], out, 2026)
+    assemble_code_rows([(part, {"records": 2})], out, 2026)
     rows = pq.read_table(out).to_pylist()
     assert tuple(rows[0]) == (*COLUMNS, "row", "error")
     expected = medcode_nlp.to_dataframe([("7", sample_result())]).to_dict("records")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_medcode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,17 +29,9 @@ class Done:
 @pytest.fixture
 def medcode(monkeypatch, capsysbinary):
     """``medcode`` run in this process (fast: the loaded resources are reused)."""
-    from medcode_nlp.cli.app import main
-
     def run(*args: str, stdin: bytes | None = None) -> Done:
-        monkeypatch.setattr(sys, "argv", ["medcode", *args])
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
         monkeypatch.chdir(ROOT)
-        code = 0
-        try:
-            main()
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
+        code = run_medcode(monkeypatch, *args, stdin=stdin or b"")
         out = capsysbinary.readouterr()
         return Done(code, out.out, out.err)
 

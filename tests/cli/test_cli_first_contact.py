@@ -3,7 +3,6 @@ system the knowledge base lacks, and the batch progress bar."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -11,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, write_jsonl
+from conftest import ROOT, run_medcode, write_jsonl
 
 import medcode_nlp
 from medcode_nlp import batch
 from medcode_nlp.batch import run_batch, runner
-from medcode_nlp.cli.app import main
 
 
 @pytest.fixture
@@ -24,13 +22,7 @@ def medcode(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     """``medcode ARGS`` in this process: (exit code, stdout, stderr)."""
 
     def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["medcode", *args])
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-        code = 0
-        try:
-            main()
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
+        code = run_medcode(monkeypatch, *args)
         out = capsys.readouterr()
         return code, out.out, out.err
 
@@ -141,7 +133,7 @@ def test_batch_bar_moves_per_note_and_ends_with_one_line(
     rows = [{"id": i, "text": f"Fever and cough, visit {i}."} for i in range(6)]
     write_jsonl(source, [*rows, {"id": "bad", "text": ""}])
     bar = _Bar()
-    monkeypatch.setattr(runner, "_progress_bar", lambda *a, **k: bar)
+    monkeypatch.setattr(runner, "progress_bar", lambda *a, **k: bar)
     run_batch(source, tmp_path / "out.jsonl", load_options={}, chunk_size=128)
     assert bar.updates.count(1) >= 6 and sum(bar.updates) == 7 and bar.closed == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

@@ -224,11 +224,13 @@ def test_icd10cm_note(fresh_coder) -> None:  # type: ignore[no-untyped-def]
     assert {"I10", "K35.80"} <= codes
 
 
+@pytest.mark.slow  # builds the default knowledge base from scratch
 def test_icd10pcs_imaging_note(fresh_coder) -> None:  # type: ignore[no-untyped-def]
     codes = _codes(fresh_coder, "A chest x-ray was done on admission.", setting="inpatient")
     assert "BW03ZZZ" in codes  # Imaging section: absent from the old built-in set
 
 
+@pytest.mark.slow  # builds the default knowledge base from scratch
 def test_hcpcs_equipment_drug_and_ambulance_notes(fresh_coder) -> None:  # type: ignore[no-untyped-def]
     equipment = _codes(fresh_coder, "Orders: home oxygen concentrator. Standard wheelchair "
                                     "dispensed.")
@@ -242,6 +244,7 @@ def test_hcpcs_equipment_drug_and_ambulance_notes(fresh_coder) -> None:  # type:
     assert ambulance and ambulance[0].code == "A0428"
 
 
+@pytest.mark.slow  # builds the default knowledge base from scratch
 def test_a_code_medicare_does_not_pay_says_so(fresh_coder) -> None:  # type: ignore[no-untyped-def]
     codes = {c.code: c for c in fresh_coder("Ondansetron 4 mg orally given for nausea.").codes}
     oral = codes["S0119"]  # the oral form: the route agrees, no injection code wins

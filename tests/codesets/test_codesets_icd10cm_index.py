@@ -8,7 +8,7 @@ import pytest
 from conftest import FIXTURES, shared_path
 
 from medcode_nlp.codesets.base import IndexTerm
-from medcode_nlp.codesets.icd10cm_index import load_icd10cm_index, normalize_code
+from medcode_nlp.codesets.icd10cm_index import dotted_index_code, load_icd10cm_index
 from medcode_nlp.errors import InputError
 
 CM_DIR = "icd10cm-2025"
@@ -36,7 +36,7 @@ def _pairs(terms: list[IndexTerm]) -> list[tuple[str, str]]:
     ],
 )
 def test_icd10cm_index_normalize_code(raw: str, expected: str | None) -> None:
-    assert normalize_code(raw) == expected
+    assert dotted_index_code(raw) == expected
 
 
 def test_icd10cm_index_fixture_terms() -> None:

@@ -204,7 +204,7 @@ def test_complete_code_descends_to_unspecified_child() -> None:
 def shipped() -> IndexTree:
     if not DATA_FILE.is_file():
         pytest.skip(f"shipped index tree not built: {DATA_FILE} "
-                    "(run scripts/build_index_tree.py)")
+                    "(run python -m scripts.build_index_tree)")
     return IndexTree.load()
 
 

@@ -46,6 +46,21 @@ def test_builtin_tables_come_from_the_registry() -> None:
     assert registry.code_source_kind("custom") == "custom"
     assert registry.code_source_kind("icd10cm") is None  # built in, no file kind
     assert registry.code_key(" e11.9 ") == "E119"
+    # the evaluation's categories and the FHIR coding of each system
+    assert [registry.category_length(n) for n in registry.systems()] == [3, 3, 0, 0, 0]
+    assert [registry.get_system(n).fhir_resource for n in ("icd10cm", "icd10pcs", "hcpcs")] == [
+        "Condition", "Procedure", "Procedure"]
+    assert registry.get_system("custom").fhir_uri == ""  # a custom list has no FHIR system
+
+
+def test_a_toy_system_with_categories_is_scored_on_them(toy_system) -> None:
+    from medcode_nlp.evaluation.coding import CodedNote, GoldCode, RankedCode, score_note
+
+    note = CodedNote("n1", "text", codes=[GoldCode("toy", "TOY12")])
+    ranked = [RankedCode("toy", "TOY19", 0.9, True)]
+    assert score_note(note, ranked, "toy").cat_tp == 0  # the toy system has no categories
+    registry.REGISTRY.register(CodeSystem("toy", ("PROBLEM",), "PROBLEM", category_length=4))
+    assert score_note(note, ranked, "toy").cat_tp == 1  # TOY1 is its category
 
 
 def test_a_toy_system_needs_only_the_registry_and_its_loader(toy_system, tmp_path: Path) -> None:

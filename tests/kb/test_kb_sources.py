@@ -12,7 +12,7 @@ from medcode_nlp.errors import InputError
 from medcode_nlp.kb.cache import shared_index
 from medcode_nlp.kb.sources import add_source
 from medcode_nlp.kb.store import CodeKnowledgeBase
-from medcode_nlp.training.train_ranker import _index_linker
+from medcode_nlp.training.mention_stage import index_linker
 
 
 @pytest.fixture
@@ -70,6 +70,6 @@ def test_kb_sources_icd10cm_index_csv(kb_copy):
     assert hits[0].code == "D50.9"
     # ranker training searches index terms in the knowledge base it is given (--index-kb)
     like = SimpleNamespace(systems=None, top_k=5, min_similarity=0.0)
-    linker, used = _index_linker(like, str(kb_copy))
+    linker, used = index_linker(like, str(kb_copy))
     (found,) = linker.candidates_for([(["asiderotic anemia"], "PROBLEM")])
     assert found[0].alias.lower() == "asiderotic anemia" and used.path == kb_copy

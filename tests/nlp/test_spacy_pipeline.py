@@ -164,17 +164,17 @@ def test_coder_from_a_pipeline_without_the_component_is_refused():
 
 
 def test_a_site_model_travels_in_the_saved_pipeline(default_coder, tmp_path):
-    from test_site_model import CASES, _text
+    from conftest import SITE_CASES, site_note_text
 
     from medcode_nlp.training.site_model import CodedNote, fit_site_model
 
-    notes = [CodedNote(f"t{i}", _text(h, imp), frozenset(("icd10cm", c) for c in codes))
-             for i, (h, imp, codes) in enumerate(CASES)]
+    notes = [CodedNote(f"t{i}", site_note_text(h, imp), frozenset(("icd10cm", c) for c in codes))
+             for i, (h, imp, codes) in enumerate(SITE_CASES)]
     site = fit_site_model(notes, list(default_coder.pipe([n.text for n in notes])),
                           kb=default_coder.kb)
     nlp = _user_pipeline(ranker="none")
     nlp.get_pipe("medcode_coder").site_model = site
-    note = _text("Cough and fever.", "Right middle lobe pneumonia.")
+    note = site_note_text("Cough and fever.", "Right middle lobe pneumonia.")
     expected = nlp(note)._.coding.to_dict()
     assert expected["versions"].get("site_model")
     nlp.to_disk(tmp_path / "p")

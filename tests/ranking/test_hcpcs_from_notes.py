@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from medcode_nlp.ranking.unranked import DOCUMENTED_FLOOR, clause, combine, confidences
+from medcode_nlp.ranking.drug_codes import dose_near
+from medcode_nlp.ranking.hcpcs_documentation import clause
+from medcode_nlp.ranking.unranked import DOCUMENTED_FLOOR, combine, confidences
 from medcode_nlp.schema import Candidate
 
 MAIN_LIST = 0.2131  # the shipped ranker's threshold: a code below it is off the main list
@@ -203,7 +205,5 @@ def test_notes_without_an_order_get_no_supply_code(coder) -> None:  # type: igno
 
 
 def test_a_dose_written_with_the_greek_mu_is_read():
-    from medcode_nlp.ranking.unranked import _dose_near
-
     for sign in ("\u03bc", "\u00b5"):
-        assert _dose_near("fentanyl", f"fentanyl 50 {sign}g IV") == (0.05, "mg", 50.0)
+        assert dose_near("fentanyl", f"fentanyl 50 {sign}g IV") == (0.05, "mg", 50.0)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import SITE_CASES, run_medcode, site_note_text
 
 from medcode_nlp.errors import InputError, IntegrityError
+from medcode_nlp.paths import shared_data_dir
 from medcode_nlp.ranking.site_model import SiteModel, note_tokens
 from medcode_nlp.schema import CodeSuggestion, CodingResult, Evidence
 from medcode_nlp.training.site_model import (
@@ -21,39 +21,14 @@ from medcode_nlp.training.site_model import (
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# (clinical history, impression, codes): short notes in the style of radiology reports.
-CASES = [
-    ("Cough.", "Normal chest.", ["R05.9"]),
-    ("Persistent cough for two weeks.", "No focal pneumonia.", ["R05.9"]),
-    ("Cough and congestion.", "Clear lungs.", ["R05.9"]),
-    ("Chronic cough.", "Unremarkable chest radiograph.", ["R05.9"]),
-    ("Fever.", "Normal chest. No pneumonia.", ["R50.9"]),
-    ("Fever for three days.", "Clear lungs without consolidation.", ["R50.9"]),
-    ("High fever.", "No acute findings.", ["R50.9"]),
-    ("Cough and fever.", "No pneumonia.", ["R05.9", "R50.9"]),
-    ("Fever and cough since Monday.", "Normal study.", ["R05.9", "R50.9"]),
-    ("Cough and fever.", "Right lower lobe pneumonia.", ["J18.9"]),
-    ("Fever, cough.", "Left upper lobe pneumonia.", ["J18.9"]),
-    ("Cough.", "Patchy pneumonia at the right base.", ["J18.9"]),
-    ("Fever.", "Lingular pneumonia.", ["J18.9"]),
-    ("Cough.", "Possible early pneumonia.", ["R05.9"]),
-    ("Fever.", "Likely atelectasis, possible pneumonia.", ["R50.9"]),
-    ("Urinary tract infection.", "Normal renal ultrasound.", ["N39.0"]),
-    ("Febrile urinary tract infection.", "Normal kidneys and bladder.", ["N39.0"]),
-    ("UTI.", "Normal renal ultrasound.", ["N39.0"]),
-    ("Recurrent urinary tract infections.", "Normal kidneys.", ["N39.0"]),
-    ("First urinary tract infection.", "Unremarkable renal ultrasound.", ["N39.0"]),
-]
 
 
-def _text(history: str, impression: str) -> str:
-    return f"CLINICAL HISTORY: {history}\n\nIMPRESSION: {impression}\n"
 
 
 def _rows() -> list[dict[str, object]]:
-    return [{"id": f"t{i}", "text": _text(h, imp),
+    return [{"id": f"t{i}", "text": site_note_text(h, imp),
              "codes": [{"system": "icd10cm", "code": c} for c in codes]}
-            for i, (h, imp, codes) in enumerate(CASES)]
+            for i, (h, imp, codes) in enumerate(SITE_CASES)]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +76,7 @@ def test_missing_gold_file_is_clear(tmp_path):
 
 
 def test_scopes_mark_negated_uncertain_and_history_words():
-    tokens = note_tokens(_text("History of urinary tract infection.",
+    tokens = note_tokens(site_note_text("History of urinary tract infection.",
                                "No focal pneumonia. Possible atelectasis. Cough."))
     marks = {t.word: (t.mark, t.group) for t in tokens}
     assert marks["pneumonia"] == ("neg", "dx")
@@ -113,9 +88,9 @@ def test_scopes_mark_negated_uncertain_and_history_words():
 def test_site_model_learns_the_sites_conventions(trained, default_coder):
     model, _, _ = trained
     assert {c for _, c in model.labels} == {"R05.9", "R50.9", "J18.9", "N39.0"}
-    cases = {_text("Cough and fever.", "Right middle lobe pneumonia."): {"J18.9"},
-             _text("Cough.", "Normal chest."): {"R05.9"},
-             _text("Urinary tract infection.", "Normal renal ultrasound."): {"N39.0"}}
+    cases = {site_note_text("Cough and fever.", "Right middle lobe pneumonia."): {"J18.9"},
+             site_note_text("Cough.", "Normal chest."): {"R05.9"},
+             site_note_text("Urinary tract infection.", "Normal renal ultrasound."): {"N39.0"}}
     for text, expected in cases.items():
         result = default_coder(text)
         labels = {code for _, code in model.labels}
@@ -141,7 +116,7 @@ def test_codes_outside_the_label_space_pass_through_unless_the_site_drops_them(t
     kept_base = CodeSuggestion("R05.9", "icd10cm", "Cough", 0.99, True,
                                [Evidence(0, 5, notes[0].text[:5])])
     base = CodingResult(codes=[extra, kept_base])
-    note = _text("Fever.", "Lobar pneumonia.")
+    note = site_note_text("Fever.", "Lobar pneumonia.")
     passing = SiteModel(model.vectorizer, model.classifier,
                         {**model.meta, "deferred": [], "passthrough": {"icd10cm": True}})
     merged = passing.apply(note, base)
@@ -187,15 +162,7 @@ def test_load_without_a_site_model_is_a_numbered_error(tmp_path):
 
 
 def _cli(monkeypatch, capsysbinary, *args: str) -> tuple[int, bytes, bytes]:
-    from medcode_nlp.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["medcode", *args])
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
+    code = run_medcode(monkeypatch, *args)
     out = capsysbinary.readouterr()
     return code, out.out, out.err
 
@@ -206,10 +173,10 @@ def test_cli_train_ranker_gold_then_suggest_with_the_site_model(
     code, stdout, stderr = _cli(monkeypatch, capsysbinary, "train", "ranker", "--gold",
                                 str(coded_file), "--out", str(out))
     assert code == 0, stderr.decode()
-    assert json.loads(stdout)["notes"] == len(CASES)
+    assert json.loads(stdout)["notes"] == len(SITE_CASES)
     assert (out / "checksums.sha256").is_file()
     note = tmp_path / "note.txt"
-    note.write_text(_text("Cough and fever.", "Left lower lobe pneumonia."), encoding="utf-8")
+    note.write_text(site_note_text("Cough and fever.", "Left lower lobe pneumonia."), encoding="utf-8")
     code, stdout, stderr = _cli(monkeypatch, capsysbinary, "suggest", str(note), "--format",
                                 "json", "--site-model", str(out))
     assert code == 0, stderr.decode()
@@ -251,9 +218,10 @@ def test_the_ensemble_averages_its_members_and_weights_the_base_features(trained
     assert all(t is None or 0.0 < t < 1.0 for t in model.meta["thresholds"] or [None])
 
 
-CMC = ROOT.parent / "shared" / "data" / "cmc2007-radiology" / "dev.jsonl"
+CMC = shared_data_dir() / "cmc2007-radiology" / "dev.jsonl"
 
 
+@pytest.mark.slow  # codes 450 notes and fits a site model
 @pytest.mark.skipif(not CMC.is_file(), reason=f"CMC 2007 radiology data absent ({CMC})")
 def test_site_model_on_cmc_held_out_notes(default_coder, kb):
     """Trained on 300 CMC dev notes, scored on 150 others: micro F1 of at least 0.78 and above

@@ -7,8 +7,8 @@ import pytest
 from medcode_nlp.ranking.mention_features import CodePrior, MentionContext
 from medcode_nlp.ranking.model import RankerModel
 from medcode_nlp.review.feedback import FeedbackRecord
+from medcode_nlp.training.mention_stage import feedback_examples, fit_mention_ranker
 from medcode_nlp.training.ranker_data import MentionExample
-from medcode_nlp.training.train_ranker import _fit, feedback_examples
 
 # Term -> code pairs written for this test (a small stand-in for the index-term data).
 BASE_PAIRS = [
@@ -47,7 +47,7 @@ def test_feedback_decisions_change_the_ranking(dictionary_coder, kb):
                            "index")
             for (text, code), cands in zip(BASE_PAIRS, found, strict=True)]
     prior = CodePrior()
-    before = RankerModel(_fit(base, prior, 0, 0), prior)
+    before = RankerModel(fit_mention_ranker(base, prior, 0, 0), prior)
     (candidates,) = linker.candidates_for([([REVIEWED], "PROBLEM")])
     candidates = candidates[:10]
     first = _top(before, candidates)
@@ -56,5 +56,5 @@ def test_feedback_decisions_change_the_ranking(dictionary_coder, kb):
     records += [_record("note-r", "reject", first, None)]
     examples = feedback_examples(records, kb, linker)
     assert examples and all(e.group.startswith("feedback:") for e in examples)
-    after = RankerModel(_fit(base + examples, prior, 0, 0), prior)
+    after = RankerModel(fit_mention_ranker(base + examples, prior, 0, 0), prior)
     assert _top(after, candidates) == wanted

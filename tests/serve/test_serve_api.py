@@ -20,8 +20,8 @@ from medcode_nlp.errors import MedcodeError  # noqa: E402
 from medcode_nlp.review.feedback import feedback_jsonl, load_feedback  # noqa: E402
 from medcode_nlp.review.store import ReviewStore  # noqa: E402
 from medcode_nlp.serve import create_app, run_server  # noqa: E402
+from medcode_nlp.serve.api_token import TOKEN_ENV, resolve_token  # noqa: E402
 from medcode_nlp.serve.schemas import MAX_BATCH  # noqa: E402
-from medcode_nlp.serve.security import TOKEN_ENV, resolve_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
