@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     timings["index walk, no context"] = time.perf_counter() - started
     predictions["index walk, no context"] = [finish(kb, c)[:TOP] for c in walked_quote]
     try:  # the coder's completion: side, episode and displacement from the sentence
-        from medcode_nlp.nlp.index_linking import complete as sentence_complete
+        from medcode_nlp.nlp.tabular_completion import complete as sentence_complete
     except ImportError:
         sentence_complete = None
     if sentence_complete is not None:

@@ -13,12 +13,9 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from medcode_nlp.errors import InputError
-from medcode_nlp.nlp.components.context import (
-    ContextComponent,
-    assertion_from_flags,
-    split_sentences,
-)
+from medcode_nlp.nlp.components.context import ContextComponent, assertion_from_flags
 from medcode_nlp.nlp.components.context_rules import ASSERTION_PRIORITY, load_context_rules
+from medcode_nlp.nlp.components.sentences import split_sentences
 
 FLAGS = ("is_negated", "is_historical", "is_hypothetical", "is_family", "is_uncertain")
 

@@ -32,7 +32,6 @@ line-break heuristic (:func:`split_sentences`); no parser is needed.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,61 +58,12 @@ from medcode_nlp.nlp.components.sections import (
     parse_section_rules,
     section_at,
 )
+from medcode_nlp.nlp.components.sentences import join_query_marks, split_sentences
 
 #: Negation triggers that deny the mention they open ("Denies fever" as one span).
 _OPENING_DENIALS = frozenset({"denies", "denied", "deny", "denying", "no", "negative for"})
 
 
-_SENT_END = {".", "!", "?"}
-_BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)]|[a-z][.)])$", re.IGNORECASE)
-
-
-def split_sentences(doc: Doc) -> list[tuple[int, int]]:
-    """Sentence token ranges by punctuation and line breaks (for docs without boundaries).
-
-    A sentence ends after ``.``, ``!`` or ``?`` when the next word does not start in lower
-    case, at a blank line, and at a single line break unless the next line goes on in lower
-    case (a wrapped line).
-    """
-    n = len(doc)
-    if n == 0:
-        return []
-    texts = [t.text for t in doc]
-    space = [t.is_space for t in doc]
-    starts = [0]
-    for i in range(n - 1):
-        text = texts[i]
-        j = i + 1
-        while j < n and space[j] and "\n" not in texts[j]:
-            j += 1
-        k = j
-        while k < n and space[k]:
-            k += 1
-        if k >= n:
-            break
-        following = texts[k]
-        if text in _SENT_END:
-            if "\n" in texts[j] or not following[:1].islower():
-                starts.append(k)
-        elif space[i] and "\n" in text:
-            breaks = sum(texts[m].count("\n") for m in range(i, k))
-            if breaks >= 2 or not following[:1].islower() or _BULLET.match(following):
-                starts.append(k)
-    starts = sorted(set(starts))
-    return [(s, e) for s, e in zip(starts, starts[1:] + [n], strict=True) if e > s]
-
-
-def _join_query_marks(doc: Doc, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Rejoin a sentence cut at a query mark that opens the next words ("stones, ? cholecystitis"):
-    a sentence ending in ``?`` whose next sentence goes on in lower case on the same line."""
-    out: list[tuple[int, int]] = []
-    for start, end in ranges:
-        if out and doc[out[-1][1] - 1].text == "?" and doc[start].text[:1].islower() \
-                and "\n" not in doc[out[-1][1] - 1].whitespace_:
-            out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
 
 
 class ContextComponent:
@@ -182,7 +132,7 @@ class ContextComponent:
 
     def _sentence_ranges(self, doc: Doc, sections: list[SectionTuple]) -> list[tuple[int, int]]:
         if doc.has_annotation("SENT_START"):
-            ranges = _join_query_marks(doc, [(s.start, s.end) for s in doc.sents])
+            ranges = join_query_marks(doc, [(s.start, s.end) for s in doc.sents])
         else:
             ranges = split_sentences(doc)
         if not sections:
