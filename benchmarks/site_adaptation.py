@@ -34,13 +34,16 @@ SHARED = shared_data()
 DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
         "mtsamples": SHARED / "usnotes-mtsamples" / "dev.jsonl"}
 SYSTEM = "icd10cm"
-#: Site-model variants fitted on the same folds: the default and the ablations (the previous
-#: site model: one L2 logistic regression per code, unweighted features, a global threshold).
+#: Site-model variants fitted on the same folds: the default, the previous defaults and an
+#: ablation. site-0.2.0: the two-member ensemble with label codes deferred to the base coder
+#: wholesale; site-0.1: one L2 logistic regression per code, unweighted features, a global
+#: threshold.
 VARIANTS: dict[str, dict[str, Any]] = {
     "site_model": {},
-    "site_model_l2_only": {"penalties": ("l2",)},
-    "site_model_unweighted": {"weights": {}},
-    "site_model_previous": {"penalties": ("l2",), "weights": {}, "per_code": False},
+    "site_model_0_2_0": {"base_weights": (), "defer": True},
+    "site_model_base_member_and_deferral": {"defer": True},
+    "site_model_previous": {"penalties": ("l2",), "weights": {}, "per_code": False,
+                            "base_weights": (), "defer": True},
 }
 
 
@@ -170,8 +173,9 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
             predicted["ovr_lr_tuned"][i], predicted["ovr_lr_default"][i] = t, d
         fold_meta.append({"fold": fold, "train": len(train), "test": len(test),
                           "fit_seconds": fit_seconds,
-                          **{k: model.meta[k] for k in ("threshold", "floor", "members",
-                                                        "passthrough", "deferred")},
+                          **{k: model.meta.get(k) for k in ("threshold", "floor", "members",
+                                                            "base_weight", "passthrough",
+                                                            "deferred")},
                           "inner_micro_f1": model.meta["training"]["inner_micro_f1"]})
         logging.info("fold %d: %s", fold, fold_meta[-1])
     report: dict[str, Any] = {}
@@ -205,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"coded notes not found: {data}")
     report = run(data, args.folds, args.seed, args.cache_dir, args.inner_folds)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[args.data if args.data in DATA else data.stem] = report
+    name = args.data if args.data in DATA else data.stem
+    results[name if args.seed == 0 else f"{name}_seed{args.seed}"] = report
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     for name, scores in report["systems"].items():
         print(f"{name:15s} P {scores['precision']:.3f} R {scores['recall']:.3f} "

@@ -6,7 +6,8 @@ uncertainty scope marked (``neg:``/``unc:``), the same n-grams qualified by thei
 candidate codes and texts keyed by the assertion the pipeline's context component gave them;
 the base coder's features are weighted up (``meta["weights"]``) so the regularisation shrinks
 them less than the many n-grams. Per code of the site's label space, an L2 and an L1 logistic
-regression (one-vs-rest) give probabilities that are averaged; a code is kept at or above its
+regression (one-vs-rest) give probabilities that are averaged and blended with the base
+coder's decisions (``meta["base_weight"]``: 1 for a code on its main list); a code is kept at or above its
 threshold chosen in the training folds (per code for codes of enough notes, else global) (the top code is kept down to a
 lower floor when none passes). Every kept code carries a span of the note: the base coder's
 evidence for it, else the note span of its strongest positive feature. Codes of the label
@@ -172,11 +173,18 @@ def _key(system: str, code: str) -> str:
     return f"{system}|{code_key(code)}"
 
 
-def note_features(text: str, result: CodingResult) -> NoteFeatures:
-    """Features of one note: marked n-grams (plain and per section group) and base signals."""
+def note_features(text: str, result: CodingResult, pairs: bool = False) -> NoteFeatures:
+    """Features of one note: marked n-grams (plain and per section group) and base signals;
+    ``pairs``: also each (reason-for-exam word, diagnosis-section word) pair of the note."""
     features = NoteFeatures()
     tokens = note_tokens(text)
     words = [f"{t.mark}:{t.word}" if t.mark else t.word for t in tokens]
+    if pairs:
+        reason = {w for t, w in zip(tokens, words, strict=True) if t.group == "reason"}
+        dx = {w for t, w in zip(tokens, words, strict=True) if t.group == "dx"}
+        for first in reason:
+            for second in dx:
+                features.add(f"pair:{first}&{second}", 1.0)
     for i, token in enumerate(tokens):
         grams = [(words[i], token.end)]
         if i + 1 < len(tokens) and tokens[i + 1].sentence == token.sentence:
@@ -207,6 +215,12 @@ def weighted(values: dict[str, float], weights: dict[str, float]) -> dict[str, f
     prefixes = tuple(weights)
     return {name: value * weights[next(p for p in prefixes if name.startswith(p))]
             if name.startswith(prefixes) else value for name, value in values.items()}
+
+
+def base_decisions(features: list[NoteFeatures], labels: list[str]) -> np.ndarray:
+    """1 where the base coder put the label code (``system|key``) on a note's main list."""
+    return np.array([[float(f"base:{label}" in f.values) for label in labels]
+                     for f in features]).reshape(len(features), len(labels))
 
 
 def as_int32(matrix: Any) -> Any:
@@ -249,9 +263,21 @@ class SiteModel:
 
     def probabilities(self, features: list[NoteFeatures]) -> np.ndarray:
         """Probability of each label code (columns in ``labels`` order) per note."""
-        matrix = as_int32(self.vectorizer.transform([weighted(f.values, self.weights)
-                                                     for f in features]))
-        probs: np.ndarray = np.mean([m.predict_proba(matrix) for m in self.members], axis=0)
+        specs = self.meta.get("members") or [{} for _ in self.members]
+        matrices: dict[str, Any] = {}
+        outputs = []
+        for member, spec in zip(self.members, specs, strict=False):
+            weights = spec.get("weights", self.weights)
+            key = json.dumps(weights, sort_keys=True)
+            if key not in matrices:
+                matrices[key] = as_int32(self.vectorizer.transform(
+                    [weighted(f.values, weights) for f in features]))
+            outputs.append(member.predict_proba(matrices[key]))
+        probs: np.ndarray = np.mean(outputs, axis=0)
+        base_weight = float(self.meta.get("base_weight", 0.0))
+        if base_weight:
+            labels = [_key(s, c) for s, c in self.labels]
+            probs = (1 - base_weight) * probs + base_weight * base_decisions(features, labels)
         return probs
 
     def decide(self, probs: np.ndarray) -> list[int]:
@@ -296,7 +322,7 @@ class SiteModel:
 
     def predict(self, text: str, result: CodingResult) -> list[SiteCode]:
         """The label codes kept for one note, each with its evidence (empty if none found)."""
-        features = note_features(text, result)
+        features = note_features(text, result, pairs=bool(self.meta.get("pairs")))
         probs = self.probabilities([features])[0]
         kept: list[SiteCode] = []
         for label in self.decide(probs):

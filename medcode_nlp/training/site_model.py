@@ -7,12 +7,14 @@
 3. Inner cross-validation on the training notes only: for each member of the ensemble (one
    logistic regression per code with an L2, and one with an L1 penalty) the regularisation
    strength with the best out-of-fold micro F1 is chosen; the members' out-of-fold
-   probabilities are averaged and choose the global threshold and the top-code floor by micro
+   probabilities are averaged with the base coder's decisions (1 for a code on its main list,
+   else 0) at the weight of ``BASE_WEIGHTS`` with the best micro F1, and the blend chooses the
+   global threshold and the top-code floor by micro
    F1 over required codes (a kept optional code is neither a hit nor a false positive), then
    per-code thresholds for codes with at least ``PER_CODE_MIN`` gold notes (each moved in
-   turn while micro F1 rises); the label codes the base coder gets right more often than the
-   site model are left to it ("deferred"), and each code system's extra base codes pass
-   through only if they raise micro F1.
+   turn while micro F1 rises); with ``defer=True`` (site-0.2.0) the label codes the base
+   coder gets right more often than the site model are left to it wholesale ("deferred");
+   each code system's extra base codes pass through only if they raise micro F1.
 4. The final members are fit on all the training notes with their chosen strengths.
 """
 
@@ -36,6 +38,7 @@ from medcode_nlp.ranking.site_model import (
     NoteFeatures,
     SiteModel,
     as_int32,
+    base_decisions,
     note_features,
     weighted,
 )
@@ -66,6 +69,9 @@ PENALTIES = ("l2", "l1")
 #: Feature groups scaled up against the word n-grams (less shrunk by the regularisation):
 #: the base coder's codes and its entities' candidate codes.
 GROUP_WEIGHTS = {"base": 5.0, "cand": 5.0}
+#: Weights of the base coder as a member of the ensemble (its main-list codes as probability
+#: 1, the others 0), one chosen in the inner folds; 0: the classifiers alone.
+BASE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 DEFAULT_SYSTEM = "icd10cm"
 
 
@@ -159,7 +165,7 @@ def code_notes(coder: Any, notes: Sequence[CodedNote], cache: str | Path | None 
     return [CodingResult.from_dict(stored[key]) for key in keys]
 
 
-def _classifier(c: float, seed: int, penalty: str = "l2") -> Any:
+def _classifier(c: float, seed: int, penalty: str = "l2", balanced: bool = False) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
@@ -168,20 +174,22 @@ def _classifier(c: float, seed: int, penalty: str = "l2") -> Any:
         mix: dict[str, Any] = {"l1_ratio": 1.0 if penalty == "l1" else 0.0}
     else:
         mix = {"penalty": penalty}
-    return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=1000,
-                                                  random_state=seed, **mix))
+    return OneVsRestClassifier(LogisticRegression(
+        C=c, solver="liblinear", max_iter=1000, random_state=seed,
+        class_weight="balanced" if balanced else None, **mix))
 
 
-def _fit(matrix: Any, y: np.ndarray, c: float, seed: int, penalty: str = "l2") -> Any:
+def _fit(matrix: Any, y: np.ndarray, c: float, seed: int, penalty: str = "l2",
+         balanced: bool = False) -> Any:
     """One logistic regression per label (a label constant in ``y`` gets a constant model)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Label not .* is present in all training")
-        return _classifier(c, seed, penalty).fit(matrix, y)
+        return _classifier(c, seed, penalty, balanced).fit(matrix, y)
 
 
 def _fit_predict(matrix: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, c: float,
-                 seed: int, penalty: str = "l2") -> np.ndarray:
-    classifier = _fit(as_int32(matrix[train]), y[train], c, seed, penalty)
+                 seed: int, penalty: str = "l2", balanced: bool = False) -> np.ndarray:
+    classifier = _fit(as_int32(matrix[train]), y[train], c, seed, penalty, balanced)
     probs: np.ndarray = classifier.predict_proba(as_int32(matrix[test]))
     return probs
 
@@ -216,35 +224,48 @@ def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Seq
 
 
 def _choose_member(matrix: Any, y: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote],
-                   penalty: str, c_grid: Sequence[float], folds: int, seed: int
+                   spec: str, c_grid: Sequence[float], folds: int, seed: int
                    ) -> dict[str, Any]:
-    """The strength of one member (penalty) by inner-fold micro F1, with its out-of-fold probs."""
+    """The strength of one member by inner-fold micro F1, with its out-of-fold probs.
+    ``spec``: its penalty ("l2", "l1"), then ``+balanced`` for class-balanced weights."""
     from sklearn.model_selection import KFold
 
-    best: dict[str, Any] = {"f1": -1.0}
+    penalty, *options = spec.split("+")
+    balanced = "balanced" in options
+    best: dict[str, Any] = {"f1": -1.0, "all": []}
     for c in c_grid:
         probs = np.zeros(y.shape)
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(matrix):
-            probs[test] = _fit_predict(matrix, y, train, test, c, seed, penalty)
+            probs[test] = _fit_predict(matrix, y, train, test, c, seed, penalty, balanced)
         score = choose_decision(probs, labels, notes)[2]
-        logger.info("inner folds: %s C=%s micro F1 %.4f", penalty, c, score)
+        logger.info("inner folds: %s C=%s micro F1 %.4f", spec, c, score)
+        member = {"f1": score, "C": c, "penalty": penalty, "balanced": balanced,
+                  "unweighted": "unweighted" in options, "probs": probs}
+        best["all"].append(member)
         if score > best["f1"]:
-            best = {"f1": score, "C": c, "penalty": penalty, "probs": probs}
+            best.update(member)
     return best
 
 
 def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
                    seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
-                   kb: Any = None, version: str = "site-0.2.0", per_code: bool = True,
+                   kb: Any = None, version: str = "site-0.3.0", per_code: bool = True,
                    per_code_min: int = PER_CODE_MIN, min_notes: int = MIN_NOTES,
                    penalties: Sequence[str] = PENALTIES,
-                   weights: dict[str, float] | None = None) -> SiteModel:
+                   weights: dict[str, float] | None = None,
+                   c_average: bool = False,
+                   base_weights: Sequence[float] = BASE_WEIGHTS, defer: bool = False,
+                   pairs: bool = False) -> SiteModel:
     """Fit a :class:`SiteModel` on coded notes and the base coder's results for them.
 
     Its label space: the codes of at least ``min_notes`` notes (rarer ones are left to the
     base coder). One member per penalty in ``penalties`` (its C chosen in the inner folds);
-    their probabilities are averaged. ``weights``: feature-group weights (default
-    :data:`GROUP_WEIGHTS`; ``{}`` for none)."""
+    their probabilities are averaged, then blended with the base coder's decisions at the
+    weight of ``base_weights`` the inner folds prefer (``()``: no blend). ``weights``:
+    feature-group weights (default :data:`GROUP_WEIGHTS`; ``{}`` for none); ``defer``: leave
+    label codes the base coder decides at least as well to it (site-0.2.0); ``c_average``: every
+    C of the grid a member instead of the best; ``penalties`` entries may add ``+unweighted``
+    or ``+balanced``; ``pairs``: (reason word, diagnosis word) pair features."""
     from sklearn.feature_extraction import DictVectorizer
 
     if len(notes) != len(results):
@@ -260,15 +281,27 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         raise InputError(Errors.E014.format(
             name="--gold", detail=f"no code is in {min_notes} or more of the coded notes"))
     weights = dict(GROUP_WEIGHTS if weights is None else weights)
-    features = [note_features(n.text, r) for n, r in zip(notes, results, strict=True)]
+    features = [note_features(n.text, r, pairs=pairs) for n, r in zip(notes, results, strict=True)]
     vectorizer = DictVectorizer().fit([_frequent(features)])
     matrix = as_int32(vectorizer.transform([weighted(f.values, weights) for f in features]))
     y = np.array([[int(label in {_norm(c) for c in n.required | n.optional}) for label in labels]
                   for n in notes])
     folds = min(inner_folds, len(notes))
-    members = [_choose_member(matrix, y, labels, notes, p, c_grid, folds, seed)
-               for p in penalties]
+    plain = as_int32(vectorizer.transform([f.values for f in features]))
+    members = [_choose_member(plain if "+unweighted" in p else matrix, y, labels, notes, p,
+                              c_grid, folds, seed) for p in penalties]
+    if c_average:  # every strength of the grid a member: no choice of C
+        members = [m for chosen in members for m in chosen["all"]]
     probs = np.mean([m["probs"] for m in members], axis=0)
+    base_weight = 0.0
+    if base_weights:  # the base coder as one more member, its weight chosen in the inner folds
+        decided = base_decisions(features, labels)
+        scores = {w: choose_decision((1 - w) * probs + w * decided, labels, notes)[2]
+                  for w in base_weights}
+        base_weight = max(scores, key=lambda w: (scores[w] + 1e-9 * -w))
+        logger.info("inner folds: base coder weight %s (micro F1 %s)", base_weight,
+                    {w: round(v, 4) for w, v in scores.items()})
+        probs = (1 - base_weight) * probs + base_weight * decided
     threshold, floor, score = choose_decision(probs, labels, notes)
     logger.info("inner folds: %d members, threshold=%.3f floor=%.2f micro F1 %.4f",
                 len(members), threshold, floor, score)
@@ -279,9 +312,10 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         logger.info("inner folds: per-code thresholds micro F1 %.4f", score)
     kept = [{labels[i] for i in row} for row in kept_indexes(
         probs, np.array(thresholds) if thresholds else threshold, floor)]
-    deferred = _deferred(results, kept, labels, notes)
+    deferred = _deferred(results, kept, labels, notes) if defer else []
     passthrough = _passthrough(results, kept, set(labels), notes)
-    classifiers = [_fit(matrix, y, m["C"], seed, m["penalty"]) for m in members]
+    classifiers = [_fit(plain if m["unweighted"] else matrix, y, m["C"], seed, m["penalty"],
+                        m["balanced"]) for m in members]
     meta = {
         "version": version,
         "labels": [list(written[label]) for label in labels],
@@ -289,8 +323,11 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         "floor": floor,
         "thresholds": thresholds,
         "C": members[0]["C"],
-        "members": [{"penalty": m["penalty"], "C": m["C"]} for m in members],
+        "members": [{"penalty": m["penalty"], "C": m["C"], "balanced": m["balanced"],
+                     **({"weights": {}} if m["unweighted"] else {})} for m in members],
         "weights": weights,
+        "base_weight": base_weight,
+        "pairs": pairs,
         "passthrough": passthrough,
         "deferred": [list(written[label]) for label in deferred],
         "descriptions": _descriptions(kb, [written[label] for label in labels]),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SITE_CASES, run_medcode, site_note_text
 
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import InputError, IntegrityError
 from medcode_nlp.paths import shared_data_dir
 from medcode_nlp.ranking.site_model import SiteModel, note_tokens
@@ -217,6 +218,27 @@ def test_the_ensemble_averages_its_members_and_weights_the_base_features(trained
     assert probs == pytest.approx((single[0] + single[1]) / 2)
     assert all(t is None or 0.0 < t < 1.0 for t in model.meta["thresholds"] or [None])
 
+
+def test_the_base_coder_is_a_member_whose_weight_the_inner_folds_choose(trained):
+    """site-0.3.0: the classifiers' probability is blended with the base coder's decision (1 for
+    a code on its main list) at a weight chosen in the inner folds; no code deferred."""
+    from medcode_nlp.ranking.site_model import base_decisions, note_features
+    from medcode_nlp.training.site_model import BASE_WEIGHTS
+
+    model, notes, results = trained
+    assert model.meta["base_weight"] in BASE_WEIGHTS and model.meta["deferred"] == []
+    features = [note_features(n.text, r) for n, r in zip(notes[:4], results[:4], strict=True)]
+    labels = [f"{s}|{code_key(c)}" for s, c in model.labels]
+    decided = base_decisions(features, labels)
+    assert decided.shape == (4, len(labels))
+    assert {float(v) for v in decided.ravel()} <= {0.0, 1.0}
+    for i, result in enumerate(results[:4]):
+        base = {f"{c.system}|{code_key(c.code)}" for c in result.codes}
+        assert {labels[j] for j in range(len(labels)) if decided[i, j]} == base & set(labels)
+    alone = SiteModel(model.vectorizer, model.classifier, {**model.meta, "base_weight": 0.0})
+    blended = SiteModel(model.vectorizer, model.classifier, {**model.meta, "base_weight": 0.3})
+    assert blended.probabilities(features) == pytest.approx(
+        0.7 * alone.probabilities(features) + 0.3 * decided)
 
 CMC = shared_data_dir() / "cmc2007-radiology" / "dev.jsonl"
 
