@@ -13,8 +13,8 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-#: Queries kept per candidate index (about 1.5 KB each with 20 hits).
-DEFAULT_SIZE = 16_384
+#: Queries kept per candidate index (about 1.5 KB each with 20 hits: 6 MB an index).
+DEFAULT_SIZE = 4_096
 
 
 _instances: weakref.WeakSet[SearchCache] = weakref.WeakSet()
