@@ -56,3 +56,15 @@ def verify_directory(directory: Path) -> None:
         actual = sha256_file(path)
         if actual != digest:
             raise IntegrityError(Errors.E008.format(path=path, expected=digest, actual=actual))
+
+
+def verify_file(directory: Path, relative: str) -> None:
+    """Check one file listed in the manifest of ``directory`` (a file read after the
+    directory was verified, e.g. on first use)."""
+    path = directory / relative
+    digest = read_checksums(directory).get(relative)
+    if digest is None or not path.is_file():
+        raise IntegrityError(Errors.E007.format(path=path, detail="file not in the manifest"))
+    actual = sha256_file(path)
+    if actual != digest:
+        raise IntegrityError(Errors.E008.format(path=path, expected=digest, actual=actual))

@@ -38,7 +38,7 @@ import gzip
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,13 +129,41 @@ def read_csv_rows(
 
 
 
+def row_keys(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """Per row, the words a walk matches (lists, for storing): required stem sets, qualifier
+    stems, nonessential-modifier stems, negated."""
+    keys = []
+    for row in rows:
+        req, opt, negated = _term_keys(row[1])
+        keys.append([[sorted(a) for a in req], sorted(opt), sorted(_nemod_stems(row[2])),
+                     negated])
+    return keys
+
+
+#: Modules whose code decides :func:`row_keys` (part of the derived-cache key).
+KEY_SOURCES = ("medcode_nlp.codesets.index_entries", "medcode_nlp.codesets.index_words",
+               "medcode_nlp.codesets.icd10cm_index_tree")
+
+
+def _cached_keys(data: dict[str, Any], raw: bytes) -> dict[str, list[Any]]:
+    """:func:`row_keys` of every table of the shipped tree, from the derived cache (working
+    them out stems every term: seconds)."""
+    from medcode_nlp.kb import derived
+
+    key = [hashlib.sha256(raw).hexdigest(), derived.source_digest(KEY_SOURCES)]
+    keys: dict[str, list[Any]] = derived.cached(
+        "index_tree_keys", key, lambda: {t: row_keys(data.get(t, [])) for t in TABLES})
+    return keys
+
+
 class IndexTree(IndexWalk):
     """The parsed Alphabetic Index (with the neoplasm and drug tables when present)."""
 
     _cache: dict[Path, IndexTree] = {}
     _lock = threading.Lock()
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], keys: dict[str, list[Any]] | None = None) -> None:
+        """``keys``: the rows' parsed words (:func:`row_keys`) when already worked out."""
         if data.get("format") != TREE_FORMAT:
             raise InputError(
                 Errors.E009.format(path="index tree", fmt="ICD-10-CM index tree",
@@ -143,10 +171,12 @@ class IndexTree(IndexWalk):
             )
         self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
         self._local = threading.local()  # per-thread visit budget of the running walk
+        self._child_stems = {}  # node -> stem index of its subterms, made on first use
         self.nodes: list[_Node] = []
         self.roots: dict[str, list[int]] = {t: [] for t in TABLES}
         for table_index, table in enumerate(TABLES):
-            self._add_rows(table_index, table, data.get(table, []))
+            self._add_rows(table_index, table, data.get(table, []),
+                           keys.get(table) if keys is not None else None)
         self._by_stem: dict[tuple[int, str], list[int]] = {}
         for table_index, table in enumerate(TABLES):
             for root in self.roots[table]:
@@ -165,21 +195,32 @@ class IndexTree(IndexWalk):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_child_stems", {})
         self._local = threading.local()
 
-    def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]],
+                  keys: Sequence[Any] | None = None) -> None:
         stack: list[int] = []
-        for row in rows:
+        if keys is None or len(keys) != len(rows):
+            keys = row_keys(rows)
+        shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct stem set
+
+        def interned(stems: Iterable[str]) -> frozenset[str]:
+            value = frozenset(stems)
+            return shared.setdefault(value, value)
+
+        for row, (req_lists, opt_list, nemod_list, negated) in zip(rows, keys, strict=True):
             level, term, nemod, see, see_also, codes = row
             level = int(level)
             codes_t = tuple(codes) if isinstance(codes, list) else (codes,)
-            req, opt, negated = _term_keys(term)
+            req = tuple(interned(alternative) for alternative in req_lists)
             del stack[level:]
             parent = stack[-1] if stack else -1
             node = _Node(
-                table=table_index, level=level, term=term, req=req, opt=opt,
-                nemod=_nemod_stems(nemod), negated=negated, see=see, see_also=see_also,
+                table=table_index, level=level, term=term, req=req, opt=interned(opt_list),
+                nemod=interned(nemod_list), negated=negated, see=see, see_also=see_also,
                 codes=codes_t, parent=parent,
+                keys=req[0] if len(req) == 1 else interned(frozenset().union(*req)),
             )
             index = len(self.nodes)
             self.nodes.append(node)
@@ -219,7 +260,7 @@ class IndexTree(IndexWalk):
                 raise InputError(
                     Errors.E009.format(path=target, fmt="ICD-10-CM index tree", detail=str(error))
                 ) from error
-            tree = cls(data)
+            tree = cls(data, _cached_keys(data, raw) if target == DATA_FILE else None)
             cls._cache[target] = tree
             return tree
 

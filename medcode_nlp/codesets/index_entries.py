@@ -78,6 +78,9 @@ class _Node:
     parent: int
     children: list[int] = field(default_factory=list)
     size: int = 1
+    #: Every stem of ``req`` (the union of its alternatives): a bag without any of them
+    #: cannot select this entry, so the walk skips it without trying each alternative.
+    keys: frozenset[str] = frozenset()
 
 
 def _term_keys(term: str) -> tuple[tuple[frozenset[str], ...], frozenset[str], bool]:

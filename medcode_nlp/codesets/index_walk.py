@@ -46,11 +46,16 @@ class _State:
 
 
 
+#: Entries with at least this many subterms get a stem index of them (see ``_selectable``).
+CHILD_INDEX_MIN = 16
+
+
 class IndexWalk:
     """The walk internals; :class:`~medcode_nlp.codesets.icd10cm_index_tree.IndexTree` holds
     the entries and loads them."""
 
     nodes: list[_Node]
+    _child_stems: dict[int, dict[str, tuple[int, ...]]]
     roots: dict[str, list[int]]
     _by_stem: dict[tuple[int, str], list[int]]
     _main_by_first: dict[tuple[int, str], list[int]]
@@ -121,6 +126,31 @@ class IndexWalk:
                 gain += bag[index].weight * 0.8
         return taken, gain
 
+    def _selectable(self, node_index: int, present: frozenset[str]) -> list[int]:
+        """The children of a node that ``present`` may select, and its pass-through children,
+        in the node's order. An entry with many subterms ("Disease", "Fracture") has them
+        indexed by stem, so a walk looks only at those sharing a stem with the words."""
+        children = self.nodes[node_index].children
+        if len(children) < CHILD_INDEX_MIN:
+            return children
+        index = self._child_stems.get(node_index)
+        if index is None:
+            index = self._index_children(children)
+            self._child_stems[node_index] = index
+        positions = set(index.get("", ()))
+        for key in present:
+            positions.update(index.get(key, ()))
+        return [children[p] for p in sorted(positions)]
+
+    def _index_children(self, children: list[int]) -> dict[str, tuple[int, ...]]:
+        """Stem -> positions of the children whose words hold it ("" for pass-through ones)."""
+        found: dict[str, list[int]] = {}
+        for position, child_index in enumerate(children):
+            child = self.nodes[child_index]
+            for key in (child.keys if child.req else ("",)):
+                found.setdefault(key, []).append(position)
+        return {key: tuple(positions) for key, positions in found.items()}
+
     def _present(self, bag: list[_Word]) -> frozenset[str]:
         """Stems the bag can match (with their synonyms), cached per bag object."""
         cached = getattr(self._local, "present", None)
@@ -171,8 +201,11 @@ class IndexWalk:
         for reference in (node.see, node.see_also):
             if reference and state.see_hops < 2:
                 self._follow(reference, state, bag, hits, laterality)
-        for child_index in node.children:
+        present = self._present(bag)
+        for child_index in self._selectable(state.node, present):
             child = self.nodes[child_index]
+            if child.req and present.isdisjoint(child.keys):
+                continue  # no word of the bag can select it (_match would say None)
             if not child.req:  # "with", "in", "due to", "unspecified site": pass through
                 through = self._pass_through(child_index, state)
                 child_code = self._code(child, state.column, bag, state.used)
@@ -209,9 +242,11 @@ class IndexWalk:
         self._local.budget -= 1
         if self._local.budget < 0:
             return
-        node = self.nodes[state.node]
-        for child_index in node.children:
+        present = self._present(bag)
+        for child_index in self._selectable(state.node, present):
             child = self.nodes[child_index]
+            if child.req and present.isdisjoint(child.keys):
+                continue  # no word of the bag can select it (_match would say None)
             if not child.req:
                 if state.depth < 8:
                     self._descend_children_only(self._pass_through(child_index, state),

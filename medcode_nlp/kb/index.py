@@ -22,6 +22,8 @@ from sklearn.preprocessing import normalize
 from sparse_dot_topn import sp_matmul_topn
 
 from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.kb.npz_mmap import load_npz
+from medcode_nlp.kb.search_cache import SearchCache
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class CandidateIndex:
         self.alias_code = alias_code
         self.codes = codes
         self.char_weight = char_weight
+        self._recent: SearchCache = SearchCache()
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -149,17 +152,26 @@ class CandidateIndex:
     def search(
         self, texts: list[str], top_k: int = 10, min_score: float = 0.0, batch_size: int = 256
     ) -> list[list[Hit]]:
-        """Top ``top_k`` codes for each text, best first (exact, no approximation)."""
-        results: list[list[Hit]] = []
+        """Top ``top_k`` codes for each text, best first (exact, no approximation).
+
+        Each text's hits depend on that text alone (rows of the product are independent), so
+        a text searched before with the same ``top_k`` and ``min_score`` is answered from a
+        bounded per-index cache, and a text given twice is searched once."""
+        found = self._recent.get_many([(text, top_k, min_score) for text in texts])
+        todo = list(dict.fromkeys(t for t, hits in zip(texts, found, strict=True)
+                                  if hits is None))
+        fresh: dict[str, list[Hit]] = {}
         top_aliases = min(max(top_k * 4, 20), self.matrix_t.shape[1])
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
             scores = _top_products(self.vectorize(batch), self.matrix_t, top_aliases,
                                    max(min_score, 1e-6))
-            for row in range(len(batch)):
+            for row, text in enumerate(batch):
                 lo, hi = scores.indptr[row], scores.indptr[row + 1]
-                results.append(self._collapse(scores.indices[lo:hi], scores.data[lo:hi], top_k))
-        return results
+                fresh[text] = self._collapse(scores.indices[lo:hi], scores.data[lo:hi], top_k)
+        self._recent.put_many({(text, top_k, min_score): hits for text, hits in fresh.items()})
+        return [list(hits if hits is not None else fresh[text])
+                for text, hits in zip(texts, found, strict=True)]
 
     def _collapse(self, alias_rows: np.ndarray, values: np.ndarray, top_k: int) -> list[Hit]:
         best: dict[int, Hit] = {}
@@ -197,22 +209,22 @@ class CandidateIndex:
         json_path = directory / f"index_{system}.json"
         if not npz_path.is_file() or not json_path.is_file():
             raise InputError(Errors.E007.format(path=directory, detail=f"no index for {system}"))
-        with np.load(npz_path, allow_pickle=False) as arrays:
-            shape = tuple(int(x) for x in arrays["shape"])
-            matrix_t = sp.csr_matrix(
-                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape
-            )
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
-            return cls(
-                system=system,
-                matrix_t=matrix_t,
-                idf_char=arrays["idf_char"],
-                idf_word=arrays["idf_word"],
-                alias_ids=arrays["alias_ids"],
-                alias_code=arrays["alias_code"],
-                codes=list(meta["codes"]),
-                char_weight=float(meta["char_weight"]),
-            )
+        arrays = load_npz(npz_path)  # memory-mapped: shared by every process, read lazily
+        shape = tuple(int(x) for x in arrays["shape"])
+        matrix_t = sp.csr_matrix(
+            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape, copy=False
+        )
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        return cls(
+            system=system,
+            matrix_t=matrix_t,
+            idf_char=arrays["idf_char"],
+            idf_word=arrays["idf_word"],
+            alias_ids=arrays["alias_ids"],
+            alias_code=arrays["alias_code"],
+            codes=list(meta["codes"]),
+            char_weight=float(meta["char_weight"]),
+        )
 
 
 def _top_products(

@@ -241,6 +241,14 @@ class CodeKnowledgeBase:
             self._db.close()
 
 
+def kb_identity(path: Path) -> str:
+    """What identifies a knowledge base's content: its manifest and checksum manifest."""
+    from medcode_nlp.integrity import CHECKSUM_FILE
+    from medcode_nlp.kb.derived import file_digest
+
+    return f"{file_digest(path / MANIFEST_FILE)}:{file_digest(path / CHECKSUM_FILE)}"
+
+
 # ------------------------------------------------------------ default location
 @lru_cache(maxsize=1)
 def default_kb_path() -> Path:

@@ -21,7 +21,7 @@ import numpy as np
 
 from medcode_nlp.codesets.registry import ranked_systems
 from medcode_nlp.errors import Errors, InputError, IntegrityError
-from medcode_nlp.integrity import verify_directory, write_checksums
+from medcode_nlp.integrity import verify_directory, verify_file, write_checksums
 from medcode_nlp.ranking.document_features import (
     DOC_FEATURE_NAMES,
     CodeSignals,
@@ -78,13 +78,27 @@ class RankerModel:
         self.ranker = ranker
         self.note_model = note_model  # DocumentCodeClassifier or None
         self.doc_ranker = doc_ranker  # second stage over document_features rows, or None
-        self.term_ranker = term_ranker  # for terms looked up on their own (no note around them)
+        self._term_ranker = term_ranker  # for terms looked up on their own (no note around)
+        self._term_ranker_file: Path | None = None  # read on first use (notes never need it)
         self._note_keys_for: Any = None  # the KB _note_keys_cache was worked out for
         self._note_keys_cache: dict[str, Any] = {}
         self.prior = prior
         self.calibrator = calibrator or DocumentCalibrator()
         self.threshold = threshold
         self.meta = meta or {}
+
+    @property
+    def term_ranker(self) -> CodeRanker | None:
+        """The ranker of standalone terms, read from its (verified) file on first use."""
+        if self._term_ranker is None and self._term_ranker_file is not None:
+            verify_file(self._term_ranker_file.parent, self._term_ranker_file.name)
+            self._term_ranker = load_estimator(self._term_ranker_file)
+            self._term_ranker_file = None
+        return self._term_ranker
+
+    @term_ranker.setter
+    def term_ranker(self, ranker: CodeRanker | None) -> None:
+        self._term_ranker, self._term_ranker_file = ranker, None
 
     @property
     def version(self) -> str:
@@ -242,9 +256,8 @@ class RankerModel:
             raise InputError(Errors.E012.format(path=directory, detail=f"no {RANKER_FILE}"))
         verify_directory(directory)
         ranker = load_estimator(directory / RANKER_FILE)
-        doc_ranker, term_ranker = (
-            load_estimator(directory / name) if (directory / name).is_file() else None
-            for name in (DOC_RANKER_FILE, TERM_RANKER_FILE))
+        doc_ranker = (load_estimator(directory / DOC_RANKER_FILE)
+                      if (directory / DOC_RANKER_FILE).is_file() else None)
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         calibrator = DocumentCalibrator(meta["calibrator"]["x"], meta["calibrator"]["y"])
         note_model = None
@@ -252,8 +265,11 @@ class RankerModel:
             from medcode_nlp.ranking.note_classifier import DocumentCodeClassifier
 
             note_model = DocumentCodeClassifier.load(directory)
-        return cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
-                   float(meta["threshold"]), meta, note_model, doc_ranker, term_ranker)
+        model = cls(ranker, CodePrior.from_dict(meta["prior"]), calibrator,
+                    float(meta["threshold"]), meta, note_model, doc_ranker)
+        if (directory / TERM_RANKER_FILE).is_file():
+            model._term_ranker_file = directory / TERM_RANKER_FILE
+        return model
 
 
 #: The ``ranker`` value that asks for raw similarity scores instead of a trained ranker.

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import srsly
 from spacy.language import Language
@@ -99,12 +100,34 @@ def build_terms(
     return terms
 
 
+#: Modules whose code decides the terms (their source is part of the derived-cache key).
+TERM_SOURCES = ("medcode_nlp.nlp.components.matcher", "medcode_nlp.codesets.base",
+                "medcode_nlp.nlp.lexicon", "medcode_nlp.codesets.index_entries",
+                "medcode_nlp.codesets.index_words", "medcode_nlp.codesets.icd10cm_index_tree")
+
+
 @lru_cache(maxsize=4)
 def _terms_for(kb_path: str | None, max_words: int, lexicon_path: str | None) -> dict[str, str]:
+    """The terms of a knowledge base, from the derived cache when it has them (reading every
+    alias takes seconds; the cached table a fraction of one)."""
+    from importlib.resources import files
+
+    from medcode_nlp.codesets.icd10cm_index_tree import DATA_FILE
+    from medcode_nlp.kb import derived
     from medcode_nlp.kb.cache import shared_kb
+    from medcode_nlp.kb.store import kb_identity
 
     kb = shared_kb(kb_path)
+    lexicon = (Path(lexicon_path) if lexicon_path
+               else Path(str(files("medcode_nlp.resources").joinpath("lexicon.json"))))
+    key = [kb_identity(kb.path), str(max_words), derived.file_digest(lexicon),
+           derived.file_digest(DATA_FILE), derived.source_digest(TERM_SOURCES)]
+    terms: dict[str, str] = derived.cached(
+        "matcher_terms", key, lambda: _build_terms_for(kb, max_words, lexicon_path))
+    return terms
 
+
+def _build_terms_for(kb: Any, max_words: int, lexicon_path: str | None) -> dict[str, str]:
     def rows() -> Iterable[tuple[str, str, str]]:
         for system in kb.systems:
             for _, code, text, kind in kb.iter_aliases(system):
