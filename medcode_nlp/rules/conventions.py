@@ -286,7 +286,10 @@ class _Review(PregnancyRules):
         first = min(candidates, key=key)
         if key(first)[0] == 9:
             first = max(candidates, key=lambda c: c.score)
-        first = self._coded_first(first, candidates)
+        seen = {first.code}
+        while (earlier := self._coded_first(first, candidates)).code not in seen:
+            first = earlier  # D63.1 -> N18.4 -> I12.9: follow the code-first chain
+            seen.add(first.code)
         self.codes.remove(first)
         self.codes.insert(0, first)
 

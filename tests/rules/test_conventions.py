@@ -424,3 +424,9 @@ def test_anemia_in_chronic_kidney_disease(default_coder):
     assert "D63.1" in codes and "D64.9" not in codes, codes  # Index: Anemia, in, CKD
     alone = _cm(default_coder("Impression:\n1. Anemia.\n2. Hypertension."))
     assert "D64.9" in alone and "D63.1" not in alone, alone
+
+
+def test_code_first_notes_are_followed_to_the_end_of_the_chain(default_coder):
+    codes = _cm(default_coder("Impression:\n1. Anemia.\n2. Chronic kidney disease stage 4.\n"
+                              "3. Hypertension."))
+    assert codes[0] == "I12.9" and {"D63.1", "N18.4"} <= set(codes), codes
