@@ -46,7 +46,7 @@ from medcode_nlp.schema import CodeSuggestion, Evidence, ExcludedCode
 if TYPE_CHECKING:
     from medcode_nlp.codesets.icd10cm_index_tree import IndexTree
 
-from medcode_nlp.rules.pregnancy_rules import PregnancyRules
+from medcode_nlp.rules.etiology_rules import EtiologyRules
 from medcode_nlp.rules.review import (
     _MANY_PER_CATEGORY,
     EXPANSION_FLOOR,
@@ -60,7 +60,7 @@ from medcode_nlp.rules.review import (
 )
 
 
-class _Review(PregnancyRules):
+class _Review(EtiologyRules):
     """One pass of the conventions over a note's codes (every rule group)."""
 
     # ------------------------------------------------------------------ rules
@@ -338,6 +338,8 @@ def apply_conventions(
         review.dialysis_status()
         review.diabetes_type()
         review.combinations()
+        review.organism_as_cause()
+        review.one_neoplasm()
         review.named_in_combination()
         review.combination_consistency()
         review.excluded_unspecified()

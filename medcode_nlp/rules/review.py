@@ -65,6 +65,7 @@ class ConventionRules:
     needs_words: dict[str, re.Pattern[str]] = field(default_factory=dict)
     needs_codes: tuple[dict[str, Any], ...] = ()
     pregnancy: tuple[dict[str, Any], ...] = ()
+    organism_as_cause: dict[str, Any] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +91,7 @@ def rules() -> ConventionRules:
         needs_words={k: re.compile(v, re.I) for k, v in raw.get("needs_words", {}).items()},
         needs_codes=tuple(raw.get("needs_codes", ())),
         pregnancy=tuple(raw.get("pregnancy", ())),
+        organism_as_cause=dict(raw.get("organism_as_cause", {})),
     )
 
 

@@ -430,3 +430,36 @@ def test_code_first_notes_are_followed_to_the_end_of_the_chain(default_coder):
     codes = _cm(default_coder("Impression:\n1. Anemia.\n2. Chronic kidney disease stage 4.\n"
                               "3. Hypertension."))
     assert codes[0] == "I12.9" and {"D63.1", "N18.4"} <= set(codes), codes
+
+
+def test_the_organism_of_an_infection_coded_at_its_site(default_coder):
+    codes = _cm(default_coder("Indications: MRSA bacteremia.\nImpression: Aortic stenosis."))
+    assert {"B95.62", "R78.81"} <= set(codes) and "A49.02" not in codes, codes
+    alone = _cm(default_coder("Assessment: MRSA infection."))
+    assert "B95.62" not in alone, alone  # no site coded: the organism is not a cause here
+
+
+def test_a_neoplasm_is_coded_once(default_coder):
+    result = default_coder("Assessment and plan: Breast cancer, on chemotherapy. She has a "
+                           "history of breast cancer.\nCourse: the tumor was treated.")
+    codes = _cm(result)
+    assert not {"Z85.3", "D49.9"} & set(codes), codes
+
+
+def test_a_dependent_relative_code_needs_a_relative(default_coder):
+    codes = _cm(default_coder("Assessment and plan: Breast cancer. We discussed her concerns."))
+    assert "Z63.6" not in codes, codes
+
+
+@pytest.mark.parametrize(("note", "kept", "dropped"), [
+    ("Preoperative diagnosis: Lumbar osteomyelitis.\nIndications: back pain.", "M46.26",
+     {"M54.9", "M54.50"}),
+    ("Clinical history: left testicular pain.\nPostoperative diagnosis: Torsion of the left "
+     "testis.", "N44.00", {"N50.812"}),
+    ("Procedure: Umbilical hernia repair.\nThe defect was closed with sutures.", "K42.9",
+     {"Q89.9"}),
+])
+def test_symptoms_and_procedure_words_of_the_operated_condition(default_coder, note, kept,
+                                                                 dropped):
+    codes = _cm(default_coder(note))
+    assert kept in codes and not dropped & set(codes), codes
