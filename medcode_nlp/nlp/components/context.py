@@ -64,8 +64,6 @@ from medcode_nlp.nlp.components.sentences import join_query_marks, split_sentenc
 _OPENING_DENIALS = frozenset({"denies", "denied", "deny", "denying", "no", "negative for"})
 
 
-
-
 class ContextComponent:
     """spaCy component applying ConText rules and section hints to mentions."""
 
