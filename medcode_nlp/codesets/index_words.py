@@ -83,6 +83,11 @@ _SITE_SYNONYMS = (
     ("mandibular", "jaw"), ("maxillary", "maxilla"), ("scapular", "scapula"),
     ("sternal", "sternum"), ("calcaneal", "calcaneus"), ("cerebellar", "cerebellum"),
     ("lumbar", "vertebra"), ("spine", "vertebra"), ("spinal", "vertebra"),
+    ("macular", "macula"), ("retinal", "retina"), ("tibial", "tibia"), ("fibular", "fibula"),
+    ("clavicular", "clavicle"), ("pelvic", "pelvis"), ("vaginal", "vagina"),
+    ("vulvar", "vulva"), ("prostatic", "prostate"), ("pancreatic", "pancreas"),
+    ("colonic", "colon"), ("pleural", "pleura"), ("pericardial", "pericardium"),
+    ("vertebral", "vertebra"),
 )
 
 

@@ -142,17 +142,21 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
         if element.lower() == "with" and re.search(
                 rf"\bwithout\s+(?:\w+\s+)?{re.escape(_stem5(path[i + 1]))}", text.lower()):
             return False
-    sees = [i for i, element in enumerate(path) if element.startswith("see ")]
-    if sees:  # the route to a see-reference is the walker's; the note must say what follows
-        present |= {_stem5(w) for w in re.findall(r"[a-z0-9]+", path[sees[-1]][4:].lower())}
-        path = path[sees[-1] + 1:]
+    # A see-reference names the entry the walk goes to: its words need not be the note's.
+    # Every other subterm, before or after it, must be ("Neoplasm, Merkel cell" needs Merkel).
+    referred: set[str] = set()
+    if hit.path and hit.path[0].lower().startswith("history"):
+        present.add(_stem5("personal"))  # "history of" implies the Index's "personal"
     for element in path:
+        if element.startswith("see "):
+            referred = {_stem5(w) for w in re.findall(r"[a-z0-9]+", element[4:].lower())}
+            continue
         if element in _CONNECTORS or element.lower().startswith("note:"):
             continue
         plain = re.sub(r"\[[^\]]*\]", " ", element)  # "[ECG] [EKG]" are synonyms of it
         alternatives = [re.findall(r"[a-z0-9]+", alt.lower())
                         for alt in [*plain.split(","), *re.findall(r"\[([^\]]+)\]", element)]]
-        if not any(all(_stem5(w) in present for w in alt
+        if not any(all(_stem5(w) in present or _stem5(w) in referred for w in alt
                        if w not in _CONNECTORS and w not in _GENERIC_SUBTERM_WORDS and len(w) > 2)
                    for alt in alternatives):
             return False
@@ -192,12 +196,24 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
     if not hit.context_used:
         return True
     linked = " ".join(m.group(1) for m in _LINKERS.finditer(context)).lower()
+    # only a "with"/"due to"/"in" subterm takes a condition from the sentence ("Spondylosis,
+    # with, myelopathy"); "Fever, blister" is another disease, not fever with blisters
+    via_connector = any(element.lower().startswith(("with", "in ", "due to", "without"))
+                        or element.lower() == "in" for element in hit.path[1:])
     next_to = f"{adjacent_phrase(mention, context)} {_linked_after(mention, context)}"
     sites = site_words(kb)
     for word in hit.context_used:
         w = word.lower()
-        if w in ("right", "left", "bilateral") or _GRADING.match(w):
+        if w in ("right", "left", "bilateral"):
             continue
+        if _GRADING.match(w):
+            # a type, stage or grade of the mention's own phrase ("type 2 diabetes", "CKD,
+            # stage 3"), not a number elsewhere in the sentence ("gliclazide (1-1-1)")
+            if re.search(rf"\b{re.escape(w)}\b", next_to) or re.search(
+                    rf"{re.escape(mention)}\W{{1,3}}(?:\w+\W+){{0,2}}{re.escape(w)}\b",
+                    context, re.I):
+                continue
+            return False
         if re.search(rf"\b{re.escape(w)}\b", next_to):
             continue  # a site, or words of the mention's own phrase
         if w in _ACUITY and re.search(rf"{re.escape(mention)}\W{{1,3}}{w}\b", context, re.I):
@@ -206,7 +222,7 @@ def _context_ok(kb: CodeKnowledgeBase, hit: IndexHit, mention: str, context: str
             if len(context) <= len(mention) + 60:
                 continue  # a short line ("Left knee: pain") names the site anywhere in it
             return False
-        if re.search(rf"\b{re.escape(w)}\b", linked):
+        if via_connector and re.search(rf"\b{re.escape(w)}\b", linked):
             continue  # a condition the sentence links with "with" ("with" convention)
         return False
     return True

@@ -416,3 +416,28 @@ def test_context_bad_rules_raise_input_error(tmp_path: Path, payload: object) ->
     path.write_text(json.dumps(payload), encoding="utf8")
     with pytest.raises(InputError, match="ConText rules JSON"):
         ContextComponent(spacy.blank("en"), rules_path=str(path))
+
+
+def test_context_was_negative_for_opens_a_forward_scope(nlp: Language) -> None:
+    found = assess(nlp, "Serology was negative for hepatitis B and C virus.", "hepatitis B")
+    assert found["hepatitis B"]._.assertion == "negated"
+
+
+def test_context_rule_labels_limit_a_trigger_to_findings() -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("medcode_context")
+    text = "The TMJ was normal. The chest x-ray was normal."
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(text.index("TMJ"), text.index("TMJ") + 3, label="PROBLEM"),
+                doc.char_span(text.index("chest x-ray"), text.index("chest x-ray") + 11,
+                              label="PROCEDURE")]
+    doc = nlp(doc)
+    assert [e._.assertion for e in doc.ents] == ["negated", "present"]
+
+
+def test_context_rule_labels_must_be_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"rules": [{"category": "NEGATED", "direction": "backward",
+                                           "labels": "PROBLEM", "literals": ["was normal"]}]}))
+    with pytest.raises(InputError, match="labels"):
+        load_context_rules(path)

@@ -463,3 +463,17 @@ def test_symptoms_and_procedure_words_of_the_operated_condition(default_coder, n
                                                                  dropped):
     codes = _cm(default_coder(note))
     assert kept in codes and not dropped & set(codes), codes
+
+
+@pytest.mark.parametrize(("note", "expected", "absent"), [
+    # "Fever, blister" is herpes labialis, not a fever in a list that also names blisters
+    ("Course: she returned with a fever of 39 C, a rash on the trunk and blisters on the lips.",
+     "R50.9", "B00.1"),
+    # "Neoplasm, Merkel cell" needs the word Merkel, not any "cell" of the sentence
+    ("Pathology: a Leydig cell tumor of the testis with malignancy criteria.", None, "C4A.9"),
+    # a "with" subterm still takes a condition the sentence names
+    ("Assessment: cervical spondylosis with myelopathy.", "M47.12", "M47.9"),
+])
+def test_index_subterms_come_from_the_notes_words(default_coder, note, expected, absent):
+    codes = _cm(default_coder(note))
+    assert absent not in codes and (expected is None or expected in codes), codes

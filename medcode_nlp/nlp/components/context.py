@@ -248,6 +248,8 @@ class ContextComponent:
                     near = by_token[bisect.bisect_left(token_starts_of, lo - longest) :
                                     bisect.bisect_left(token_starts_of, hi)]
                 for k in near:
+                    if rule.labels and spans[k].label_ not in rule.labels:
+                        continue  # "X was normal" negates a finding, not a test that was done
                     ts, te = local[k]
                     if t0 < te and t1 > ts:
                         # A trigger inside a mention modifies it only when it opens the mention

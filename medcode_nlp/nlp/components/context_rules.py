@@ -37,6 +37,7 @@ class ContextRule:
     direction: str
     is_pattern: bool = False
     max_scope: int | None = None
+    labels: tuple[str, ...] = ()  # entity labels the rule applies to (empty: every label)
 
     def regex(self) -> str:
         """The rule as a regular expression (whole words, any white space between words)."""
@@ -87,6 +88,9 @@ def parse_context_rules(data: Any, source: str = RULES_FILE) -> ContextRules:
         scope = group.get("max_scope")
         if scope is not None and (not isinstance(scope, int) or scope < 1):
             raise bad(f"rule group {i} has max_scope {scope!r}; expected a positive integer")
+        labels = group.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+            raise bad(f"rule group {i}: labels must be a list of entity labels")
         items: list[tuple[str, bool]] = []
         for key, is_pattern in (("literal", False), ("pattern", True)):
             if isinstance(group.get(key), str):
@@ -104,7 +108,8 @@ def parse_context_rules(data: Any, source: str = RULES_FILE) -> ContextRules:
                 except re.error as exc:
                     raise bad(f"rule group {i}: bad pattern {text!r} ({exc})") from exc
             for category in cats:
-                rules.append(ContextRule(text, category, direction, is_pattern, scope))
+                rules.append(ContextRule(text, category, direction, is_pattern, scope,
+                                         tuple(labels)))
     return ContextRules(rules, scopes)
 
 
