@@ -145,32 +145,45 @@ CODIESP_METRIC_LISTS = {
 DROPPED_SCORE_FACTOR = 0.001
 
 
-def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True
+def codiesp_predictions(coder: Any, docs: list[Any], partial_codes: bool = True,
+                        dropped_factor: float = DROPPED_SCORE_FACTOR
                         ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """Ranked codes per document, split into diagnoses (ICD-10-CM) and procedures (PCS).
 
     The ranking is every code of the result, ``consider`` codes included, by score, then the
     codes a coding convention dropped (integral symptom, one code per mention ...), scored
-    ``DROPPED_SCORE_FACTOR`` times their confidence so that they rank below every listed code:
-    the conventions decide the main list a coder reviews, not the ranking a MAP measures.
+    ``dropped_factor`` times their confidence so that they rank below every listed code:
+    the conventions decide the main list a coder reviews and push what they drop down the
+    ranking a MAP measures.
 
     CodiEsp codes a procedure to its first 4 characters when the note lacks the rest, so the
     coder may suggest such partial codes (``partial_codes``), as its annotators did.
     """
+    results = list(coder.pipe((d.text for d in docs), min_score=0.0, top_k=CODIESP_RANK_DEPTH,
+                              partial_codes=partial_codes))
+    return rankings_by_kind(docs, results, dropped_factor)
+
+
+def rankings_by_kind(docs: list[Any], results: list[Any],
+                     dropped_factor: float = DROPPED_SCORE_FACTOR
+                     ) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Each document's ranking (see :func:`codiesp_predictions`) from its coding result.
+
+    ``dropped_factor=1`` ranks the dropped codes at the confidence the ranker gave them, as if
+    the conventions chose the main list only (the side figure that measures what they cost).
+    """
     from medcode_nlp.evaluation.datasets import DIAGNOSIS, PROCEDURE
 
     by_kind: dict[str, dict[str, list[tuple[str, float]]]] = {DIAGNOSIS: {}, PROCEDURE: {}}
-    results = coder.pipe((d.text for d in docs), min_score=0.0, top_k=CODIESP_RANK_DEPTH,
-                         partial_codes=partial_codes)
     for doc, result in zip(docs, results, strict=True):
         # the full ranking: the main list and the codes offered off it ("consider")
         ranked = [(c.code, c.system, c.score) for c in
                   sorted([*result.codes, *getattr(result, "consider", [])], key=lambda c: -c.score)]
-        # then the codes a coding convention took off the list, in their order, below all
+        # then the codes a coding convention took off the list, in their order
         listed = {(code, system) for code, system, _ in ranked}
         tail = sorted((x for x in result.excluded
                        if x.score > 0 and (x.code, x.system) not in listed), key=lambda x: -x.score)
-        ranked += [(x.code, x.system, DROPPED_SCORE_FACTOR * x.score) for x in tail]
+        ranked += [(x.code, x.system, dropped_factor * x.score) for x in tail]
         by_kind[DIAGNOSIS][doc.id] = [(code, score) for code, system, score in ranked
                                       if system == "icd10cm"]
         by_kind[PROCEDURE][doc.id] = [(code, score) for code, system, score in ranked
@@ -218,7 +231,11 @@ def evaluate_codiesp_dir(
     context_off = [n for n in ("medcode_context",)
                    if assertions == "ignore" and n in coder.nlp.pipe_names]
     with coder.nlp.select_pipes(disable=context_off):
-        predictions = codiesp_predictions(coder, docs, partial_codes)
+        results = list(coder.pipe((d.text for d in docs), min_score=0.0,
+                                  top_k=CODIESP_RANK_DEPTH, partial_codes=partial_codes))
+    predictions = rankings_by_kind(docs, results)
+    # side figure: what the conventions cost on a corpus that codes every mention
+    by_confidence = rankings_by_kind(docs, results, dropped_factor=1.0)
     compared = None
     if compare_coder is not None:
         compare_off = [n for n in context_off if n in compare_coder.nlp.pipe_names]
@@ -239,6 +256,8 @@ def evaluate_codiesp_dir(
             "medcode_nlp_partial_codes_credited": evaluation_report(
                 align_partial_codes(pred, gold), gold, threshold, seed, n_bootstrap=n_bootstrap),
         }
+        entry["medcode_nlp_dropped_codes_at_confidence"] = evaluation_report(
+            by_confidence[kind], gold, threshold, seed, n_bootstrap=n_bootstrap)
         if train_split and kind == DIAGNOSIS:  # the version gap is ICD-10-CM's
             final = corpus_final_codes(coder.kb, gold_codes(train_split, kind),
                                        CODIESP_KINDS[kind][1])

@@ -337,3 +337,23 @@ def test_evaluation_codiesp_shared_dev() -> None:
     perfect = {d: [(c, 1.0) for c in sorted(codes)] for d, codes in diagnosis.items()}
     assert mean_average_precision(perfect, diagnosis) == pytest.approx(1.0)
     assert micro_prf(perfect, diagnosis, 0.5).f1 == pytest.approx(1.0)
+
+
+def test_rankings_put_dropped_codes_last_unless_ranked_at_confidence() -> None:
+    from types import SimpleNamespace
+
+    from medcode_nlp.evaluation.run import rankings_by_kind
+    from medcode_nlp.schema import CodeSuggestion, CodingResult, ExcludedCode
+
+    result = CodingResult(
+        codes=[CodeSuggestion("S52.501A", "icd10cm", "fracture", 0.6, True),
+               CodeSuggestion("0PSH04Z", "icd10pcs", "fixation", 0.5, True)],
+        excluded=[ExcludedCode("R52", "icd10cm", "integral to the fracture", score=0.9),
+                  ExcludedCode("R51.9", "icd10cm", "negated in the note", score=0.0)])
+    docs = [SimpleNamespace(id="d1")]
+    shown = rankings_by_kind(docs, [result])
+    assert [c for c, _ in shown[DIAGNOSIS]["d1"]] == ["S52.501A", "R52"]
+    assert shown[DIAGNOSIS]["d1"][1][1] < 0.6 and shown[PROCEDURE]["d1"] == [("0PSH04Z", 0.5)]
+    raw = rankings_by_kind(docs, [result], dropped_factor=1.0)
+    assert [c for c, _ in sorted(raw[DIAGNOSIS]["d1"], key=lambda x: -x[1])] == ["R52",
+                                                                                  "S52.501A"]
