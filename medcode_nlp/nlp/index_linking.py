@@ -115,6 +115,8 @@ _LINKERS = re.compile(r"\b(?:with|due to|secondary to|from)\b(.*)", re.I)
 _DOCUMENTED_ONLY = frozenset("pathological nontraumatic stress fatigue osteoporotic urination".split())
 _GENERIC_SUBTERM_WORDS = frozenset("end part site region portion nec nos".split())
 _CONNECTORS = frozenset("with in due to without of and see".split())
+#: "Astrocytoma, specified site NEC - see Neoplasm, malignant, by site": the site follows.
+_SITE_PLACEHOLDER = re.compile(r"^(?:un)?specified\s+site\b", re.I)
 
 
 _FAMILY = re.compile(r"\b(?:family|mother|father|sister|brother|parent|sibling|aunt|uncle|"
@@ -151,11 +153,12 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
         if element.startswith("see "):
             referred = {_stem5(w) for w in re.findall(r"[a-z0-9]+", element[4:].lower())}
             continue
-        if element in _CONNECTORS or element.lower().startswith("note:"):
+        if element in _CONNECTORS or element.lower().startswith("note:") or \
+                _SITE_PLACEHOLDER.match(element):
             continue
         plain = re.sub(r"\[[^\]]*\]", " ", element)  # "[ECG] [EKG]" are synonyms of it
         alternatives = [re.findall(r"[a-z0-9]+", alt.lower())
-                        for alt in [*plain.split(","), *re.findall(r"\[([^\]]+)\]", element)]]
+                        for alt in [*re.split(r",| or ", plain), *re.findall(r"\[([^\]]+)\]", element)]]
         if not any(all(_stem5(w) in present or _stem5(w) in referred for w in alt
                        if w not in _CONNECTORS and w not in _GENERIC_SUBTERM_WORDS and len(w) > 2)
                    for alt in alternatives):

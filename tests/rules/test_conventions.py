@@ -473,6 +473,12 @@ def test_symptoms_and_procedure_words_of_the_operated_condition(default_coder, n
     ("Pathology: a Leydig cell tumor of the testis with malignancy criteria.", None, "C4A.9"),
     # a "with" subterm still takes a condition the sentence names
     ("Assessment: cervical spondylosis with myelopathy.", "M47.12", "M47.9"),
+    # "specified site NEC - see Neoplasm" leads to the site the note names ("lobe or pole")
+    ("Assessment: Left temporal lobe astrocytoma.", "C71.2", "C80.1"),
+    # a site adjective reaches the Index's noun (macular -> macula)
+    ("Impression: macular edema of the right eye.", "H35.81", "R60.9"),
+    # a dosing pattern is no diabetes type
+    ("Medications: metformin (1-1-1) to control type 2 diabetes mellitus.", "E11.9", "E10.9"),
 ])
 def test_index_subterms_come_from_the_notes_words(default_coder, note, expected, absent):
     codes = _cm(default_coder(note))
