@@ -166,7 +166,7 @@ def _path_ok(hit: IndexHit, text: str) -> bool:
     return True
 
 
-_BOUNDARY = re.compile(r"[.,;:()\n]|\b(?:and|or|for|since|but|after|before|x)\b", re.I)
+_BOUNDARY = re.compile(r"[.,;:()\n]|\b(?:and|or|for|since|but|after|before|x|radiat\w*)\b", re.I)
 _GRADING = re.compile(r"^(?:type|stage|grade|class|[0-9]+[a-z]?|i{1,3}v?|iv|vi{0,3})$", re.I)
 _JOINTS = frozenset("shoulder elbow wrist hip knee ankle hand foot finger toe".split())
 
@@ -316,6 +316,9 @@ def _link_words(tree: IndexTree, kb: CodeKnowledgeBase, mention: str,
                             if _context_ok(kb, h, mention, context) and _path_ok(h, both)]
     if not hits:
         return None
+    # of equal walks, the one whose sentence words are next to the mention ("epigastric pain
+    # radiating to the back" is epigastric pain)
+    hits.sort(key=lambda h: (-round(h.score, 6), not set(h.context_used) <= near))
     acute_on_chronic = _ACUTE_ON_CHRONIC.search(both) is not None
     if acute_on_chronic:  # the Index files it as "acute and (on) chronic"
         hits.sort(key=lambda h: not any(p.lower().startswith("acute and") for p in h.path))

@@ -483,3 +483,20 @@ def test_symptoms_and_procedure_words_of_the_operated_condition(default_coder, n
 def test_index_subterms_come_from_the_notes_words(default_coder, note, expected, absent):
     codes = _cm(default_coder(note))
     assert absent not in codes and (expected is None or expected in codes), codes
+
+
+@pytest.mark.parametrize(("note", "absent"), [
+    ("Course: she was switched from intravenous analgesia to oral drugs. Assessment: pneumonia.",
+     "R20.0"),
+    ("Labs: Laboratory tests showed hemoglobin of 11.9. Assessment: anemia.", "Z00.00"),
+    ("Procedure: the flap was raised; primary closure of the donor site.", "Z52.9"),
+    ("Assessment: penile deformity secondary to repeated injections.", "Q89.9"),
+])
+def test_codes_with_a_narrow_sense_need_the_notes_words(default_coder, note, absent):
+    result = default_coder(note)
+    assert absent not in _cm(result) + [c.code for c in result.consider], _cm(result)
+
+
+def test_the_site_next_to_the_mention_wins_a_tie(default_coder):
+    codes = _cm(default_coder("HPI: admitted for epigastric pain radiating to the back."))
+    assert "R10.13" in codes and "M54.9" not in codes, codes
