@@ -80,7 +80,11 @@ def shipped_tree() -> IndexTree | None:
 _IMPLIED = ((re.compile(r"(?<!abdominal )\b((?:right|left)\s+)?(upper|lower)\s+quadrant\b",
                         re.I), r"abdominal \1\2 quadrant"),
             (re.compile(r"\blower\s+back\b", re.I), "low back"),
-            (re.compile(r"\blumbar\s+(?=(?:muscle\s+)?strain)", re.I), "low back "))
+            (re.compile(r"\blumbar\s+(?=(?:muscle\s+)?strain)", re.I), "low back "),
+            # a herniated disc is, in the Index, a displaced intervertebral disc
+            (re.compile(r"\b(?:intervertebral\s+)?(?:dis[ck]|discal)\s+hernia(?:tion)?\b|"
+                        r"\bhernia(?:ted|tion)?\s+(?:of\s+(?:the\s+)?)?(?:intervertebral\s+)?"
+                        r"(?:dis[ck])\b", re.I), "intervertebral disc displacement"))
 
 
 def normalise(text: str) -> str:

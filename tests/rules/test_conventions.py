@@ -491,6 +491,9 @@ def test_index_subterms_come_from_the_notes_words(default_coder, note, expected,
     ("Labs: Laboratory tests showed hemoglobin of 11.9. Assessment: anemia.", "Z00.00"),
     ("Procedure: the flap was raised; primary closure of the donor site.", "Z52.9"),
     ("Assessment: penile deformity secondary to repeated injections.", "Q89.9"),
+    ("Surgery: adequate exposure of the tibial artery was achieved. Assessment: ischemia.",
+     "T75.89XA"),
+    ("MRI: a space-occupying lesion in the left piriform sinus.", "L98.8"),
 ])
 def test_codes_with_a_narrow_sense_need_the_notes_words(default_coder, note, absent):
     result = default_coder(note)
@@ -500,3 +503,8 @@ def test_codes_with_a_narrow_sense_need_the_notes_words(default_coder, note, abs
 def test_the_site_next_to_the_mention_wins_a_tie(default_coder):
     codes = _cm(default_coder("HPI: admitted for epigastric pain radiating to the back."))
     assert "R10.13" in codes and "M54.9" not in codes, codes
+
+
+def test_a_herniated_disc_is_a_displaced_intervertebral_disc(default_coder):
+    codes = _cm(default_coder("Assessment: lumbar disc herniation."))
+    assert "M51.26" in codes and "K46.9" not in codes, codes
