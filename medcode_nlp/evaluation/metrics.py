@@ -116,22 +116,26 @@ def _check_k(k: int) -> None:
         raise InputError(Errors.E014.format(name="k", detail=f"need an integer >= 1, not {k!r}"))
 
 
+def _mean_at_k(
+    pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None, recall: bool
+) -> float:
+    _check_k(k)
+    ids = _eval_ids(gold, doc_ids)
+    return _at_k_from(_stats(pred, gold, ids), ids, k, recall=recall)
+
+
 def precision_at_k(
     pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None = None
 ) -> float:
     """Mean over documents with gold codes of (gold codes in the top k) / k."""
-    _check_k(k)
-    ids = _eval_ids(gold, doc_ids)
-    return _at_k_from(_stats(pred, gold, ids), ids, k, recall=False)
+    return _mean_at_k(pred, gold, k, doc_ids, recall=False)
 
 
 def recall_at_k(
     pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None = None
 ) -> float:
     """Mean over documents with gold codes of (gold codes in the top k) / (gold codes)."""
-    _check_k(k)
-    ids = _eval_ids(gold, doc_ids)
-    return _at_k_from(_stats(pred, gold, ids), ids, k, recall=True)
+    return _mean_at_k(pred, gold, k, doc_ids, recall=True)
 
 
 # --------------------------------------------------------------------------- threshold metrics
