@@ -1,12 +1,13 @@
 """The alias set every linking method searches (:class:`AliasTable`), the method interface
-(:data:`LinkingMethod`) and the TF-IDF settings shared by the exact and the scispaCy search.
+(:data:`LinkingMethod`), the TF-IDF settings shared by the exact and the scispaCy search, and
+the small helpers of every method (:func:`keep_billable`, :func:`batches`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,3 +103,9 @@ def keep_billable(codes: Iterable[str], billable: frozenset[str] | None, top_k: 
     """The first ``top_k`` of ``codes``, only billable ones when ``billable`` is given."""
     kept = [c for c in codes if billable is None or c in billable]
     return kept[:top_k]
+
+
+def batches(mentions: list[str], size: int) -> Iterator[list[str]]:
+    """``mentions`` in consecutive slices of ``size``."""
+    for start in range(0, len(mentions), size):
+        yield mentions[start : start + size]

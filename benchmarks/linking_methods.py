@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.linking_aliases import TFIDF_SETTINGS, AliasTable, keep_billable
+from benchmarks.linking_aliases import TFIDF_SETTINGS, AliasTable, batches, keep_billable
 
 
 # ------------------------------------------------- project's CandidateIndex
@@ -97,8 +97,7 @@ class TfidfExactMethod:
 
     def __call__(self, mentions: list[str]) -> list[list[str]]:
         results: list[list[str]] = []
-        for start in range(0, len(mentions), self.batch_size):
-            batch = mentions[start : start + self.batch_size]
+        for batch in batches(mentions, self.batch_size):
             queries = self.vectorizer.transform(batch).astype(np.float32)
             scores = (queries @ self.matrix_t).toarray()  # batch x aliases, nearly dense
             pair_scores = scores[:, self.pair_alias]
@@ -205,8 +204,6 @@ def _score_all_default(scorer: Any, pools: list[tuple[str, list[Any]]]) -> list[
     from medcode_nlp.ranking.mention_features import MentionContext, pair_features
 
     if hasattr(scorer, "ranker") and hasattr(scorer, "prior"):
-        import numpy as np
-
         blocks = [pair_features(MentionContext(text=m), c, scorer.prior) for m, c in pools if c]
         flat = scorer.score_rows(np.vstack(blocks), standalone=True) if blocks else []
         out, offset = [], 0
@@ -253,8 +250,7 @@ class LexiconSearchMethod:
         from medcode_nlp.kb.search import search_terms
 
         results: list[list[str]] = []
-        for start in range(0, len(mentions), self.batch_size):
-            batch = mentions[start : start + self.batch_size]
+        for batch in batches(mentions, self.batch_size):
             for rows in search_terms(batch, ["icd10cm"], top_k=self.pool, kb_path=self.kb_path):
                 codes = [r["code"] for r in rows if r["billable"] or not self.billable_only]
                 results.append(codes[: self.top_k])

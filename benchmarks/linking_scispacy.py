@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scispacy.linking_utils import Entity, KnowledgeBase
 
-from benchmarks.linking_aliases import TFIDF_SETTINGS, AliasTable, keep_billable
+from benchmarks.linking_aliases import TFIDF_SETTINGS, AliasTable, batches, keep_billable
 
 # HNSW graph size: smaller than scispaCy's (see build_scispacy_index)
 HNSW_M = 32
@@ -213,8 +213,7 @@ class ScispacyMethod:
 
     def __call__(self, mentions: list[str]) -> list[list[str]]:
         results: list[list[str]] = []
-        for start in range(0, len(mentions), self.batch_size):
-            batch = mentions[start : start + self.batch_size]
+        for batch in batches(mentions, self.batch_size):
             for candidates in self.generator(batch, self.k):
                 ranked = rank_scispacy_candidates(candidates)
                 results.append(keep_billable(ranked, self.billable, self.top_k))
