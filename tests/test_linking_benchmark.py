@@ -1,4 +1,4 @@
-"""Helpers of benchmarks/linking_benchmark.py and benchmarks/linking_methods.py.
+"""Helpers of the linking benchmark (benchmarks/linking_*.py).
 
 Index rows come from an invented fixture (tests/fixtures/icd10cm_index_rows_sample.csv) and
 the code set below is invented too: no shared data is needed.
@@ -13,8 +13,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmarks import linking_benchmark as lb
-from benchmarks import linking_methods as lm
+from benchmarks import (
+    linking_accuracy,
+    linking_aliases,
+    linking_heldout,
+    linking_leave_out_kb,
+    linking_methods,
+    linking_report,
+    linking_scispacy,
+)
 from medcode_nlp.codesets import index_terms
 
 INDEX_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "icd10cm_index_rows_sample.csv"
@@ -47,23 +54,23 @@ BILLABLE = ["Z90.0", "Z90.1", "Z90.9", "Z91.0", "Z91.1", "Z92.0", "Z92.1", "Z93.
 
 
 @pytest.fixture(scope="module")
-def table() -> lm.AliasTable:
-    return lm.AliasTable.from_rows(ALIASES, BILLABLE)
+def table() -> linking_aliases.AliasTable:
+    return linking_aliases.AliasTable.from_rows(ALIASES, BILLABLE)
 
 
 @pytest.fixture(scope="module")
-def index_rows() -> list[lb.IndexRow]:
-    return list(lb.read_index_rows(INDEX_SAMPLE))
+def index_rows() -> list[index_terms.IndexRow]:
+    return list(index_terms.read_index_rows(INDEX_SAMPLE))
 
 
 # ------------------------------------------------------------- mention texts
-def test_index_rows_follow_levels(index_rows: list[lb.IndexRow]) -> None:
+def test_index_rows_follow_levels(index_rows: list[index_terms.IndexRow]) -> None:
     by_id = {r.row_id: r for r in index_rows}
     assert by_id[3].path == ("Quaver, quavering", "arm", "left")
     assert by_id[7].path == ("Quaver, quavering", "due to", "cold exposure NEC")
     assert by_id[11].path == ("Quill injury, skin", "specified site NOS")
     assert by_id[14].see == "Quaver, arm" and by_id[14].code == ""
-    assert lb.full_term(by_id[3].path) == "Quaver, quavering, arm, left"
+    assert index_terms.full_term(by_id[3].path) == "Quaver, quavering, arm, left"
 
 
 @pytest.mark.parametrize(
@@ -81,9 +88,9 @@ def test_index_rows_follow_levels(index_rows: list[lb.IndexRow]) -> None:
         (21, "1,2-dibromo toxicity"),  # the comma of a chemical name is not split
     ],
 )
-def test_mention_text(index_rows: list[lb.IndexRow], row_id: int, expected: str) -> None:
+def test_mention_text(index_rows: list[index_terms.IndexRow], row_id: int, expected: str) -> None:
     row = next(r for r in index_rows if r.row_id == row_id)
-    assert lb.mention_text(row.path) == expected
+    assert index_terms.mention_text(row.path) == expected
 
 
 def test_clean_term_and_alias_key() -> None:
@@ -92,12 +99,12 @@ def test_clean_term_and_alias_key() -> None:
     assert index_terms.alias_key("  Left-Arm   QUAVER, ") == "left arm quaver"
 
 
-def test_eligible_mentions(index_rows: list[lb.IndexRow]) -> None:
+def test_eligible_mentions(index_rows: list[index_terms.IndexRow]) -> None:
     billable = {"R90.0", "R90.12", "R90.21", "R90.31", "R90.41", "R90.42", "R91.8", "R92.0",
                 "R92.1", "R93.0", "R93.1", "R93.2", "R93.3", "R94.0"}
     alias_keys = {"quaver", "qwerty s palsy"}
     stats: Counter[str] = Counter()
-    kept = lb.eligible_mentions(index_rows, alias_keys, billable, stats)
+    kept = linking_heldout.eligible_mentions(index_rows, alias_keys, billable, stats)
     ids = [m.row_id for m in kept]
     assert 1 not in ids and 13 not in ids  # the text is a knowledge-base alias
     assert 2 not in ids and 10 not in ids  # code not billable
@@ -110,18 +117,18 @@ def test_eligible_mentions(index_rows: list[lb.IndexRow]) -> None:
     assert {m.row_id: m.code for m in kept}[3] == "R90.12"
 
 
-def test_select_heldout_is_seeded(index_rows: list[lb.IndexRow]) -> None:
-    mentions = [lb.Mention(i, f"t{i}", "R00", 0) for i in range(50)]
-    first = lb.select_heldout(mentions, 10, seed=3)
-    assert first == lb.select_heldout(mentions, 10, seed=3)
+def test_select_heldout_is_seeded(index_rows: list[index_terms.IndexRow]) -> None:
+    mentions = [linking_heldout.Mention(i, f"t{i}", "R00", 0) for i in range(50)]
+    first = linking_heldout.select_heldout(mentions, 10, seed=3)
+    assert first == linking_heldout.select_heldout(mentions, 10, seed=3)
     assert [m.row_id for m in first] == sorted(m.row_id for m in first)
-    assert first != lb.select_heldout(mentions, 10, seed=4)
+    assert first != linking_heldout.select_heldout(mentions, 10, seed=4)
     with pytest.raises(SystemExit):
-        lb.select_heldout(mentions, 51, seed=0)
+        linking_heldout.select_heldout(mentions, 51, seed=0)
 
 
 def test_accuracy_report_and_docs(tmp_path: Path) -> None:
-    report = lb.accuracy_report([["A", "B"], ["C", "D", "E", "F", "G", "H"], []],
+    report = linking_accuracy.accuracy_report([["A", "B"], ["C", "D", "E", "F", "G", "H"], []],
                                 ["A", "H", "B"])
     assert report["acc@1"] == pytest.approx(1 / 3, abs=1e-4)
     assert report["acc@5"] == pytest.approx(1 / 3, abs=1e-4)
@@ -129,22 +136,22 @@ def test_accuracy_report_and_docs(tmp_path: Path) -> None:
     low, high = report["acc@1_ci95"]
     assert 0 < low < 1 / 3 < high < 1
     docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n\n## NER\n\nkeep me\n\n" + lb.SECTION + "\n\nold\n\n"
+    docs.write_text("# Benchmarks\n\n## NER\n\nkeep me\n\n" + linking_report.SECTION + "\n\nold\n\n"
                     "## Ranker\n\nkeep me too\n", encoding="utf-8")
-    lb.update_docs(docs, lb.SECTION + "\n\nnew table\n")
+    linking_report.update_docs(docs, linking_report.SECTION + "\n\nnew table\n")
     text = docs.read_text(encoding="utf-8")
     assert "old" not in text and "new table" in text
-    assert text.index("## NER") < text.index(lb.SECTION) < text.index("## Ranker")
+    assert text.index("## NER") < text.index(linking_report.SECTION) < text.index("## Ranker")
     assert "keep me too" in text
 
 
-def test_heldout_keys(index_rows: list[lb.IndexRow]) -> None:
-    keys = lb.heldout_keys(index_rows, [3])
+def test_heldout_keys(index_rows: list[index_terms.IndexRow]) -> None:
+    keys = linking_leave_out_kb.heldout_keys(index_rows, [3])
     assert keys == {"left arm quaver", "quaver quavering arm left", "left"}
-    assert lb.heldout_keys(index_rows, []) == set()
+    assert linking_leave_out_kb.heldout_keys(index_rows, []) == set()
 
 
-def test_leave_out_kb(tmp_path: Path, index_rows: list[lb.IndexRow]) -> None:
+def test_leave_out_kb(tmp_path: Path, index_rows: list[index_terms.IndexRow]) -> None:
     """The copy loses exactly the held-out index aliases; the source stays as it was."""
     from medcode_nlp.codesets.base import Alias, CodeEntry, IndexTerm
     from medcode_nlp.kb.build import KnowledgeBaseWriter
@@ -161,12 +168,12 @@ def test_leave_out_kb(tmp_path: Path, index_rows: list[lb.IndexRow]) -> None:
                             IndexTerm("right arm quaver", "R90.21", "icd10cm")],
                            {"source": "invented index"})
     writer.finish().close()
-    keys = lb.heldout_keys(index_rows, [3])
-    target = lb.leave_out_kb_dir(tmp_path / "cache", source, [3])
-    assert target == lb.leave_out_kb_dir(tmp_path / "cache", source, [3])
-    assert target != lb.leave_out_kb_dir(tmp_path / "cache", source, [3, 5])
+    keys = linking_leave_out_kb.heldout_keys(index_rows, [3])
+    target = linking_leave_out_kb.leave_out_kb_dir(tmp_path / "cache", source, [3])
+    assert target == linking_leave_out_kb.leave_out_kb_dir(tmp_path / "cache", source, [3])
+    assert target != linking_leave_out_kb.leave_out_kb_dir(tmp_path / "cache", source, [3, 5])
     target.parent.mkdir(parents=True)
-    info = lb.build_leave_out_kb(source, target, keys)
+    info = linking_leave_out_kb.build_leave_out_kb(source, target, keys)
     assert info["aliases_removed"] == 1
     left = {(code, text, kind) for _, code, text, kind in load_kb(target).iter_aliases("icd10cm")}
     assert ("R90.12", "Left arm quaver", "index") not in left
@@ -196,14 +203,14 @@ def test_markdown_section_previous_and_lookup() -> None:
                      "methods": {"m": {"acc@1": 0.25, "acc@5": 0.5}}},
         "command": "python benchmarks/linking_benchmark.py",
     }
-    text = lb.markdown_section(results)
+    text = linking_report.markdown_section(results)
     assert "| m | 50.0% | 75.0% | 50.0% | 75.0% | 5 | 8 | 25.0% / 50.0% |" in text
     assert "3 ICD-10-CM `index`" in text and "drawn once from the 7 terms" in text
     assert "m 100.0% / 100.0%" in text and "searched as it was" in text
 
 
 # -------------------------------------------------------- scispaCy adapter
-def test_alias_table(table: lm.AliasTable) -> None:
+def test_alias_table(table: linking_aliases.AliasTable) -> None:
     assert len(table.aliases) == 19  # "Glimmer disorder" is one string with two codes
     assert table.aliases == sorted(table.aliases)
     shared = table.aliases.index("Glimmer disorder")
@@ -212,11 +219,11 @@ def test_alias_table(table: lm.AliasTable) -> None:
     assert "Z91" not in table.billable and "Z91.1" in table.billable
     alias_pos, code_pos, codes = table.pairs(billable_only=True)
     assert len(alias_pos) == 18 and "Z90" not in {codes[i] for i in code_pos}
-    assert table.signature() == lm.AliasTable.from_rows(reversed(ALIASES), BILLABLE).signature()
+    assert table.signature() == linking_aliases.AliasTable.from_rows(reversed(ALIASES), BILLABLE).signature()
 
 
-def test_scispacy_knowledge_base(table: lm.AliasTable) -> None:
-    kb = lm.CodeSetKnowledgeBase(table)
+def test_scispacy_knowledge_base(table: linking_aliases.AliasTable) -> None:
+    kb = linking_scispacy.CodeSetKnowledgeBase(table)
     assert set(kb.alias_to_cuis) == set(table.aliases)
     assert kb.alias_to_cuis["Glimmer disorder"] == {"Z90", "Z90.9"}
     assert kb.alias_to_cuis["ear fizz"] == {"Z92.0"}
@@ -227,25 +234,25 @@ def test_scispacy_knowledge_base(table: lm.AliasTable) -> None:
     assert len(kb.cui_to_entity) == 10
 
 
-def test_scispacy_candidate_generator(table: lm.AliasTable, tmp_path: Path) -> None:
-    kb = lm.CodeSetKnowledgeBase(table)
-    index_dir = lm.scispacy_cache_dir(tmp_path, table, m=8, ef_construction=50, min_df=1)
-    stats = lm.build_scispacy_index(kb, index_dir, m=8, ef_construction=50, threads=1,
+def test_scispacy_candidate_generator(table: linking_aliases.AliasTable, tmp_path: Path) -> None:
+    kb = linking_scispacy.CodeSetKnowledgeBase(table)
+    index_dir = linking_scispacy.scispacy_cache_dir(tmp_path, table, m=8, ef_construction=50, min_df=1)
+    stats = linking_scispacy.build_scispacy_index(kb, index_dir, m=8, ef_construction=50, threads=1,
                                     min_df=1)
     assert stats["aliases_indexed"] == 19 and stats["dtype"] == "float32"
     assert (index_dir / "nmslib_index.bin").is_file() and (index_dir / "build.json").is_file()
-    generator = lm.load_scispacy_generator(kb, index_dir, num_threads=1)
+    generator = linking_scispacy.load_scispacy_generator(kb, index_dir, num_threads=1)
     mentions = ["fizzing of the ear", "glimmer disorder", "chronic wobble", "qqq"]
-    plain = lm.ScispacyMethod(generator, None, k=10)(mentions)
-    billable = lm.ScispacyMethod(generator, table.billable, k=10)(mentions)
+    plain = linking_scispacy.ScispacyMethod(generator, None, k=10)(mentions)
+    billable = linking_scispacy.ScispacyMethod(generator, table.billable, k=10)(mentions)
     assert plain[0][0] == "Z92.0"
     assert plain[1][:2] == ["Z90", "Z90.9"]  # exact alias of both: tie broken by code
     assert billable[1][0] == "Z90.9"
     assert plain[2][0] == "Z91.1"
     assert plain[3] == []  # no known 3-gram: no candidates
-    exact = lm.TfidfExactMethod(table, min_df=1)(mentions)
+    exact = linking_methods.TfidfExactMethod(table, min_df=1)(mentions)
     assert [p[:1] for p in exact] == [p[:1] for p in plain]
-    exact_billable = lm.TfidfExactMethod(table, billable_only=True, min_df=1)(mentions)
+    exact_billable = linking_methods.TfidfExactMethod(table, billable_only=True, min_df=1)(mentions)
     assert [p[:1] for p in exact_billable] == [p[:1] for p in billable]
 
 
@@ -257,7 +264,7 @@ def test_rank_scispacy_candidates() -> None:
         MentionCandidate("B02", ["b", "bb"], [0.3, 0.9]),
         MentionCandidate("C03", ["c"], [0.9]),
     ]
-    assert lm.rank_scispacy_candidates(candidates) == ["B02", "C03", "A01"]
+    assert linking_scispacy.rank_scispacy_candidates(candidates) == ["B02", "C03", "A01"]
 
 
 def test_ranker_method_hook() -> None:
@@ -276,9 +283,9 @@ def test_ranker_method_hook() -> None:
             assert mention.text in {"ear fizz", "nothing"}
             return np.array([1 - c.score for c in candidates])
 
-    assert lm.RankerMethod(Scorer(), index, kb)(["ear fizz", "nothing"]) == [
+    assert linking_methods.RankerMethod(Scorer(), index, kb)(["ear fizz", "nothing"]) == [
         ["Z92.0", "Z92", "Z92.1"], []
     ]
-    assert lm.RankerMethod(Scorer(), index, kb, billable_only=True)(["ear fizz"]) == [
+    assert linking_methods.RankerMethod(Scorer(), index, kb, billable_only=True)(["ear fizz"]) == [
         ["Z92.0", "Z92.1"]
     ]

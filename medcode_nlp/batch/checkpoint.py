@@ -138,7 +138,7 @@ class Checkpoint:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _model_fingerprint(load_options: Mapping[str, Any]) -> Any:
+def model_fingerprint(load_options: Mapping[str, Any]) -> Any:
     """What identifies the shipped model the workers will load (changes invalidate parts)."""
     if load_options.get("ner") is not None:
         return None
@@ -164,7 +164,8 @@ def _iter_part(path: Path, expected: int) -> Iterator[str]:
                              f"{expected}; delete it and run again.")
 
 
-def _assemble_jsonl(parts: list[tuple[Path, dict[str, Any]]], temp: Path) -> None:
+def assemble_jsonl(parts: list[tuple[Path, dict[str, Any]]], temp: Path) -> None:
+    """Concatenate the committed JSONL parts into ``temp``, in chunk order."""
     with temp.open("w", encoding="utf-8") as out:
         for path, header in parts:
             for line in _iter_part(path, header["records"]):
@@ -204,8 +205,9 @@ def assemble_code_rows(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
             writer.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
-def _assemble_parquet(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
-                      row_group: int = 10_000) -> None:
+def assemble_parquet(parts: list[tuple[Path, dict[str, Any]]], temp: Path,
+                     row_group: int = 10_000) -> None:
+    """Write the committed parts into one Parquet file ``temp`` (id, row, result, error)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -40,23 +40,23 @@ if TYPE_CHECKING:  # pragma: no cover
 from medcode_nlp.batch.checkpoint import (
     CHECKPOINT_FORMAT,
     Checkpoint,
-    _assemble_jsonl,
-    _assemble_parquet,
-    _model_fingerprint,
     assemble_code_rows,
+    assemble_jsonl,
+    assemble_parquet,
     atomic_path,
+    model_fingerprint,
 )
 from medcode_nlp.batch.sources import (
-    _INPUT_SUFFIXES,
-    _OUTPUT_SUFFIXES,
     INPUT_FORMATS,
+    INPUT_SUFFIXES,
     OUTPUT_FORMATS,
+    OUTPUT_SUFFIXES,
     Record,
-    _chunks,
-    _format_of,
-    _Source,
+    RecordSource,
+    format_of,
+    numbered_chunks,
 )
-from medcode_nlp.batch.worker import _Payload, code_chunk
+from medcode_nlp.batch.worker import WorkerPayload, code_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ def run_batch(
         raise InputError(Errors.E014.format(name="output", detail="it is the input file"))
     if not target.parent.is_dir():
         raise InputError(Errors.E010.format(path=target.parent))
-    in_fmt = _format_of(source_path, input_format, _INPUT_SUFFIXES, INPUT_FORMATS,
-                        "input_format")
-    out_fmt = _format_of(target, output_format, _OUTPUT_SUFFIXES, OUTPUT_FORMATS,
-                         "output_format")
+    in_fmt = format_of(source_path, input_format, INPUT_SUFFIXES, INPUT_FORMATS,
+                       "input_format")
+    out_fmt = format_of(target, output_format, OUTPUT_SUFFIXES, OUTPUT_FORMATS,
+                        "output_format")
     if chunk_size < 1:
         raise InputError(Errors.E014.format(name="chunk_size", detail="must be at least 1"))
     if rows not in ("notes", "codes"):
@@ -152,7 +152,7 @@ def run_batch(
         from medcode_nlp.coder import DEFAULT_MAX_CHARS
 
         max_chars = DEFAULT_MAX_CHARS
-    source = _Source(source_path, in_fmt, id_field, text_field, max_chars, chunk_size)
+    source = RecordSource(source_path, in_fmt, id_field, text_field, max_chars, chunk_size)
 
     stat = source_path.stat()
     manifest = {
@@ -162,7 +162,7 @@ def run_batch(
                   "mtime_ns": stat.st_mtime_ns, "format": in_fmt},
         "options": {"id_field": id_field, "text_field": text_field, "chunk_size": chunk_size,
                     "load_options": json.loads(options_key(options)), "max_chars": max_chars},
-        "model": _model_fingerprint(options),
+        "model": model_fingerprint(options),
     }
     checkpoint = Checkpoint(target.parent / f"{target.name}.checkpoint", manifest)
     checkpoint.open()
@@ -184,7 +184,7 @@ def run_batch(
             logger.info("resuming: %d of %d chunks already committed", len(headers), n_chunks)
 
         def pending() -> Iterator[tuple[int, list[Record]]]:
-            for chunk, records in _chunks(source.records(), chunk_size):
+            for chunk, records in numbered_chunks(source.records(), chunk_size):
                 if chunk not in headers:
                     yield chunk, records
 
@@ -214,11 +214,11 @@ def run_batch(
         parts = [(checkpoint.part(c), headers[c]) for c in range(n_chunks)]
         with atomic_path(target) as temp:
             if out_fmt == "jsonl":
-                _assemble_jsonl(parts, temp)
+                assemble_jsonl(parts, temp)
             elif rows == "codes":
                 assemble_code_rows(parts, temp, hcc_year)
             else:
-                _assemble_parquet(parts, temp)
+                assemble_parquet(parts, temp)
         summary.records = total
         summary.errors = sum(h["errors"] for h in headers.values())
         summary.coded = total - summary.errors
@@ -331,7 +331,7 @@ def _run_dask(address: str, chunks: Iterator[tuple[int, list[Record]]],
         # This client is not the default one: the iterator must be given its loop.
         running = as_completed(loop=client.loop)
         for chunk, records in chunks:
-            running.add(client.submit(code_chunk, chunk, _Payload(records), options,
+            running.add(client.submit(code_chunk, chunk, WorkerPayload(records), options,
                                       pure=False, key=f"medcode-chunk-{chunk}-{os.getpid()}"
                                                       f"-{time.monotonic_ns()}"))
             while running.count() >= limit:

@@ -20,10 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 INPUT_FORMATS = ("jsonl", "csv", "parquet")
 OUTPUT_FORMATS = ("jsonl", "parquet")
-_INPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+INPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+                  ".pq": "parquet"}
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
                    ".pq": "parquet"}
-_OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                    ".pq": "parquet"}
 
 #: One input record on its way to a worker: (row, id, text or None, error or None).
 Record = tuple[int, Any, str | None, str | None]
@@ -94,8 +94,9 @@ def check_record(
 
 
 # ------------------------------------------------------------------------- readers
-def _format_of(path: Path, given: str | None, table: dict[str, str], allowed: tuple[str, ...],
-               name: str) -> str:
+def format_of(path: Path, given: str | None, table: dict[str, str], allowed: tuple[str, ...],
+              name: str) -> str:
+    """The input or output format: ``given``, or guessed from the suffix of ``path``."""
     if given is not None:
         fmt = given.lower().lstrip(".")
         if fmt not in allowed:
@@ -109,7 +110,7 @@ def _format_of(path: Path, given: str | None, table: dict[str, str], allowed: tu
     return guessed
 
 
-class _Source:
+class RecordSource:
     """Records of an input file, read lazily; ``count()`` is exact."""
 
     def __init__(self, path: Path, fmt: str, id_field: str, text_field: str, max_chars: int,
@@ -282,7 +283,8 @@ def _raise_csv_field_limit() -> None:
             limit //= 2
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[tuple[int, list[Record]]]:
+def numbered_chunks(records: Iterable[Record], size: int) -> Iterator[tuple[int, list[Record]]]:
+    """``records`` in chunks of ``size``, each with its number (0, 1, ...)."""
     chunk: list[Record] = []
     index = 0
     for record in records:

@@ -83,7 +83,7 @@ def code_records(coder: Coder, records: Sequence[Record],
     return out
 
 
-class _Payload:
+class WorkerPayload:
     """Records shipped to a Dask worker (an opaque object, so Dask never looks inside)."""
 
     __slots__ = ("records",)
@@ -93,12 +93,12 @@ class _Payload:
 
 
 def code_chunk(
-    chunk: int, records: list[Record] | _Payload, load_options: Mapping[str, Any],
+    chunk: int, records: list[Record] | WorkerPayload, load_options: Mapping[str, Any],
     on_note: Callable[[], None] | None = None,
 ) -> tuple[int, list[str], dict[str, Any]]:
     """Worker task: code one chunk; returns (chunk, JSON lines, stats). ``on_note``: called
     per coded note (progress, in this process only)."""
-    if isinstance(records, _Payload):
+    if isinstance(records, WorkerPayload):
         records = records.records
     key = options_key(load_options)
     coder = get_coder(load_options)

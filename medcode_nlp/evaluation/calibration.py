@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.evaluation.datasets import Gold, Predictions
-from medcode_nlp.evaluation.metrics import _eval_ids, _stats
+from medcode_nlp.evaluation.metrics import doc_stats, eval_ids
 
 
 def _check_probs(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float64], NDArray[Any]]:
@@ -32,7 +32,7 @@ def _check_probs(probs: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float6
     return p, y.astype(float)
 
 
-def _bin_sums(probs: NDArray[np.float64], labels: NDArray[Any], n_bins: int) -> NDArray[np.float64]:
+def bin_sums(probs: NDArray[np.float64], labels: NDArray[Any], n_bins: int) -> NDArray[np.float64]:
     """Per-bin (count, sum of probabilities, sum of labels), shape (3, n_bins)."""
     idx = np.minimum((probs * n_bins).astype(int), n_bins - 1)
     return np.stack(
@@ -52,7 +52,7 @@ def calibration_bins(
     if n_bins < 1:
         raise InputError(Errors.E014.format(name="n_bins", detail=f"must be >= 1, got {n_bins}"))
     p, y = _check_probs(probs, labels)
-    count, sum_p, sum_y = _bin_sums(p, y, n_bins)
+    count, sum_p, sum_y = bin_sums(p, y, n_bins)
     return [
         {
             "lower": b / n_bins,
@@ -85,8 +85,8 @@ def calibration_pairs(
     pred: Predictions, gold: Gold, doc_ids: Sequence[str] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Every ranked prediction of the evaluated documents as (score, is-gold) arrays."""
-    ids = _eval_ids(gold, doc_ids)
-    stats = _stats(pred, gold, ids)
+    ids = eval_ids(gold, doc_ids)
+    stats = doc_stats(pred, gold, ids)
     scores = np.concatenate([stats[d].scores for d in ids] + [np.empty(0)])
     labels = np.concatenate([stats[d].labels for d in ids] + [np.empty(0, dtype=bool)])
     return scores, labels

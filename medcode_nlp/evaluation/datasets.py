@@ -103,14 +103,15 @@ def gold_codes(docs: Sequence[GoldDocument], group: str | None = None) -> dict[s
 
 def codiesp_code(code: str, kind: str) -> str:
     """A code as CodiEsp writes it: lower case; diagnoses with a dot after 3 characters."""
-    _check_kind(kind)
+    check_kind(kind)
     norm = normalize_code(code).lower()
     if kind == DIAGNOSIS and len(norm) > 3:
         return f"{norm[:3]}.{norm[3:]}"
     return norm
 
 
-def _check_kind(kind: str) -> None:
+def check_kind(kind: str) -> None:
+    """Refuse a CodiEsp kind other than those of ``CODIESP_KINDS`` (numbered error)."""
     if kind not in CODIESP_KINDS:
         raise InputError(
             Errors.E011.format(value=kind, name="kind", allowed=", ".join(CODIESP_KINDS))
@@ -133,7 +134,8 @@ def _read_text(path: Path) -> str:
         raise InputError(Errors.E001.format(path=path, position=err.start)) from err
 
 
-def _short(value: object, limit: int = 40) -> str:
+def short_repr(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (for error messages)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -170,7 +172,7 @@ def read_codiesp(root: str | Path, split: str) -> list[GoldDocument]:
             if doc_id not in docs:
                 raise _fail(
                     path, "CodiEsp TSV", line_no,
-                    f"document {_short(doc_id)} has no file in {text_dir}",
+                    f"document {short_repr(doc_id)} has no file in {text_dir}",
                 )
             docs[doc_id].codes[kind].add(normalize_code(code))
     result = list(docs.values())
@@ -212,7 +214,7 @@ def read_jsonl_gold(path: str | Path) -> list[GoldDocument]:
         if not isinstance(doc_id, str) or not doc_id.strip():
             raise _fail(p, fmt, line_no, "'id' must be a non-empty string")
         if doc_id in seen:
-            raise _fail(p, fmt, line_no, f"duplicate id {_short(doc_id)}")
+            raise _fail(p, fmt, line_no, f"duplicate id {short_repr(doc_id)}")
         if not isinstance(record["text"], str):
             raise _fail(p, fmt, line_no, "'text' must be a string")
         if not isinstance(record["codes"], list):

@@ -46,7 +46,8 @@ def average_precision(ranked: Sequence[str], gold: Collection[str]) -> float:
     return total / len(gold_set)
 
 
-def _eval_ids(gold: Gold, doc_ids: Sequence[str] | None) -> Sequence[str]:
+def eval_ids(gold: Gold, doc_ids: Sequence[str] | None) -> Sequence[str]:
+    """The documents evaluated: ``doc_ids``, or every document of ``gold``."""
     return list(gold) if doc_ids is None else doc_ids
 
 
@@ -54,7 +55,7 @@ def _norm_gold(gold: Gold, doc_id: str) -> set[str]:
     return {normalize_code(c) for c in gold.get(doc_id, ())}
 
 
-class _DocStats:
+class DocStats:
     """Per-document quantities that every metric is built from (computed once)."""
 
     __slots__ = ("ap", "has_pred", "n_gold", "hits_at", "scores", "labels")
@@ -71,16 +72,21 @@ class _DocStats:
         self.labels = np.array([c in gold for c in codes], dtype=bool)
 
     def hits(self, k: int) -> int:
+        """Gold codes among the first ``k`` ranked codes."""
         return int(self.hits_at[min(k, len(self.hits_at) - 1)])
 
 
-def _stats(
+def doc_stats(
     pred: Predictions, gold: Gold, ids: Sequence[str], depth: int = MAP_DEPTH
-) -> dict[str, _DocStats]:
-    return {d: _DocStats(pred.get(d, ()), _norm_gold(gold, d), depth) for d in set(ids)}
+) -> dict[str, DocStats]:
+    """:class:`DocStats` of each document of ``ids`` (ranked to ``depth`` for MAP)."""
+    return {d: DocStats(pred.get(d, ()), _norm_gold(gold, d), depth) for d in set(ids)}
 
 
-def _map_from(stats: Mapping[str, _DocStats], ids: Sequence[str], skip_unpredicted: bool) -> float:
+def map_from_stats(
+    stats: Mapping[str, DocStats], ids: Sequence[str], skip_unpredicted: bool
+) -> float:
+    """MAP over ``ids`` from precomputed :class:`DocStats` (see :func:`mean_average_precision`)."""
     values = [
         stats[d].ap for d in ids if stats[d].n_gold and (stats[d].has_pred or not skip_unpredicted)
     ]
@@ -100,38 +106,46 @@ def mean_average_precision(
     ``skip_unpredicted=True`` leaves out documents without any prediction, as the official
     trectools-based script does; by default they count 0. Returns 0.0 if no document has gold.
     """
-    ids = _eval_ids(gold, doc_ids)
-    return _map_from(_stats(pred, gold, ids, depth), ids, skip_unpredicted)
+    ids = eval_ids(gold, doc_ids)
+    return map_from_stats(doc_stats(pred, gold, ids, depth), ids, skip_unpredicted)
 
 
-def _at_k_from(stats: Mapping[str, _DocStats], ids: Sequence[str], k: int, recall: bool) -> float:
+def at_k_from_stats(
+    stats: Mapping[str, DocStats], ids: Sequence[str], k: int, recall: bool
+) -> float:
+    """Mean precision@k (or recall@k) over the documents of ``ids`` with gold codes."""
     values = [
         stats[d].hits(k) / (stats[d].n_gold if recall else k) for d in ids if stats[d].n_gold
     ]
     return float(np.mean(values)) if values else 0.0
 
 
-def _check_k(k: int) -> None:
+def check_k(k: int) -> None:
+    """Refuse a cut-off ``k`` that is not an integer >= 1 (numbered error)."""
     if not isinstance(k, int) or k < 1:
         raise InputError(Errors.E014.format(name="k", detail=f"need an integer >= 1, not {k!r}"))
+
+
+def _mean_at_k(
+    pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None, recall: bool
+) -> float:
+    check_k(k)
+    ids = eval_ids(gold, doc_ids)
+    return at_k_from_stats(doc_stats(pred, gold, ids), ids, k, recall=recall)
 
 
 def precision_at_k(
     pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None = None
 ) -> float:
     """Mean over documents with gold codes of (gold codes in the top k) / k."""
-    _check_k(k)
-    ids = _eval_ids(gold, doc_ids)
-    return _at_k_from(_stats(pred, gold, ids), ids, k, recall=False)
+    return _mean_at_k(pred, gold, k, doc_ids, recall=False)
 
 
 def recall_at_k(
     pred: Predictions, gold: Gold, k: int, doc_ids: Sequence[str] | None = None
 ) -> float:
     """Mean over documents with gold codes of (gold codes in the top k) / (gold codes)."""
-    _check_k(k)
-    ids = _eval_ids(gold, doc_ids)
-    return _at_k_from(_stats(pred, gold, ids), ids, k, recall=True)
+    return _mean_at_k(pred, gold, k, doc_ids, recall=True)
 
 
 # --------------------------------------------------------------------------- threshold metrics
@@ -157,13 +171,15 @@ def prf(tp: int, fp: int, fn: int) -> PRF:
     return PRF(p, r, f, tp, fp, fn)
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> PRF:
+def prf_from_counts(tp: int, n_pred: int, n_gold: int) -> PRF:
+    """:func:`prf` from true positives and the numbers of predicted and gold codes."""
     return prf(tp, n_pred - tp, n_gold - tp)
 
 
-def _counts_from(
-    stats: Mapping[str, _DocStats], ids: Sequence[str], threshold: float
+def counts_from_stats(
+    stats: Mapping[str, DocStats], ids: Sequence[str], threshold: float
 ) -> tuple[int, int, int]:
+    """(true positives, predicted, gold) over ``ids`` for codes scoring ``threshold`` or more."""
     tp = n_pred = n_gold = 0
     for d in ids:
         s = stats[d]
@@ -178,8 +194,8 @@ def micro_prf(
     pred: Predictions, gold: Gold, threshold: float, doc_ids: Sequence[str] | None = None
 ) -> PRF:
     """Micro P/R/F1 of the codes with ``score >= threshold`` over the evaluated documents."""
-    ids = _eval_ids(gold, doc_ids)
-    return _prf(*_counts_from(_stats(pred, gold, ids), ids, threshold))
+    ids = eval_ids(gold, doc_ids)
+    return prf_from_counts(*counts_from_stats(doc_stats(pred, gold, ids), ids, threshold))
 
 
 def choose_threshold(
@@ -191,8 +207,8 @@ def choose_threshold(
     threshold reaches F1 > 0, returns a value just above the highest score (predict nothing),
     or 1.0 if there are no predictions.
     """
-    ids = _eval_ids(gold, doc_ids)
-    stats = _stats(pred, gold, ids)
+    ids = eval_ids(gold, doc_ids)
+    stats = doc_stats(pred, gold, ids)
     scores = np.concatenate([stats[d].scores for d in ids] + [np.empty(0)])
     labels = np.concatenate([stats[d].labels for d in ids] + [np.empty(0, dtype=bool)])
     n_gold = sum(stats[d].n_gold for d in ids)

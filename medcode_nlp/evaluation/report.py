@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from medcode_nlp.about import __version__
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.evaluation.calibration import (
-    _bin_sums,
+    bin_sums,
     bootstrap_ci,
     brier_score,
     calibration_bins,
@@ -24,19 +24,19 @@ from medcode_nlp.evaluation.calibration import (
 from medcode_nlp.evaluation.datasets import (
     Gold,
     Predictions,
-    _check_kind,
-    _short,
+    check_kind,
     codiesp_code,
+    short_repr,
 )
 from medcode_nlp.evaluation.metrics import (
     PRF,
-    _at_k_from,
-    _check_k,
-    _counts_from,
-    _eval_ids,
-    _map_from,
-    _prf,
-    _stats,
+    at_k_from_stats,
+    check_k,
+    counts_from_stats,
+    doc_stats,
+    eval_ids,
+    map_from_stats,
+    prf_from_counts,
     rank_codes,
 )
 
@@ -74,29 +74,29 @@ def evaluation_report(
     ``ci`` (metric -> [low, high]), ``reliability`` (bins), ``counts``, ``threshold``, ``seed``,
     ``n_bootstrap``, ``versions``. Calibration values are ``None`` when scores leave [0, 1].
     """
-    ids = list(_eval_ids(gold, doc_ids))
-    stats = _stats(pred, gold, ids)
+    ids = list(eval_ids(gold, doc_ids))
+    stats = doc_stats(pred, gold, ids)
     # per-document counts at the threshold, so each bootstrap resample is a cheap sum
-    per_doc = {d: _counts_from(stats, [d], threshold) for d in stats}
+    per_doc = {d: counts_from_stats(stats, [d], threshold) for d in stats}
 
     def prf_of(sample: Sequence[str]) -> PRF:
         tp = n_pred = n_gold = 0
         for d in sample:
             a, b, c = per_doc[d]
             tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
-        return _prf(tp, n_pred, n_gold)
+        return prf_from_counts(tp, n_pred, n_gold)
 
     metrics: dict[str, Callable[[Sequence[str]], float]] = {
-        "map": lambda s: _map_from(stats, s, False),
+        "map": lambda s: map_from_stats(stats, s, False),
         "precision": lambda s: prf_of(s).precision,
         "recall": lambda s: prf_of(s).recall,
         "f1": lambda s: prf_of(s).f1,
-        "precision_at_5": lambda s: _at_k_from(stats, s, 5, recall=False),
-        "precision_at_10": lambda s: _at_k_from(stats, s, 10, recall=False),
-        "recall_at_10": lambda s: _at_k_from(stats, s, 10, recall=True),
+        "precision_at_5": lambda s: at_k_from_stats(stats, s, 5, recall=False),
+        "precision_at_10": lambda s: at_k_from_stats(stats, s, 10, recall=False),
+        "recall_at_10": lambda s: at_k_from_stats(stats, s, 10, recall=True),
     }
     report: dict[str, Any] = {name: fn(ids) for name, fn in metrics.items()}
-    report["map_predicted_docs_only"] = _map_from(stats, ids, True)
+    report["map_predicted_docs_only"] = map_from_stats(stats, ids, True)
 
     scores = np.concatenate([stats[d].scores for d in ids] + [np.empty(0)])
     labels = np.concatenate([stats[d].labels for d in ids] + [np.empty(0, dtype=bool)])
@@ -110,9 +110,9 @@ def evaluation_report(
         )
         report["reliability"] = calibration_bins(scores, labels, n_bins)
         # per-document sums, so that a bootstrap resample only adds arrays
-        bins_all = {d: _bin_sums(s.scores, s.labels, n_bins) for d, s in stats.items()}
+        bins_all = {d: bin_sums(s.scores, s.labels, n_bins) for d, s in stats.items()}
         bins_kept = {
-            d: _bin_sums(s.scores[s.scores >= threshold], s.labels[s.scores >= threshold], n_bins)
+            d: bin_sums(s.scores[s.scores >= threshold], s.labels[s.scores >= threshold], n_bins)
             for d, s in stats.items()
         }
         sq_err = {
@@ -142,7 +142,7 @@ def evaluation_report(
     report["ci"] = {
         name: list(bootstrap_ci(fn, ids, n=n_bootstrap, seed=seed)) for name, fn in metrics.items()
     }
-    tp, n_pred, n_gold = _counts_from(stats, ids, threshold)
+    tp, n_pred, n_gold = counts_from_stats(stats, ids, threshold)
     id_set = set(ids)
     report["counts"] = {
         "documents": len(id_set),
@@ -232,14 +232,14 @@ def write_codiesp_predictions(
     ``threshold`` keeps codes with ``score >= threshold``, ``top_k`` the first k per document.
     Returns the number of lines written.
     """
-    _check_kind(kind)
+    check_kind(kind)
     if top_k is not None:
-        _check_k(top_k)
+        check_k(top_k)
     rows: list[str] = []
     for doc_id in sorted(pred):
         if not doc_id or any(ch in doc_id for ch in "\t\r\n"):
             raise InputError(
-                Errors.E014.format(name="doc_id", detail=f"{_short(doc_id)} cannot be written")
+                Errors.E014.format(name="doc_id", detail=f"{short_repr(doc_id)} cannot be written")
             )
         ranked = rank_codes(pred[doc_id], depth=top_k)
         rows.extend(

@@ -18,7 +18,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 def evaluate_ner_file(path: Path, fmt: str, ner: str | None = None) -> dict[str, Any]:
     """NER P/R/F1 on a CoNLL/IOB or PubTator file."""
     from medcode_nlp.evaluation.ner import evaluate_ner, read_conll, read_pubtator
-    from medcode_nlp.nlp.pipeline import _load_ner
+    from medcode_nlp.nlp.pipeline import load_ner
 
     if fmt not in ("conll", "pubtator"):
         raise InputError(Errors.E011.format(value=fmt, name="--format",
@@ -26,7 +26,7 @@ def evaluate_ner_file(path: Path, fmt: str, ner: str | None = None) -> dict[str,
     if not Path(path).is_file():
         raise InputError(Errors.E010.format(path=path))
     examples = read_conll(path) if fmt == "conll" else read_pubtator(path)
-    nlp, tag = _load_ner(ner)
+    nlp, tag = load_ner(ner)
     report: dict[str, Any] = dict(evaluate_ner(nlp, examples))
     report["model"] = tag
     report["file"] = str(path)

@@ -35,7 +35,7 @@ def default_ner_path() -> Path:
     return models_dir() / "ner"
 
 
-def _load_ner(ner: str | None) -> tuple[Language, str]:
+def load_ner(ner: str | None) -> tuple[Language, str]:
     """The base pipeline holding the mention finder, and its version tag."""
     if ner is None:
         path = default_ner_path()
@@ -77,7 +77,7 @@ def build_pipeline(
     """
     if matcher not in MATCHER_MODES:
         raise InputError(Errors.E011.format(value=matcher, name="matcher", allowed=MATCHER_MODES))
-    nlp, tag = _load_ner(ner)
+    nlp, tag = load_ner(ner)
     kb = str(kb_path) if kb_path else None
     if not any(name in nlp.pipe_names for name in ("parser", "senter", "sentencizer")):
         nlp.add_pipe("sentencizer", first=True)

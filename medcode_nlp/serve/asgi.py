@@ -1,6 +1,7 @@
 """ASGI plumbing the server's middlewares share: the ASGI types, a request's headers and
-cookies, and complete JSON or HTML responses carrying the headers every response gets
-(no sniffing, no framing, no referrer, a content security policy)."""
+cookies, complete JSON or HTML responses carrying the headers every response gets (no
+sniffing, no framing, no referrer, a content security policy), and their base class
+(:class:`HttpMiddleware`)."""
 
 from __future__ import annotations
 
@@ -107,3 +108,21 @@ async def send_html(send: Send, status: int, html: str,
 def more_body(message: Message) -> bool:
     """Whether an ASGI ``http.request`` message says more of the body follows."""
     return bool(message.get("more_body", False))
+
+
+class HttpMiddleware:
+    """Base of the server's ASGI middlewares: an HTTP request goes to :meth:`handle`, any
+    other scope (lifespan) straight to the wrapped ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request (subclasses say how)."""
+        raise NotImplementedError

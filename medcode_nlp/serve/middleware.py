@@ -7,7 +7,7 @@ import time
 import traceback
 
 from medcode_nlp.serve.asgi import (
-    ASGIApp,
+    HttpMiddleware,
     Message,
     Receive,
     Scope,
@@ -19,16 +19,10 @@ from medcode_nlp.serve.asgi import (
 logger = logging.getLogger("medcode_nlp.serve")  # the server's one logger name
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """One log line per request: method, path, status, milliseconds. No query, no body."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 0
 
@@ -45,16 +39,10 @@ class AccessLogMiddleware:
                         (time.perf_counter() - started) * 1000)
 
 
-class ErrorShieldMiddleware:
+class ErrorShieldMiddleware(HttpMiddleware):
     """Turns any unhandled exception into a JSON 500; logs its type and frames, not its text."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_wrapper(message: Message) -> None:

@@ -39,6 +39,7 @@ from medcode_nlp.serve.asgi import (
     DOCS_CSP,
     UI_CSP,
     ASGIApp,
+    HttpMiddleware,
     Message,
     Receive,
     Scope,
@@ -103,11 +104,11 @@ async def _discard_body(receive: Receive, received: int, limit: int) -> None:
                 return
 
 
-class SecurityMiddleware:
+class SecurityMiddleware(HttpMiddleware):
     """ASGI middleware enforcing :class:`SecurityConfig` on every HTTP request."""
 
     def __init__(self, app: ASGIApp, config: SecurityConfig) -> None:
-        self.app = app
+        super().__init__(app)
         self.config = config
         self._session = session_value(config.token) if config.token else None
 
@@ -145,10 +146,7 @@ class SecurityMiddleware:
         return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
 
     # -------------------------------------------------------------- ASGI
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = request_headers(scope)
         method = scope["method"].upper()
         path = scope["path"]

@@ -42,8 +42,8 @@ from medcode_nlp.paths import shared_data_dir
 from medcode_nlp.training.ner_lexicons import (
     BC5CDR_TRAIN,
     Lexicons,
-    _cm_code_aliases,
     build_lexicons,
+    cm_code_aliases,
 )
 from medcode_nlp.training.ner_terms import (
     PCS_GUIDED_OPERATIONS,
@@ -217,7 +217,7 @@ def codiesp_docs(
         doc = labeller.nlp.make_doc(text)
         problem_extra: set[str] = set()
         for code in dx_codes.get(doc_id, []):
-            problem_extra |= _cm_code_aliases(code, lex)
+            problem_extra |= cm_code_aliases(code, lex)
         operations = set()
         for code in px_codes.get(doc_id, []):
             op = lex.pcs_operations.get((code[:1].lower(), code[2:3].lower()))

@@ -20,10 +20,10 @@ from medcode_nlp.training.ner_terms import (
     GENERIC_TERMS,
     PROCEDURE_MODIFIERS,
     PROCEDURE_TERMS,
-    _clean_title,
-    _is_drug_name,
-    _is_problem_name,
-    _norm,
+    clean_title,
+    is_drug_name,
+    is_problem_name,
+    norm_term,
 )
 
 BC5CDR_TRAIN = ("CDR_TrainingSet.PubTator.txt", "CDR_DevelopmentSet.PubTator.txt")
@@ -67,10 +67,10 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
     for name in BC5CDR_TRAIN:
         for text, spans in read_pubtator(data / "bc5cdr" / name):
             for s, e, lab in spans:
-                (disease_counts if lab == "PROBLEM" else chem_counts)[_norm(text[s:e])] += 1
+                (disease_counts if lab == "PROBLEM" else chem_counts)[norm_term(text[s:e])] += 1
     for text, spans in read_conll(data / "ncbi-disease" / "train.tsv"):
         for s, e, _ in spans:
-            disease_counts[_norm(text[s:e])] += 1
+            disease_counts[norm_term(text[s:e])] += 1
     lex.chemical_gold = {t for t in chem_counts if len(t) >= 3}
     gold_disease = {
         t
@@ -89,7 +89,7 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
     if drugs_csv.exists():
         with drugs_csv.open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
-                term = _norm(re.sub(r"\([^)]*\)|\bNEC\b", " ", row["Term"]))
+                term = norm_term(re.sub(r"\([^)]*\)|\bNEC\b", " ", row["Term"]))
                 if (
                     row["Level"] == "0"
                     and re.fullmatch(r"[a-z][a-z -]{4,}", term)
@@ -97,7 +97,7 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
                     and term not in ANALYTES
                     and term not in GENERIC_TERMS
                     and term not in gold_disease
-                    and _is_drug_name(term, lex.chemical_gold)
+                    and is_drug_name(term, lex.chemical_gold)
                 ):
                     lex.drug.add(term)
     # ICD-10-CM Alphabetic Index: main terms -> problem lexicon; all terms -> per-code aliases.
@@ -113,16 +113,16 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
                     continue
                 names: list[str] = []
                 if level == "0":
-                    names = _clean_title(term)
+                    names = clean_title(term)
                     if code[0] not in "VWXYZ":
                         lex.problem.update(
                             n
                             for n in names
                             if len(n.split()) <= 4
-                            and _is_problem_name(n, gold_disease, lex.disease_heads)
+                            and is_problem_name(n, gold_disease, lex.disease_heads)
                         )
                 elif level == "1" and len(term.split()) <= 3:
-                    mod = _norm(re.sub(r"\([^)]*\)", " ", term))
+                    mod = norm_term(re.sub(r"\([^)]*\)", " ", term))
                     if re.fullmatch(r"[a-z][a-z -]+", mod) and mod.split()[0] not in {
                         "with",
                         "without",
@@ -141,7 +141,7 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
                         "after",
                         "and",
                     }:
-                        names = [_norm(f"{mod} {n}") for n in _clean_title(main)]
+                        names = [norm_term(f"{mod} {n}") for n in clean_title(main)]
                 for n in names:
                     lex.cm_aliases.setdefault(code, set()).add(n)
     lex.problem -= lex.drug
@@ -156,7 +156,7 @@ def build_lexicons(data: Path, nlp: Language) -> Lexicons:
             ):
                 lex.pcs_operations[(str(section).lower(), str(code).lower())] = value.lower()
             for (bp,) in con.execute("SELECT DISTINCT def_bp FROM pcs_body_part"):
-                words = _norm(bp.split(",")[0]).split()
+                words = norm_term(bp.split(",")[0]).split()
                 if len(words) == 1 and len(words[0]) > 3:
                     modifiers.add(words[0])
         finally:
@@ -262,7 +262,7 @@ def _add_cm_title_vocab(lex: Lexicons, nlp: Language) -> None:
             lex.vocab.add(word.lower())
 
 
-def _cm_code_aliases(code: str, lex: Lexicons) -> set[str]:
+def cm_code_aliases(code: str, lex: Lexicons) -> set[str]:
     """Aliases of a gold ICD-10-CM code: its title, inclusion terms and index terms."""
     try:
         import simple_icd_10_cm as cm
@@ -271,7 +271,7 @@ def _cm_code_aliases(code: str, lex: Lexicons) -> set[str]:
     key = code.strip().upper()
     names: set[str] = set(lex.cm_aliases.get(key, set()))
     if cm is not None and cm.is_valid_item(key):
-        names.update(_clean_title(cm.get_description(key)))
+        names.update(clean_title(cm.get_description(key)))
         for term in cm.get_inclusion_term(key):
-            names.update(_clean_title(term))
-    return {n for n in names if _is_problem_name(n, lex.gold_disease, lex.disease_heads)}
+            names.update(clean_title(term))
+    return {n for n in names if is_problem_name(n, lex.gold_disease, lex.disease_heads)}

@@ -143,11 +143,12 @@ creatine prothrombin angiotensin aldosterone smoking
 )
 
 
-def _norm(text: str) -> str:
+def norm_term(text: str) -> str:
+    """Lower case with white space folded (the comparison form of a lexicon term)."""
     return re.sub(r"\s+", " ", text.strip().lower())
 
 
-def _clean_title(title: str) -> list[str]:
+def clean_title(title: str) -> list[str]:
     """Short names from an ICD-10-CM title or inclusion term (``Fever, unspecified`` -> fever).
 
     Only the part before the first comma is used (what follows qualifies it: site, laterality,
@@ -158,7 +159,7 @@ def _clean_title(title: str) -> list[str]:
     t = re.split(r"[,;]", t)[0]
     out = []
     for part in re.split(r" and | or ", t):
-        part = _norm(re.sub(r"^(?:other|unspecified)\s+", "", part.strip(), flags=re.I))
+        part = norm_term(re.sub(r"^(?:other|unspecified)\s+", "", part.strip(), flags=re.I))
         words = part.split()
         if not words or len(words) > 5 or part in GENERIC_TERMS or len(part) < 4:
             continue
@@ -189,7 +190,7 @@ ADJECTIVE_RE = re.compile(r"[a-z]+(?:ic|al|ous|ful|ive|ary|ed)")
 NOT_PROBLEMS = {"bacteria", "media", "criteria", "militia", "ammonia", "tibia", "fibula"}
 
 
-def _is_problem_name(name: str, gold: set[str], heads: set[str]) -> bool:
+def is_problem_name(name: str, gold: set[str], heads: set[str]) -> bool:
     """A lexicon name is kept as PROBLEM if gold, or its last word looks like a disease head."""
     if name in gold:
         return True
@@ -199,7 +200,7 @@ def _is_problem_name(name: str, gold: set[str], heads: set[str]) -> bool:
     return bool(DISEASE_SUFFIX_RE.search(words[-1])) or words[-1] in heads
 
 
-def _is_drug_name(name: str, gold: set[str]) -> bool:
+def is_drug_name(name: str, gold: set[str]) -> bool:
     """A Table-of-Drugs name is kept as DRUG if gold, or one word with a drug-like ending."""
     if name in gold:
         return True

@@ -42,10 +42,10 @@ from spacy.tokens import Doc, Span
 
 import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
 from medcode_nlp.nlp.components.context_rules import (
-    _DEFAULT_SCOPE,
     ASSERTION_FLAGS,
     ASSERTION_PRIORITY,
     CATEGORIES,
+    DEFAULT_SCOPE,
     HINTS_FILE,
     RULES_FILE,
     CategoryMatcher,
@@ -54,11 +54,11 @@ from medcode_nlp.nlp.components.context_rules import (
 )
 from medcode_nlp.nlp.components.sections import (
     SectionTuple,
-    _read_json,
     parse_section_rules,
     section_at,
 )
 from medcode_nlp.nlp.components.sentences import join_query_marks, split_sentences
+from medcode_nlp.resources import read_json
 
 #: Negation triggers that deny the mention they open ("Denies fever" as one span).
 _OPENING_DENIALS = frozenset({"denies", "denied", "deny", "denying", "no", "negative for"})
@@ -81,8 +81,8 @@ class ContextComponent:
         self.rules_path = rules_path
         self.span_keys = list(span_keys)
         self.use_sections = use_sections
-        self._data: Any = _read_json(rules_path, RULES_FILE)
-        sections = _read_json(sections_path, "sections.json")
+        self._data: Any = read_json(rules_path, RULES_FILE)
+        sections = read_json(sections_path, "sections.json")
         self.section_hints: dict[str, str] = {
             stype: hint
             for stype, hint in parse_section_rules(
@@ -96,7 +96,7 @@ class ContextComponent:
         self.rules = parse_context_rules(self._data, str(self.rules_path or RULES_FILE))
         self.matchers = [
             CategoryMatcher(
-                cat, self.rules.by_category(cat), self.rules.max_scope.get(cat, _DEFAULT_SCOPE)
+                cat, self.rules.by_category(cat), self.rules.max_scope.get(cat, DEFAULT_SCOPE)
             )
             for cat in CATEGORIES
         ]

@@ -11,9 +11,9 @@ from typing import Any
 import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.nlp.components.sections import (
-    _read_json,
     phrase_trie_regex,
 )
+from medcode_nlp.resources import read_json
 
 RULES_FILE = "context_rules.json"
 HINTS_FILE = "section_hints.json"
@@ -27,7 +27,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 ASSERTION_PRIORITY = ("negated", "hypothetical", "family", "uncertain", "historical")
 ASSERTION_FLAGS = {assertion: flag for flag, assertion in CATEGORIES.values()}
 DIRECTIONS = ("forward", "backward", "bidirectional", "pseudo", "terminate")
-_DEFAULT_SCOPE = 10
+DEFAULT_SCOPE = 10
 @dataclass(frozen=True)
 class ContextRule:
     """One trigger, pseudo-trigger or termination term."""
@@ -73,7 +73,7 @@ def parse_context_rules(data: Any, source: str = RULES_FILE) -> ContextRules:
     for category, conf in (data.get("categories") or {}).items():
         if category not in CATEGORIES:
             raise bad(f"unknown category {category!r}; expected one of {sorted(CATEGORIES)}")
-        scopes[category] = int((conf or {}).get("max_scope", _DEFAULT_SCOPE))
+        scopes[category] = int((conf or {}).get("max_scope", DEFAULT_SCOPE))
     rules: list[ContextRule] = []
     for i, group in enumerate(data["rules"]):
         if not isinstance(group, dict):
@@ -115,7 +115,7 @@ def parse_context_rules(data: Any, source: str = RULES_FILE) -> ContextRules:
 
 def load_context_rules(path: str | Path | None = None) -> ContextRules:
     """Rules from ``path``, or the packaged ``resources/context_rules.json``."""
-    return parse_context_rules(_read_json(path, RULES_FILE), str(path or RULES_FILE))
+    return parse_context_rules(read_json(path, RULES_FILE), str(path or RULES_FILE))
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,9 @@ and every span of ``doc.ents`` and ``doc.spans`` gets ``span._.section``.
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from spacy.tokens import Doc, Span
 
 import medcode_nlp.nlp.extensions  # noqa: F401  (registers extensions)
 from medcode_nlp.errors import Errors, InputError
+from medcode_nlp.resources import read_json
 
 RULES_FILE = "sections.json"
 SectionTuple = tuple[int, int, str, str]
@@ -96,21 +95,7 @@ def parse_section_rules(data: Any, source: str = RULES_FILE) -> SectionRules:
 
 def load_section_rules(path: str | Path | None = None) -> SectionRules:
     """Rules from ``path``, or the packaged ``resources/sections.json``."""
-    return parse_section_rules(_read_json(path, RULES_FILE), str(path or RULES_FILE))
-
-
-def _read_json(path: str | Path | None, packaged: str) -> Any:
-    """JSON from a user path or a packaged resource, with numbered errors."""
-    if path is None:
-        text = resources.files("medcode_nlp.resources").joinpath(packaged).read_text("utf8")
-        return json.loads(text)
-    file = Path(path)
-    if not file.exists():
-        raise InputError(Errors.E010.format(path=file))
-    try:
-        return json.loads(file.read_text("utf8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(Errors.E009.format(path=file, fmt="JSON", detail=exc)) from exc
+    return parse_section_rules(read_json(path, RULES_FILE), str(path or RULES_FILE))
 
 
 def phrase_trie_regex(
@@ -245,7 +230,7 @@ class SectionsComponent:
         self.name = name
         self.rules_path = rules_path
         self.inline_headers = inline_headers
-        self._data: Any = _read_json(rules_path, RULES_FILE)
+        self._data: Any = read_json(rules_path, RULES_FILE)
         self._build()
 
     def _build(self) -> None:
