@@ -85,53 +85,24 @@ class CodedNote:
     optional: frozenset[Code] = frozenset()
 
 
-def _bad(path: Path, line_no: int, detail: str) -> InputError:
-    return InputError(Errors.E015.format(record=f"{path.name} line {line_no}", detail=detail))
-
-
-def _parse_code(item: Any, path: Path, line_no: int) -> tuple[Code, bool]:
-    if isinstance(item, str):
-        item = {"code": item}
-    if not isinstance(item, dict) or not isinstance(item.get("code"), str) \
-            or not item["code"].strip():
-        raise _bad(path, line_no, "each code must be a string or an object with a 'code' string")
-    system = item.get("system", DEFAULT_SYSTEM)
-    if not isinstance(system, str) or not system.strip():
-        raise _bad(path, line_no, "'system' must be a code-system name")
-    system = "".join(ch for ch in system.lower() if ch.isalnum())
-    return (system, item["code"].strip().upper()), bool(item.get("optional", False))
-
-
 def read_coded_notes(path: str | Path) -> list[CodedNote]:
-    """Coded notes from JSONL: ``{"id", "text", "codes": [{"system", "code", "optional"}]}``."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(Errors.E010.format(path=source))
+    """Coded notes from JSONL (``{"id", "text", "codes": [{"system", "code", "optional"}]}``),
+    read by :func:`medcode_nlp.evaluation.coding.read_coded_notes` (the one reader); a code
+    without a system is ICD-10-CM; codes kept as written (dots too) for the model's output."""
+    from medcode_nlp.evaluation.coding import ANY_SYSTEM
+    from medcode_nlp.evaluation.coding import read_coded_notes as read_gold
+
     notes: list[CodedNote] = []
-    seen: set[str] = set()
-    for line_no, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise _bad(source, line_no, f"invalid JSON ({error.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) \
-                or not isinstance(record.get("codes"), list):
-            raise _bad(source, line_no, "need an object with 'text' (str) and 'codes' (list)")
-        note_id = str(record.get("id", line_no))
-        if note_id in seen:
-            raise _bad(source, line_no, "duplicate id")
-        seen.add(note_id)
+    for note in read_gold(path):
         required: set[Code] = set()
         optional: set[Code] = set()
-        for item in record["codes"]:
-            code, is_optional = _parse_code(item, source, line_no)
-            (optional if is_optional else required).add(code)
-        notes.append(CodedNote(note_id, record["text"], frozenset(required),
+        for gold in note.codes:
+            system = DEFAULT_SYSTEM if gold.system == ANY_SYSTEM else gold.system
+            (optional if gold.optional else required).add((system, gold.written or gold.code))
+        notes.append(CodedNote(note.id, note.text, frozenset(required),
                                frozenset(optional - required)))
     if len(notes) < 2:
-        raise InputError(Errors.E014.format(name="--gold", detail=f"{source} has {len(notes)} "
+        raise InputError(Errors.E014.format(name="--gold", detail=f"{path} has {len(notes)} "
                                             "coded notes; at least 2 are needed"))
     return notes
 

@@ -66,7 +66,7 @@ def test_read_coded_notes_keeps_optional_codes_apart(tmp_path):
 def test_read_coded_notes_bad_line_is_a_numbered_error(tmp_path, line, detail):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"id": "ok", "text": "t", "codes": []}) + "\n" + line + "\n")
-    with pytest.raises(InputError, match="line 2 is invalid") as error:
+    with pytest.raises(InputError, match="line 2: ") as error:
         read_coded_notes(path)
     assert detail in str(error.value)
 
