@@ -1,7 +1,7 @@
 """Train a site model from a site's coded notes (``medcode train ranker --gold coded.jsonl``).
 
 1. Run the base coder over every note (cached on disk when asked: a re-run is fast).
-2. Features per note (:func:`medcode_nlp.ranking.site_model.note_features`); features seen in fewer
+2. Features per note (:func:`medcode_nlp.ranking.site_features.note_features`); features seen in fewer
    than two notes are dropped.
    The base coder's code and candidate features are scaled by ``GROUP_WEIGHTS``.
 3. Inner cross-validation on the training notes only: for each member of the ensemble (one
@@ -34,14 +34,14 @@ import numpy as np
 
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.ranking.site_model import (
+from medcode_nlp.ranking.site_features import (
     NoteFeatures,
-    SiteModel,
     as_int32,
     base_decisions,
     note_features,
     weighted,
 )
+from medcode_nlp.ranking.site_model import SiteModel
 from medcode_nlp.schema import CodingResult
 from medcode_nlp.training.site_decision import (  # noqa: F401 (re-exported)
     FLOORS,
