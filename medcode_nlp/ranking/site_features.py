@@ -46,6 +46,11 @@ UNCERTAIN_TRIGGERS = ("likely", "unlikely", "possible", "possibly", "probable", 
                       "suggests")
 HISTORY_TRIGGERS = ("history of", "hx of", "h/o", "prior", "previous", "previously", "past",
                     "status post", "s/p", "post")
+#: Uncertainty triggers that follow what they qualify ("atelectasis versus pneumonia",
+#: "pneumonia cannot be excluded"): the words before them in the sentence are marked too.
+POST_UNCERTAIN_TRIGGERS = ("versus", "vs", "cannot be excluded", "can not be excluded",
+                           "not excluded", "not be excluded", "is suspected", "is likely",
+                           "is possible", "is questioned", "is not excluded")
 SCOPE_ENDS = frozenset({"but", "however", "although", "though", "except", "aside", "apart",
                         "otherwise", "whereas", "yet", "which", "who"})
 
@@ -60,6 +65,7 @@ def _phrases(triggers: tuple[str, ...]) -> list[tuple[str, ...]]:
 _NEG = _phrases(NEGATION_TRIGGERS)
 _UNC = _phrases(UNCERTAIN_TRIGGERS)
 _HIST = _phrases(HISTORY_TRIGGERS)
+_POST = _phrases(POST_UNCERTAIN_TRIGGERS)
 
 
 @dataclass(slots=True)
@@ -86,8 +92,9 @@ def _section_groups(text: str) -> list[tuple[int, int, str]]:
 _DETECTOR: Any = None
 
 
-def note_tokens(text: str) -> list[Token]:
-    """The words of ``text``, each with its section group and negation/uncertainty mark."""
+def note_tokens(text: str, backward: bool = False) -> list[Token]:
+    """The words of ``text``, each with its section group and negation/uncertainty mark;
+    ``backward``: the words before a post-posed uncertainty trigger are marked too."""
     sections = _section_groups(text)
     ends = [m.start() for m in _SENTENCE_END.finditer(text)]
     tokens: list[Token] = []
@@ -103,6 +110,8 @@ def note_tokens(text: str) -> list[Token]:
         tokens.append(Token(word, match.start(), match.end(),
                             sections[section][2] if inside else "other", sentence=sentence))
     _mark_scopes(tokens)
+    if backward:
+        _mark_backward(tokens)
     return tokens
 
 
@@ -135,6 +144,19 @@ def _mark_scopes(tokens: list[Token]) -> None:
         i += 1
 
 
+def _mark_backward(tokens: list[Token]) -> None:
+    """Mark ``unc`` the unmarked words before a post-posed uncertainty trigger, back to the
+    sentence start or a scope-ending word."""
+    for i in range(len(tokens)):
+        if not _trigger_at(tokens, i, _POST):
+            continue
+        j = i - 1
+        while j >= 0 and tokens[j].sentence == tokens[i].sentence \
+                and tokens[j].word not in SCOPE_ENDS:
+            tokens[j].mark = tokens[j].mark or "unc"
+            j -= 1
+
+
 @dataclass(slots=True)
 class NoteFeatures:
     """One note's feature values and, for features tied to words, their first note span."""
@@ -153,11 +175,13 @@ def _key(system: str, code: str) -> str:
     return f"{system}|{code_key(code)}"
 
 
-def note_features(text: str, result: CodingResult, pairs: bool = False) -> NoteFeatures:
+def note_features(text: str, result: CodingResult, pairs: bool = False,
+                  backward: bool = False) -> NoteFeatures:
     """Features of one note: marked n-grams (plain and per section group) and base signals;
-    ``pairs``: also each (reason-for-exam word, diagnosis-section word) pair of the note."""
+    ``pairs``: also each (reason-for-exam word, diagnosis-section word) pair of the note;
+    ``backward``: post-posed uncertainty triggers mark the words before them too."""
     features = NoteFeatures()
-    tokens = note_tokens(text)
+    tokens = note_tokens(text, backward=backward)
     words = [f"{t.mark}:{t.word}" if t.mark else t.word for t in tokens]
     if pairs:
         reason = {w for t, w in zip(tokens, words, strict=True) if t.group == "reason"}

@@ -8,9 +8,11 @@ decisions (``meta["base_weight"]``: 1 for a code on its main list); a code is ke
 its threshold chosen in the training folds (per code for codes of enough notes, else global;
 the top code is kept down to a lower floor when none passes). Every kept code carries a span
 of the note: the base coder's evidence for it, else the note span of its strongest positive
-feature. Codes of the label space are decided by the site model (except "deferred" ones); the
-base coder's other codes pass through, unless the site's notes showed that a code system's
-extra codes lowered micro F1. Training: :mod:`medcode_nlp.training.site_model`.
+feature. Codes of the label space are decided by the site model (the base coder's decision is
+kept too for "union" codes; "deferred" ones are left to it); the base coder's other codes
+pass through as the site's notes chose, per code system and per code; a note left with no
+code gets the base coder's top code when the site's notes chose that ("fallback").
+Training: :mod:`medcode_nlp.training.site_model`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class SiteModel:
         self._deferred = {_key(s, c) for s, c in meta.get("deferred", [])}
         self._index = {_key(s, c): i for i, (s, c) in enumerate(self.labels)
                        if _key(s, c) not in self._deferred}
+        #: Label codes the base coder's decisions are kept for, beside the site model's.
+        self._union = {_key(s, c) for s, c in meta.get("union", [])}
 
     @property
     def version(self) -> str:
@@ -135,7 +139,8 @@ class SiteModel:
 
     def predict(self, text: str, result: CodingResult) -> list[SiteCode]:
         """The label codes kept for one note, each with its evidence (empty if none found)."""
-        features = note_features(text, result, pairs=bool(self.meta.get("pairs")))
+        features = note_features(text, result, pairs=bool(self.meta.get("pairs")),
+                                 backward=bool(self.meta.get("backward")))
         probs = self.probabilities([features])[0]
         kept: list[SiteCode] = []
         for label in self.decide(probs):
@@ -149,24 +154,29 @@ class SiteModel:
         supporting span goes to ``consider``, not ``codes``)."""
         site = self.predict(text, result)
         passthrough: dict[str, bool] = self.meta.get("passthrough", {})
+        overrides: dict[str, bool] = self.meta.get("passthrough_codes", {})
         descriptions: dict[str, list[Any]] = self.meta.get("descriptions", {})
         codes: list[CodeSuggestion] = []
         excluded = list(result.excluded)
+        kept = {_key(s.system, s.code) for s in site}
         for suggestion in result.codes:
-            if _key(suggestion.system, suggestion.code) in self._index:
+            key = _key(suggestion.system, suggestion.code)
+            if key in self._union and key not in kept:
+                codes.append(suggestion)  # the base coder's decision, trusted for this code
+                continue
+            if key in self._index:
                 continue  # the site model decides these
-            if (passthrough.get(suggestion.system, True)
-                    or _key(suggestion.system, suggestion.code) in self._deferred):
+            if (overrides.get(key, passthrough.get(suggestion.system, True))
+                    or key in self._deferred):
                 codes.append(suggestion)
             else:
                 excluded.append(ExcludedCode(
                     suggestion.code, suggestion.system,
                     "site model: this site's coded notes do not use these extra codes",
                     list(suggestion.evidence)))
-        kept = {_key(s.system, s.code) for s in site}
         for suggestion in result.codes:
             key = _key(suggestion.system, suggestion.code)
-            if key in self._index and key not in kept:
+            if key in self._index and key not in kept and key not in self._union:
                 excluded.append(ExcludedCode(suggestion.code, suggestion.system,
                                              "site model: below this site's threshold",
                                              list(suggestion.evidence)))
@@ -182,7 +192,15 @@ class SiteModel:
             else:  # evidence first: no span of the note, not in the main list
                 suggestion.prompts.append("no span of the note supports it; check the note")
                 consider.append(suggestion)
+        if not codes and result.codes and self.meta.get("fallback"):
+            top = max(result.codes, key=lambda c: c.score)  # none kept: the base coder's top
+            codes.append(top)
+            excluded = [e for e in excluded if (e.system, e.code) != (top.system, top.code)]
         codes.sort(key=lambda c: -c.score)
+        unique: dict[str, CodeSuggestion] = {}  # one suggestion per code: the best-scored
+        for suggestion in codes:
+            unique.setdefault(_key(suggestion.system, suggestion.code), suggestion)
+        codes = list(unique.values())
         versions = {**result.versions, "site_model": self.version}
         return CodingResult(entities=result.entities, codes=codes, excluded=excluded,
                             consider=consider, versions=versions,
