@@ -37,11 +37,12 @@ DATA = {"cmc": SHARED / "cmc2007-radiology" / "dev.jsonl",
 SYSTEM = "icd10cm"
 #: Site-model variants fitted on the same folds: the default and the previous default
 #: (site-0.3.0: no per-code pass-through of the base coder's extra codes, no fallback, no
-#: union with the base coder's label codes, no post-posed uncertainty scopes).
+#: union with or deferral to the base coder's label codes, no post-posed uncertainty scopes).
 VARIANTS: dict[str, dict[str, Any]] = {
     "site_model": {},
     "site_model_0_3_0": {"version": "site-0.3.0", "code_passthrough": False,
-                         "fallback": False, "union": False, "backward": False},
+                         "fallback": False, "union": False, "backward": False,
+                         "defer": False},
 }
 
 
@@ -173,7 +174,7 @@ def run(data: Path, folds: int, seed: int, cache_dir: Path, inner_folds: int = 3
                           "fit_seconds": fit_seconds,
                           **{k: model.meta.get(k) for k in (
                               "threshold", "floor", "members", "base_weight", "passthrough",
-                              "passthrough_codes", "fallback", "union", "ratio", "deferred")},
+                              "passthrough_codes", "fallback", "union", "deferred")},
                           "inner_micro_f1": model.meta["training"]["inner_micro_f1"]})
         logging.info("fold %d: %s", fold, fold_meta[-1])
     report: dict[str, Any] = {}

@@ -12,8 +12,8 @@
    global threshold and the top-code floor by micro
    F1 over required codes (a kept optional code is neither a hit nor a false positive), then
    per-code thresholds for codes with at least ``PER_CODE_MIN`` gold notes (each moved in
-   turn while micro F1 rises); with ``defer=True`` (site-0.2.0) the label codes the base
-   coder gets right more often than the site model are left to it wholesale ("deferred").
+   turn while micro F1 rises); with ``defer=True`` (site-0.2.0, site-0.4.0) the label codes
+   the base coder decides at least as well as the site model are left to it ("deferred").
    site-0.4.0: label codes whose base-coder decisions, added, raise micro F1 are kept from
    the base coder too ("union"); each code system's extra base codes (outside the label
    space) pass through only if they raise micro F1, then each extra code may depart from
@@ -207,7 +207,7 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
                    penalties: Sequence[str] = PENALTIES,
                    weights: dict[str, float] | None = None,
                    c_average: bool = False,
-                   base_weights: Sequence[float] = BASE_WEIGHTS, defer: bool = False,
+                   base_weights: Sequence[float] = BASE_WEIGHTS, defer: bool = True,
                    pairs: bool = False, union: bool = True, backward: bool = True,
                    code_passthrough: bool = True, fallback: bool = True) -> SiteModel:
     """Fit a :class:`SiteModel` on coded notes and the base coder's results for them.
