@@ -54,6 +54,8 @@ class GoldCode:
     code: str
     optional: bool = False
     rank: int | None = None
+    #: The code as the gold wrote it (upper case, dots kept), for output; not compared.
+    written: str = field(default="", compare=False)
 
 
 @dataclass(slots=True)
@@ -106,11 +108,16 @@ def _gold_code(item: object, path: Path, line_no: int, i: int) -> GoldCode:
     optional = item.get("optional", False)
     if not isinstance(optional, bool):
         raise _bad(path, line_no, f"codes[{i}]: 'optional' must be true or false")
-    return GoldCode(normalize_system(system), normalize_code(item["code"]), optional, rank)
+    return GoldCode(normalize_system(system), normalize_code(item["code"]), optional, rank,
+                    item["code"].strip().upper())
 
 
 def read_coded_notes(path: str | Path, default_setting: str = "outpatient") -> list[CodedNote]:
-    """Read coded-notes JSONL; a malformed line raises a numbered error naming it."""
+    """Read coded-notes JSONL; a malformed line raises a numbered error naming it.
+
+    The one reader of coded notes: ``medcode evaluate coding`` and ``medcode train ranker
+    --gold`` (:func:`medcode_nlp.training.site_model.read_coded_notes`) both use it. A note
+    without ``id`` is named by its line number."""
     p = Path(path)
     if not p.is_file():
         raise InputError(Errors.E010.format(path=p))
@@ -125,7 +132,8 @@ def read_coded_notes(path: str | Path, default_setting: str = "outpatient") -> l
             raise _bad(p, line_no, f"invalid JSON ({err.msg})") from err
         if not isinstance(row, dict):
             raise _bad(p, line_no, "expected an object")
-        note_id = str(row.get("id", "")) if isinstance(row.get("id"), str | int) else ""
+        raw_id = row.get("id", line_no)
+        note_id = str(raw_id) if isinstance(raw_id, str | int) else ""
         if not note_id.strip() or note_id in seen:
             raise _bad(p, line_no, "'id' must be a non-empty string, unique in the file")
         if not isinstance(row.get("text"), str) or not isinstance(row.get("codes"), list):

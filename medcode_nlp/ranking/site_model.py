@@ -1,235 +1,50 @@
 """A site model: per-code classifiers learnt from a site's own coded notes (inference side).
 
-Each note becomes a feature dict: word 1-2 grams with the words inside a negation or
-uncertainty scope marked (``neg:``/``unc:``), the same n-grams qualified by their section group
-(history, findings, diagnosis, ...), the base coder's codes and scores, and its entities'
-candidate codes and texts keyed by the assertion the pipeline's context component gave them;
-the base coder's features are weighted up (``meta["weights"]``) so the regularisation shrinks
-them less than the many n-grams. Per code of the site's label space, an L2 and an L1 logistic
-regression (one-vs-rest) give probabilities that are averaged and blended with the base
-coder's decisions (``meta["base_weight"]``: 1 for a code on its main list); a code is kept at or above its
-threshold chosen in the training folds (per code for codes of enough notes, else global) (the top code is kept down to a
-lower floor when none passes). Every kept code carries a span of the note: the base coder's
-evidence for it, else the note span of its strongest positive feature. Codes of the label
-space are decided by the site model (except those the base coder got right more often in the
-training folds: "deferred"); the base coder's other codes pass through, unless the site's
-notes showed that a code system's extra codes lowered micro F1.
+Each note becomes a feature dict (:mod:`medcode_nlp.ranking.site_features`); the base coder's
+features are weighted up (``meta["weights"]``) so the regularisation shrinks them less than
+the many n-grams. Per code of the site's label space, an L2 and an L1 logistic regression
+(one-vs-rest) give probabilities that are averaged and blended with the base coder's
+decisions (``meta["base_weight"]``: 1 for a code on its main list); a code is kept at or above
+its threshold chosen in the training folds (per code for codes of enough notes, else global;
+the top code is kept down to a lower floor when none passes). Every kept code carries a span
+of the note: the base coder's evidence for it, else the note span of its strongest positive
+feature. Codes of the label space are decided by the site model (the base coder's decision is
+kept too for "union" codes; "deferred" ones are left to it); the base coder's other codes
+pass through as the site's notes chose, per code system and per code; a note left with no
+code gets the base coder's top code when the site's notes chose that ("fallback").
 Training: :mod:`medcode_nlp.training.site_model`.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
 from medcode_nlp.integrity import verify_directory, write_checksums
+from medcode_nlp.ranking.site_features import (
+    NoteFeatures,
+    Token,
+    _key,
+    as_int32,
+    base_decisions,
+    note_features,
+    note_tokens,
+    weighted,
+)
 from medcode_nlp.schema import CodeSuggestion, CodingResult, Evidence, ExcludedCode
+
+__all__ = ["NoteFeatures", "SiteCode", "SiteModel", "Token", "as_int32", "base_decisions",
+           "load_site_model", "note_features", "note_tokens", "weighted"]
 
 VECTORIZER_FILE = "site_vectorizer.skops"
 CLASSIFIER_FILE = "site_classifier.skops"
 META_FILE = "site_model.json"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-
-#: Section types of the sections component, grouped the way a coder reads a note.
-SECTION_GROUPS: dict[str, tuple[str, ...]] = {
-    "reason": ("chief_complaint", "history_of_present_illness", "subjective",
-               "reason_for_admission", "reason_for_consultation", "indications",
-               "clinical_history"),
-    "past": ("past_medical_history", "past_surgical_history", "obstetric_gynecologic_history",
-             "family_history", "social_history", "medications", "discharge_medications",
-             "allergies", "immunizations"),
-    "exam": ("review_of_systems", "physical_exam", "vital_signs", "objective", "laboratory",
-             "imaging", "comparison", "findings", "operative_findings", "procedure_details",
-             "procedures", "hospital_course"),
-    "dx": ("impression", "assessment", "assessment_and_plan", "diagnoses", "admission_diagnoses",
-           "discharge_diagnoses", "preoperative_diagnosis", "postoperative_diagnosis",
-           "differential_diagnosis", "problem_list", "pathology"),
-}
-_GROUP_OF = {stype: group for group, types in SECTION_GROUPS.items() for stype in types}
-
-NEGATION_TRIGGERS = ("no", "not", "without", "negative for", "free of", "absence of",
-                     "absent", "resolved", "resolution of", "denies", "denied", "ruled out",
-                     "no evidence of", "never", "none")
-UNCERTAIN_TRIGGERS = ("likely", "unlikely", "possible", "possibly", "probable", "probably",
-                      "may", "might", "could", "questionable", "question of", "suspicious",
-                      "suspected", "suspect", "suspicion", "concern", "concerning", "versus",
-                      "vs", "cannot be excluded", "can not be excluded", "cannot exclude",
-                      "not excluded", "differential", "rule out", "r/o", "evaluate",
-                      "evaluation", "assess", "consider", "worrisome", "suggestive", "suggest",
-                      "suggests")
-HISTORY_TRIGGERS = ("history of", "hx of", "h/o", "prior", "previous", "previously", "past",
-                    "status post", "s/p", "post")
-SCOPE_ENDS = frozenset({"but", "however", "although", "though", "except", "aside", "apart",
-                        "otherwise", "whereas", "yet", "which", "who"})
-
-_TOKEN = re.compile(r"[a-z][a-z'/]*[a-z]|[a-z]|\d+(?:\.\d+)?", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.;:!?](?=\s|$)|\n")
-
-
-def _phrases(triggers: tuple[str, ...]) -> list[tuple[str, ...]]:
-    return sorted((tuple(t.split()) for t in triggers), key=len, reverse=True)
-
-
-_NEG = _phrases(NEGATION_TRIGGERS)
-_UNC = _phrases(UNCERTAIN_TRIGGERS)
-_HIST = _phrases(HISTORY_TRIGGERS)
-
-
-@dataclass(slots=True)
-class Token:
-    """A word of the note with its character span, section group and scope mark."""
-
-    word: str
-    start: int
-    end: int
-    group: str
-    mark: str = ""  # "", "neg", "unc" or "hist"
-    sentence: int = 0
-
-
-def _section_groups(text: str) -> list[tuple[int, int, str]]:
-    from medcode_nlp.nlp.components.sections import SectionDetector, load_section_rules
-
-    global _DETECTOR
-    if _DETECTOR is None:
-        _DETECTOR = SectionDetector(load_section_rules())
-    return [(s, e, _GROUP_OF.get(stype, "other")) for s, e, stype, _ in _DETECTOR.find(text)]
-
-
-_DETECTOR: Any = None
-
-
-def note_tokens(text: str) -> list[Token]:
-    """The words of ``text``, each with its section group and negation/uncertainty mark."""
-    sections = _section_groups(text)
-    ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-    tokens: list[Token] = []
-    sentence, section = 0, 0
-    for match in _TOKEN.finditer(text):
-        while sentence < len(ends) and ends[sentence] < match.start():
-            sentence += 1
-        while section < len(sections) and sections[section][1] <= match.start():
-            section += 1
-        inside = section < len(sections) and sections[section][0] <= match.start()
-        word = match.group().lower()
-        word = "#" if word[0].isdigit() else word
-        tokens.append(Token(word, match.start(), match.end(),
-                            sections[section][2] if inside else "other", sentence=sentence))
-    _mark_scopes(tokens)
-    return tokens
-
-
-def _trigger_at(tokens: list[Token], i: int, phrases: list[tuple[str, ...]]) -> int:
-    """Length of the trigger phrase starting at token ``i`` (0 if none)."""
-    for phrase in phrases:
-        n = len(phrase)
-        window = tokens[i:i + n]
-        if (len(window) == n and all(t.word == w for t, w in zip(window, phrase, strict=True))
-                and window[-1].sentence == tokens[i].sentence):
-            return n
-    return 0
-
-
-def _mark_scopes(tokens: list[Token]) -> None:
-    """Mark the words after a trigger, up to the sentence end or a scope-ending word."""
-    mark, sentence, i = "", -1, 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.sentence != sentence or token.word in SCOPE_ENDS:
-            mark, sentence = "", token.sentence
-        found = {kind: _trigger_at(tokens, i, phrases)
-                 for kind, phrases in (("unc", _UNC), ("neg", _NEG), ("hist", _HIST))}
-        kind = max(found, key=lambda k: found[k])
-        if found[kind]:
-            mark = kind if not mark or kind != "hist" else mark
-            i += found[kind]
-            continue
-        token.mark = mark
-        i += 1
-
-
-@dataclass(slots=True)
-class NoteFeatures:
-    """One note's feature values and, for features tied to words, their first note span."""
-
-    values: dict[str, float] = field(default_factory=dict)
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def add(self, name: str, value: float, span: tuple[int, int] | None = None) -> None:
-        if value > self.values.get(name, 0.0):
-            self.values[name] = value
-        if span is not None and name in self.values and name not in self.spans:
-            self.spans[name] = span
-
-
-def _key(system: str, code: str) -> str:
-    return f"{system}|{code_key(code)}"
-
-
-def note_features(text: str, result: CodingResult, pairs: bool = False) -> NoteFeatures:
-    """Features of one note: marked n-grams (plain and per section group) and base signals;
-    ``pairs``: also each (reason-for-exam word, diagnosis-section word) pair of the note."""
-    features = NoteFeatures()
-    tokens = note_tokens(text)
-    words = [f"{t.mark}:{t.word}" if t.mark else t.word for t in tokens]
-    if pairs:
-        reason = {w for t, w in zip(tokens, words, strict=True) if t.group == "reason"}
-        dx = {w for t, w in zip(tokens, words, strict=True) if t.group == "dx"}
-        for first in reason:
-            for second in dx:
-                features.add(f"pair:{first}&{second}", 1.0)
-    for i, token in enumerate(tokens):
-        grams = [(words[i], token.end)]
-        if i + 1 < len(tokens) and tokens[i + 1].sentence == token.sentence:
-            grams.append((f"{words[i]} {words[i + 1]}", tokens[i + 1].end))
-        for gram, end in grams:
-            features.add(f"w:{gram}", 1.0, (token.start, end))
-            features.add(f"w@{token.group}:{gram}", 1.0, (token.start, end))
-    for code in result.codes:
-        key = _key(code.system, code.code)
-        span = (code.evidence[0].start, code.evidence[0].end) if code.evidence else None
-        features.add(f"base:{key}", float(code.score), span)
-        features.add(f"basecat:{code.system}|{code_key(code.code)[:3]}", float(code.score))
-    for entity in result.entities:
-        group = _GROUP_OF.get(entity.section or "", "other")
-        span = (entity.start, entity.end)
-        features.add(f"ent:{entity.assertion}:{' '.join(entity.text.lower().split())}", 1.0, span)
-        for cand in entity.candidates[:3]:
-            key = _key(cand.system, cand.code)
-            features.add(f"cand:{entity.assertion}:{key}", float(cand.score), span)
-            features.add(f"cand:{entity.assertion}@{group}:{key}", float(cand.score), span)
-    return features
-
-
-def weighted(values: dict[str, float], weights: dict[str, float]) -> dict[str, float]:
-    """``values`` with each feature whose name starts with a key of ``weights`` scaled by it."""
-    if not weights:
-        return values
-    prefixes = tuple(weights)
-    return {name: value * weights[next(p for p in prefixes if name.startswith(p))]
-            if name.startswith(prefixes) else value for name, value in values.items()}
-
-
-def base_decisions(features: list[NoteFeatures], labels: list[str]) -> np.ndarray:
-    """1 where the base coder put the label code (``system|key``) on a note's main list."""
-    return np.array([[float(f"base:{label}" in f.values) for label in labels]
-                     for f in features]).reshape(len(features), len(labels))
-
-
-def as_int32(matrix: Any) -> Any:
-    """A CSR matrix with 32-bit indices (liblinear refuses 64-bit ones)."""
-    matrix = matrix.tocsr()
-    matrix.indices = matrix.indices.astype(np.int32)
-    matrix.indptr = matrix.indptr.astype(np.int32)
-    return matrix
-
 
 @dataclass(slots=True)
 class SiteCode:
@@ -256,6 +71,8 @@ class SiteModel:
         self._deferred = {_key(s, c) for s, c in meta.get("deferred", [])}
         self._index = {_key(s, c): i for i, (s, c) in enumerate(self.labels)
                        if _key(s, c) not in self._deferred}
+        #: Label codes the base coder's decisions are kept for, beside the site model's.
+        self._union = {_key(s, c) for s, c in meta.get("union", [])}
 
     @property
     def version(self) -> str:
@@ -322,7 +139,8 @@ class SiteModel:
 
     def predict(self, text: str, result: CodingResult) -> list[SiteCode]:
         """The label codes kept for one note, each with its evidence (empty if none found)."""
-        features = note_features(text, result, pairs=bool(self.meta.get("pairs")))
+        features = note_features(text, result, pairs=bool(self.meta.get("pairs")),
+                                 backward=bool(self.meta.get("backward")))
         probs = self.probabilities([features])[0]
         kept: list[SiteCode] = []
         for label in self.decide(probs):
@@ -336,24 +154,29 @@ class SiteModel:
         supporting span goes to ``consider``, not ``codes``)."""
         site = self.predict(text, result)
         passthrough: dict[str, bool] = self.meta.get("passthrough", {})
+        overrides: dict[str, bool] = self.meta.get("passthrough_codes", {})
         descriptions: dict[str, list[Any]] = self.meta.get("descriptions", {})
         codes: list[CodeSuggestion] = []
         excluded = list(result.excluded)
+        kept = {_key(s.system, s.code) for s in site}
         for suggestion in result.codes:
-            if _key(suggestion.system, suggestion.code) in self._index:
+            key = _key(suggestion.system, suggestion.code)
+            if key in self._union and key not in kept:
+                codes.append(suggestion)  # the base coder's decision, trusted for this code
+                continue
+            if key in self._index:
                 continue  # the site model decides these
-            if (passthrough.get(suggestion.system, True)
-                    or _key(suggestion.system, suggestion.code) in self._deferred):
+            if (overrides.get(key, passthrough.get(suggestion.system, True))
+                    or key in self._deferred):
                 codes.append(suggestion)
             else:
                 excluded.append(ExcludedCode(
                     suggestion.code, suggestion.system,
                     "site model: this site's coded notes do not use these extra codes",
                     list(suggestion.evidence)))
-        kept = {_key(s.system, s.code) for s in site}
         for suggestion in result.codes:
             key = _key(suggestion.system, suggestion.code)
-            if key in self._index and key not in kept:
+            if key in self._index and key not in kept and key not in self._union:
                 excluded.append(ExcludedCode(suggestion.code, suggestion.system,
                                              "site model: below this site's threshold",
                                              list(suggestion.evidence)))
@@ -369,7 +192,15 @@ class SiteModel:
             else:  # evidence first: no span of the note, not in the main list
                 suggestion.prompts.append("no span of the note supports it; check the note")
                 consider.append(suggestion)
+        if not codes and result.codes and self.meta.get("fallback"):
+            top = max(result.codes, key=lambda c: c.score)  # none kept: the base coder's top
+            codes.append(top)
+            excluded = [e for e in excluded if (e.system, e.code) != (top.system, top.code)]
         codes.sort(key=lambda c: -c.score)
+        unique: dict[str, CodeSuggestion] = {}  # one suggestion per code: the best-scored
+        for suggestion in codes:
+            unique.setdefault(_key(suggestion.system, suggestion.code), suggestion)
+        codes = list(unique.values())
         versions = {**result.versions, "site_model": self.version}
         return CodingResult(entities=result.entities, codes=codes, excluded=excluded,
                             consider=consider, versions=versions,

@@ -1,6 +1,7 @@
-"""Scoring and decision helpers of the site model's training: micro F1 over required codes and
-the choice of the global threshold, top-code floor and per-code thresholds from out-of-fold
-probabilities (:mod:`medcode_nlp.training.site_model`)."""
+"""Scoring and decision helpers of the site model's training: micro F1 over required codes, the
+choice of the global threshold, top-code floor and per-code thresholds from out-of-fold
+probabilities, and what is left to the base coder (pass-through, union, deferral, fallback)
+(:mod:`medcode_nlp.training.site_model`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.evaluation.metrics import prf
+from medcode_nlp.schema import CodingResult
 
 if TYPE_CHECKING:
     from medcode_nlp.training.site_model import CodedNote
@@ -112,3 +114,81 @@ def per_code_thresholds(probs: np.ndarray, labels: Sequence[str], notes: Sequenc
             if score > best + 1e-9:
                 best, thresholds = score, trial
     return [float(t) for t in thresholds], best
+
+
+def union_codes(base: Sequence[set[str]], kept: list[set[str]], labels: Sequence[str],
+                notes: Sequence[CodedNote]) -> list[str]:
+    """Label codes whose base-coder decisions, added to ``kept`` (out-of-fold), raise micro
+    F1 (each tried in turn, a tie leaves it out); ``kept`` is updated with them."""
+    union: list[str] = []
+    best = f1(*micro_counts(kept, notes))
+    for label in labels:
+        trial = [k | ({label} & b) for k, b in zip(kept, base, strict=True)]
+        score = f1(*micro_counts(trial, notes))
+        if score > best + 1e-9:
+            best, kept[:] = score, trial
+            union.append(label)
+    return union
+
+
+def _passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]], labels: set[str],
+                 notes: Sequence[CodedNote]) -> dict[str, bool]:
+    """Per code system: do the base coder's codes outside the label space raise micro F1?"""
+    decision: dict[str, bool] = {}
+    systems = {c.system for r in results for c in r.codes}
+    for system in sorted(systems):
+        extra = [{f"{c.system}|{code_key(c.code)}" for c in r.codes if c.system == system}
+                 - labels for r in results]
+        with_extra = [k | e for k, e in zip(kept, extra, strict=True)]
+        decision[system] = f1(*micro_counts(with_extra, notes)) > f1(*micro_counts(kept, notes))
+    return decision
+
+
+def _base_keys(result: CodingResult) -> list[str]:
+    """The base coder's main-list codes as ``system|key``, best first."""
+    ranked = sorted(result.codes, key=lambda c: -c.score)
+    return list(dict.fromkeys(f"{c.system}|{code_key(c.code)}" for c in ranked))
+
+
+def _code_passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]],
+                      labels: set[str], notes: Sequence[CodedNote],
+                      systems: dict[str, bool]) -> tuple[dict[str, bool], list[set[str]]]:
+    """Per extra code of the base coder (outside the label space): a departure from its code
+    system's pass-through decision when the training notes' micro F1 rises with it (the base
+    coder never saw these notes); returns the departures and the notes' final code sets."""
+    extras = [set(_base_keys(r)) - labels for r in results]
+    final = [k | {e for e in x if systems.get(e.split("|")[0], True)}
+             for k, x in zip(kept, extras, strict=True)]
+    best = f1(*micro_counts(final, notes))
+    overrides: dict[str, bool] = {}
+    for code in sorted(set().union(*extras)):
+        on = systems.get(code.split("|")[0], True)
+        trial = [(f - {code}) if on else (f | ({code} & x))
+                 for f, x in zip(final, extras, strict=True)]
+        score = f1(*micro_counts(trial, notes))
+        if score > best + 1e-9:
+            best, final, overrides[code] = score, trial, not on
+    return overrides, final
+
+
+def _fallback(results: Sequence[CodingResult], final: Sequence[set[str]],
+              notes: Sequence[CodedNote]) -> bool:
+    """Does the base coder's top code on the notes left with no code raise micro F1?"""
+    trial = [f or set(_base_keys(r)[:1]) for f, r in zip(final, results, strict=True)]
+    return f1(*micro_counts(trial, notes)) > f1(*micro_counts(final, notes)) + 1e-9
+
+
+def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Sequence[str],
+              notes: Sequence[CodedNote]) -> list[str]:
+    """Label codes the base coder decides better than the site model (out-of-fold micro F1);
+    ``kept`` is updated with the base coder's decisions for them."""
+    base = [{f"{c.system}|{code_key(c.code)}" for c in r.codes} for r in results]
+    deferred: list[str] = []
+    best = f1(*micro_counts(kept, notes))
+    for label in labels:
+        trial = [(k - {label}) | ({label} & b) for k, b in zip(kept, base, strict=True)]
+        score = f1(*micro_counts(trial, notes))
+        if score >= best - 1e-9 and trial != kept:  # a tie goes to the base coder
+            best, kept[:] = score, trial
+            deferred.append(label)
+    return deferred

@@ -1,9 +1,9 @@
 """Train a site model from a site's coded notes (``medcode train ranker --gold coded.jsonl``).
 
 1. Run the base coder over every note (cached on disk when asked: a re-run is fast).
-2. Features per note (:func:`medcode_nlp.ranking.site_model.note_features`); features seen in fewer
-   than two notes are dropped.
-   The base coder's code and candidate features are scaled by ``GROUP_WEIGHTS``.
+2. Features per note (:func:`medcode_nlp.ranking.site_features.note_features`); features
+   seen in fewer than two notes are dropped. The base coder's code and candidate features
+   are scaled by ``GROUP_WEIGHTS``.
 3. Inner cross-validation on the training notes only: for each member of the ensemble (one
    logistic regression per code with an L2, and one with an L1 penalty) the regularisation
    strength with the best out-of-fold micro F1 is chosen; the members' out-of-fold
@@ -12,9 +12,14 @@
    global threshold and the top-code floor by micro
    F1 over required codes (a kept optional code is neither a hit nor a false positive), then
    per-code thresholds for codes with at least ``PER_CODE_MIN`` gold notes (each moved in
-   turn while micro F1 rises); with ``defer=True`` (site-0.2.0) the label codes the base
-   coder gets right more often than the site model are left to it wholesale ("deferred");
-   each code system's extra base codes pass through only if they raise micro F1.
+   turn while micro F1 rises); with ``defer=True`` (site-0.2.0, site-0.4.0) the label codes
+   the base coder decides at least as well as the site model are left to it ("deferred").
+   site-0.4.0: label codes whose base-coder decisions, added, raise micro F1 are kept from
+   the base coder too ("union"); each code system's extra base codes (outside the label
+   space) pass through only if they raise micro F1, then each extra code may depart from
+   its system's choice when that raises micro F1 (the base coder never saw the training
+   notes, so its codes on them are fair evidence); a note left with no code gets the base
+   coder's top code if that raises micro F1 ("fallback").
 4. The final members are fit on all the training notes with their chosen strengths.
 """
 
@@ -34,28 +39,34 @@ import numpy as np
 
 from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError
-from medcode_nlp.ranking.site_model import (
+from medcode_nlp.ranking.site_features import (
     NoteFeatures,
-    SiteModel,
     as_int32,
     base_decisions,
     note_features,
     weighted,
 )
+from medcode_nlp.ranking.site_model import SiteModel
 from medcode_nlp.schema import CodingResult
 from medcode_nlp.training.site_decision import (  # noqa: F401 (re-exported)
     FLOORS,
     PER_CODE_MIN,
     THRESHOLDS,
     Code,
+    _base_keys,
+    _code_passthrough,
+    _deferred,
+    _fallback,
     _kept_matrix,
     _norm,
+    _passthrough,
     _Scorer,
     choose_decision,
     f1,
     kept_indexes,
     micro_counts,
     per_code_thresholds,
+    union_codes,
 )
 
 logger = logging.getLogger("medcode_nlp.train_site_model")
@@ -85,53 +96,24 @@ class CodedNote:
     optional: frozenset[Code] = frozenset()
 
 
-def _bad(path: Path, line_no: int, detail: str) -> InputError:
-    return InputError(Errors.E015.format(record=f"{path.name} line {line_no}", detail=detail))
-
-
-def _parse_code(item: Any, path: Path, line_no: int) -> tuple[Code, bool]:
-    if isinstance(item, str):
-        item = {"code": item}
-    if not isinstance(item, dict) or not isinstance(item.get("code"), str) \
-            or not item["code"].strip():
-        raise _bad(path, line_no, "each code must be a string or an object with a 'code' string")
-    system = item.get("system", DEFAULT_SYSTEM)
-    if not isinstance(system, str) or not system.strip():
-        raise _bad(path, line_no, "'system' must be a code-system name")
-    system = "".join(ch for ch in system.lower() if ch.isalnum())
-    return (system, item["code"].strip().upper()), bool(item.get("optional", False))
-
-
 def read_coded_notes(path: str | Path) -> list[CodedNote]:
-    """Coded notes from JSONL: ``{"id", "text", "codes": [{"system", "code", "optional"}]}``."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(Errors.E010.format(path=source))
+    """Coded notes from JSONL (``{"id", "text", "codes": [{"system", "code", "optional"}]}``),
+    read by :func:`medcode_nlp.evaluation.coding.read_coded_notes` (the one reader); a code
+    without a system is ICD-10-CM; codes kept as written (dots too) for the model's output."""
+    from medcode_nlp.evaluation.coding import ANY_SYSTEM
+    from medcode_nlp.evaluation.coding import read_coded_notes as read_gold
+
     notes: list[CodedNote] = []
-    seen: set[str] = set()
-    for line_no, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise _bad(source, line_no, f"invalid JSON ({error.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) \
-                or not isinstance(record.get("codes"), list):
-            raise _bad(source, line_no, "need an object with 'text' (str) and 'codes' (list)")
-        note_id = str(record.get("id", line_no))
-        if note_id in seen:
-            raise _bad(source, line_no, "duplicate id")
-        seen.add(note_id)
+    for note in read_gold(path):
         required: set[Code] = set()
         optional: set[Code] = set()
-        for item in record["codes"]:
-            code, is_optional = _parse_code(item, source, line_no)
-            (optional if is_optional else required).add(code)
-        notes.append(CodedNote(note_id, record["text"], frozenset(required),
+        for gold in note.codes:
+            system = DEFAULT_SYSTEM if gold.system == ANY_SYSTEM else gold.system
+            (optional if gold.optional else required).add((system, gold.written or gold.code))
+        notes.append(CodedNote(note.id, note.text, frozenset(required),
                                frozenset(optional - required)))
     if len(notes) < 2:
-        raise InputError(Errors.E014.format(name="--gold", detail=f"{source} has {len(notes)} "
+        raise InputError(Errors.E014.format(name="--gold", detail=f"{path} has {len(notes)} "
                                             "coded notes; at least 2 are needed"))
     return notes
 
@@ -194,35 +176,6 @@ def _fit_predict(matrix: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray
     return probs
 
 
-def _passthrough(results: Sequence[CodingResult], kept: Sequence[set[str]], labels: set[str],
-                 notes: Sequence[CodedNote]) -> dict[str, bool]:
-    """Per code system: do the base coder's codes outside the label space raise micro F1?"""
-    decision: dict[str, bool] = {}
-    systems = {c.system for r in results for c in r.codes}
-    for system in sorted(systems):
-        extra = [{f"{c.system}|{code_key(c.code)}" for c in r.codes if c.system == system}
-                 - labels for r in results]
-        with_extra = [k | e for k, e in zip(kept, extra, strict=True)]
-        decision[system] = f1(*micro_counts(with_extra, notes)) > f1(*micro_counts(kept, notes))
-    return decision
-
-
-def _deferred(results: Sequence[CodingResult], kept: list[set[str]], labels: Sequence[str],
-              notes: Sequence[CodedNote]) -> list[str]:
-    """Label codes the base coder decides better than the site model (out-of-fold micro F1);
-    ``kept`` is updated with the base coder's decisions for them."""
-    base = [{f"{c.system}|{code_key(c.code)}" for c in r.codes} for r in results]
-    deferred: list[str] = []
-    best = f1(*micro_counts(kept, notes))
-    for label in labels:
-        trial = [(k - {label}) | ({label} & b) for k, b in zip(kept, base, strict=True)]
-        score = f1(*micro_counts(trial, notes))
-        if score >= best - 1e-9 and trial != kept:  # a tie goes to the base coder
-            best, kept[:] = score, trial
-            deferred.append(label)
-    return deferred
-
-
 def _choose_member(matrix: Any, y: np.ndarray, labels: Sequence[str], notes: Sequence[CodedNote],
                    spec: str, c_grid: Sequence[float], folds: int, seed: int
                    ) -> dict[str, Any]:
@@ -249,13 +202,14 @@ def _choose_member(matrix: Any, y: np.ndarray, labels: Sequence[str], notes: Seq
 
 def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], *,
                    seed: int = 0, inner_folds: int = 3, c_grid: Sequence[float] = C_GRID,
-                   kb: Any = None, version: str = "site-0.3.0", per_code: bool = True,
+                   kb: Any = None, version: str = "site-0.4.0", per_code: bool = True,
                    per_code_min: int = PER_CODE_MIN, min_notes: int = MIN_NOTES,
                    penalties: Sequence[str] = PENALTIES,
                    weights: dict[str, float] | None = None,
                    c_average: bool = False,
-                   base_weights: Sequence[float] = BASE_WEIGHTS, defer: bool = False,
-                   pairs: bool = False) -> SiteModel:
+                   base_weights: Sequence[float] = BASE_WEIGHTS, defer: bool = True,
+                   pairs: bool = False, union: bool = True, backward: bool = True,
+                   code_passthrough: bool = True, fallback: bool = True) -> SiteModel:
     """Fit a :class:`SiteModel` on coded notes and the base coder's results for them.
 
     Its label space: the codes of at least ``min_notes`` notes (rarer ones are left to the
@@ -265,7 +219,12 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
     feature-group weights (default :data:`GROUP_WEIGHTS`; ``{}`` for none); ``defer``: leave
     label codes the base coder decides at least as well to it (site-0.2.0); ``c_average``: every
     C of the grid a member instead of the best; ``penalties`` entries may add ``+unweighted``
-    or ``+balanced``; ``pairs``: (reason word, diagnosis word) pair features."""
+    or ``+balanced``; ``pairs``: (reason word, diagnosis word) pair features; ``union``: label codes
+    whose base-coder decisions raise inner-fold micro F1 are kept from the base coder too;
+    ``backward``: post-posed uncertainty triggers mark the words before them;
+    ``code_passthrough``: per extra base code, pass it through or not against its system's
+    choice when the training notes' F1 rises; ``fallback``: a note left with no code gets the
+    base coder's top code, if the training notes' F1 rises with it."""
     from sklearn.feature_extraction import DictVectorizer
 
     if len(notes) != len(results):
@@ -281,7 +240,8 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         raise InputError(Errors.E014.format(
             name="--gold", detail=f"no code is in {min_notes} or more of the coded notes"))
     weights = dict(GROUP_WEIGHTS if weights is None else weights)
-    features = [note_features(n.text, r, pairs=pairs) for n, r in zip(notes, results, strict=True)]
+    features = [note_features(n.text, r, pairs=pairs, backward=backward)
+                for n, r in zip(notes, results, strict=True)]
     vectorizer = DictVectorizer().fit([_frequent(features)])
     matrix = as_int32(vectorizer.transform([weighted(f.values, weights) for f in features]))
     y = np.array([[int(label in {_norm(c) for c in n.required | n.optional}) for label in labels]
@@ -313,7 +273,16 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
     kept = [{labels[i] for i in row} for row in kept_indexes(
         probs, np.array(thresholds) if thresholds else threshold, floor)]
     deferred = _deferred(results, kept, labels, notes) if defer else []
+    unioned = union_codes([{f"{c.system}|{code_key(c.code)}" for c in r.codes} for r in results],
+                          kept, labels, notes) if union else []
     passthrough = _passthrough(results, kept, set(labels), notes)
+    overrides: dict[str, bool] = {}
+    final = [k | {e for e in set(_base_keys(r)) - set(labels)
+                  if passthrough.get(e.split("|")[0], True)}
+             for k, r in zip(kept, results, strict=True)]
+    if code_passthrough:
+        overrides, final = _code_passthrough(results, kept, set(labels), notes, passthrough)
+    use_fallback = fallback and _fallback(results, final, notes)
     classifiers = [_fit(plain if m["unweighted"] else matrix, y, m["C"], seed, m["penalty"],
                         m["balanced"]) for m in members]
     meta = {
@@ -330,6 +299,10 @@ def fit_site_model(notes: Sequence[CodedNote], results: Sequence[CodingResult], 
         "pairs": pairs,
         "passthrough": passthrough,
         "deferred": [list(written[label]) for label in deferred],
+        "passthrough_codes": overrides,
+        "fallback": use_fallback,
+        "union": [list(written[label]) for label in unioned],
+        "backward": backward,
         "descriptions": _descriptions(kb, [written[label] for label in labels]),
         "training": {"notes": len(notes), "codes": len(labels), "features": len(
             vectorizer.vocabulary_), "inner_folds": folds, "inner_micro_f1": round(score, 4),

@@ -66,7 +66,7 @@ def test_read_coded_notes_keeps_optional_codes_apart(tmp_path):
 def test_read_coded_notes_bad_line_is_a_numbered_error(tmp_path, line, detail):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"id": "ok", "text": "t", "codes": []}) + "\n" + line + "\n")
-    with pytest.raises(InputError, match="line 2 is invalid") as error:
+    with pytest.raises(InputError, match="line 2: ") as error:
         read_coded_notes(path)
     assert detail in str(error.value)
 
@@ -221,12 +221,13 @@ def test_the_ensemble_averages_its_members_and_weights_the_base_features(trained
 
 def test_the_base_coder_is_a_member_whose_weight_the_inner_folds_choose(trained):
     """site-0.3.0: the classifiers' probability is blended with the base coder's decision (1 for
-    a code on its main list) at a weight chosen in the inner folds; no code deferred."""
+    a code on its main list) at a weight chosen in the inner folds."""
     from medcode_nlp.ranking.site_model import base_decisions, note_features
     from medcode_nlp.training.site_model import BASE_WEIGHTS
 
     model, notes, results = trained
-    assert model.meta["base_weight"] in BASE_WEIGHTS and model.meta["deferred"] == []
+    assert model.meta["base_weight"] in BASE_WEIGHTS
+    assert {tuple(c) for c in model.meta["deferred"]} <= set(model.labels)
     features = [note_features(n.text, r) for n, r in zip(notes[:4], results[:4], strict=True)]
     labels = [f"{s}|{code_key(c)}" for s, c in model.labels]
     decided = base_decisions(features, labels)
