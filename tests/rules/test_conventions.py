@@ -508,3 +508,10 @@ def test_the_site_next_to_the_mention_wins_a_tie(default_coder):
 def test_a_herniated_disc_is_a_displaced_intervertebral_disc(default_coder):
     codes = _cm(default_coder("Assessment: lumbar disc herniation."))
     assert "M51.26" in codes and "K46.9" not in codes, codes
+
+
+def test_reflexes_are_coded_only_when_the_note_calls_them_abnormal(default_coder):
+    normal = default_coder("Neuro: cranial nerves intact, reflexes symmetric 2+ throughout.")
+    brisk = default_coder("Neuro: hyperactive reflexes in both legs. Assessment: myelopathy.")
+    assert "R29.2" not in _cm(normal) + [c.code for c in normal.consider]
+    assert "R29.2" not in {x.code for x in brisk.excluded if "do not say" in x.reason}
