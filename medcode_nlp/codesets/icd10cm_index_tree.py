@@ -40,8 +40,10 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from medcode_nlp.codesets.index_completion import SYSTEM as SYSTEM  # re-exported
+from medcode_nlp.codesets.index_completion import complete_code as complete_code
 from medcode_nlp.codesets.index_entries import (
     MAX_CONTEXT_WORDS,
     MAX_MENTION_WORDS,
@@ -67,13 +69,8 @@ from medcode_nlp.codesets.index_words import (
     stem,
     words,
 )
-from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 
-if TYPE_CHECKING:
-    from medcode_nlp.kb.store import CodeKnowledgeBase
-
-SYSTEM = "icd10cm"
 TREE_FORMAT = 1
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "icd10cm_index_tree.json.gz"
 #: Sidecar holding the SHA-256 of the shipped tree (checked on load).
@@ -172,6 +169,7 @@ class IndexTree(IndexWalk):
         self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
         self._local = threading.local()  # per-thread visit budget of the running walk
         self._child_stems = {}  # node -> stem index of its subterms, made on first use
+        self._path_nemods = {}  # node -> nonessential modifiers down to it, made on first use
         self.nodes: list[_Node] = []
         self.roots: dict[str, list[int]] = {t: [] for t in TABLES}
         for table_index, table in enumerate(TABLES):
@@ -196,6 +194,7 @@ class IndexTree(IndexWalk):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_child_stems", {})
+        self.__dict__.setdefault("_path_nemods", {})
         self._local = threading.local()
 
     def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]],
@@ -344,62 +343,3 @@ class IndexTree(IndexWalk):
                     found[hit.code] = (hit.score, hit)
         ranked = sorted(found.values(), key=lambda item: (-item[0], item[1].code))
         return [hit for _, hit in ranked[: max(limit, 0)]]
-
-
-
-
-# ------------------------------------------------------------------- completion
-def _index_key(code: str) -> str:
-    """:func:`~medcode_nlp.codesets.registry.code_key` without an index code's trailing dash."""
-    return code_key(code).rstrip("-")
-
-
-def _preference(code: str, description: str) -> float:
-    text = description.lower()
-    score = 0.0
-    if "unspecified" in text and "with unspecified" not in text:
-        score += 2.0
-    if text.startswith("other") or " other " in f" {text} ":
-        score -= 1.0
-    if code.endswith("9"):
-        score += 1.0
-    elif code.endswith("0"):
-        score += 0.5
-    return score
-
-
-def complete_code(kb: CodeKnowledgeBase, code: str) -> str | None:
-    """An index code as an FY2026 code: the dash dropped, then down to the unspecified child.
-
-    Returns a billable code, or a code that only lacks its 7th character (``S52.509``; the
-    caller chooses it), with placeholder ``X`` added when the Tabular needs one
-    (``S33.5`` -> ``S33.5XX``). None when the code is not in the knowledge base.
-    """
-    key = _index_key(code)
-    if not key:
-        return None
-    entry = kb.get(SYSTEM, key)
-    if entry is None:
-        return None
-    current = entry.code
-    for _ in range(8):
-        entry = kb.get(SYSTEM, current)
-        if entry is None:
-            return None
-        if entry.billable:
-            return entry.code
-        children = kb.children(SYSTEM, current)
-        if not children:
-            return None
-        current_key = _index_key(current)
-        if all(len(_index_key(child)) == 7 for child in children) and len(current_key) < 7:
-            if len(current_key) == 6:
-                return current
-            padded = current_key.ljust(6, "X")
-            return f"{padded[:3]}.{padded[3:]}"
-        described = []
-        for child in children:
-            child_entry = kb.get(SYSTEM, child)
-            described.append((child, child_entry.description if child_entry else ""))
-        current = max(described, key=lambda item: (_preference(*item), -children.index(item[0])))[0]
-    return None
