@@ -38,7 +38,7 @@ import gzip
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +51,17 @@ from medcode_nlp.codesets.index_entries import (
     VISIT_BUDGET,
     IndexHit,
     _nemod_stems,
-    _Node,
     _term_keys,
     _Word,
 )
+from medcode_nlp.codesets.index_store import STORE_FORMAT, NodeStore, compact_rows, lookups
 from medcode_nlp.codesets.index_walk import IndexWalk
 from medcode_nlp.codesets.index_words import (
-    _COMMA,
     _FAMILY,
     _MALIGNANT,
     _NEGATION,
     _STOP,
     LATERALITY,
-    _clean,
     arabic,
     expand_abbreviations,
     stem,
@@ -139,18 +137,39 @@ def row_keys(rows: Sequence[Sequence[Any]]) -> list[Any]:
 
 #: Modules whose code decides :func:`row_keys` (part of the derived-cache key).
 KEY_SOURCES = ("medcode_nlp.codesets.index_entries", "medcode_nlp.codesets.index_words",
-               "medcode_nlp.codesets.icd10cm_index_tree")
+               "medcode_nlp.codesets.index_store", "medcode_nlp.codesets.icd10cm_index_tree")
 
 
-def _cached_keys(data: dict[str, Any], raw: bytes) -> dict[str, list[Any]]:
-    """:func:`row_keys` of every table of the shipped tree, from the derived cache (working
-    them out stems every term: seconds)."""
+def _shipped_arrays(raw: bytes) -> dict[str, Any]:
+    """The store arrays of the shipped tree, memory-mapped from the derived cache (made from
+    the JSON once: parsing it and stemming every term takes seconds)."""
     from medcode_nlp.kb import derived
 
-    key = [hashlib.sha256(raw).hexdigest(), derived.source_digest(KEY_SOURCES)]
-    keys: dict[str, list[Any]] = derived.cached(
-        "index_tree_keys", key, lambda: {t: row_keys(data.get(t, [])) for t in TABLES})
-    return keys
+    key = [hashlib.sha256(raw).hexdigest(), str(STORE_FORMAT),
+           derived.source_digest(KEY_SOURCES)]
+    return derived.cached_arrays("index_tree", key, lambda: _arrays(_parse(DATA_FILE, raw)))
+
+
+def _parse(target: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            Errors.E009.format(path=target, fmt="ICD-10-CM index tree", detail=str(error))
+        ) from error
+    if data.get("format") != TREE_FORMAT:
+        raise InputError(
+            Errors.E009.format(path="index tree", fmt="ICD-10-CM index tree",
+                               detail=f"format {data.get('format')!r}, expected {TREE_FORMAT}")
+        )
+    return data
+
+
+def _arrays(data: dict[str, Any], keys: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    tables = {t: data.get(t, []) for t in TABLES}
+    if keys is None or any(len(keys.get(t, [])) != len(tables[t]) for t in TABLES):
+        keys = {t: row_keys(tables[t]) for t in TABLES}
+    return compact_rows(tables, keys, data.get("provenance", {}))
 
 
 class IndexTree(IndexWalk):
@@ -166,25 +185,22 @@ class IndexTree(IndexWalk):
                 Errors.E009.format(path="index tree", fmt="ICD-10-CM index tree",
                                    detail=f"format {data.get('format')!r}, expected {TREE_FORMAT}")
             )
-        self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
+        self._attach(_arrays(data, keys))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any]) -> IndexTree:
+        """A tree over the arrays of :func:`~medcode_nlp.codesets.index_store.compact_rows`."""
+        tree = cls.__new__(cls)
+        tree._attach(arrays)
+        return tree
+
+    def _attach(self, arrays: dict[str, Any]) -> None:
         self._local = threading.local()  # per-thread visit budget of the running walk
         self._child_stems = {}  # node -> stem index of its subterms, made on first use
         self._path_nemods = {}  # node -> nonessential modifiers down to it, made on first use
-        self.nodes: list[_Node] = []
-        self.roots: dict[str, list[int]] = {t: [] for t in TABLES}
-        for table_index, table in enumerate(TABLES):
-            self._add_rows(table_index, table, data.get(table, []),
-                           keys.get(table) if keys is not None else None)
-        self._by_stem: dict[tuple[int, str], list[int]] = {}
-        for table_index, table in enumerate(TABLES):
-            for root in self.roots[table]:
-                for key in set().union(*self.nodes[root].req):
-                    self._by_stem.setdefault((table_index, key), []).append(root)
-        self._main_by_first: dict[tuple[int, str], list[int]] = {}
-        for table_index, table in enumerate(TABLES):
-            for root in self.roots[table]:
-                first = _COMMA.split(_clean(self.nodes[root].term))[0].strip().lower()
-                self._main_by_first.setdefault((table_index, first), []).append(root)
+        self.nodes = NodeStore(arrays)
+        self.roots, self._by_stem, self._main_by_first, provenance = lookups(arrays)
+        self.provenance: dict[str, Any] = dict(provenance)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -196,42 +212,6 @@ class IndexTree(IndexWalk):
         self.__dict__.setdefault("_child_stems", {})
         self.__dict__.setdefault("_path_nemods", {})
         self._local = threading.local()
-
-    def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]],
-                  keys: Sequence[Any] | None = None) -> None:
-        stack: list[int] = []
-        if keys is None or len(keys) != len(rows):
-            keys = row_keys(rows)
-        shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct stem set
-
-        def interned(stems: Iterable[str]) -> frozenset[str]:
-            value = frozenset(stems)
-            return shared.setdefault(value, value)
-
-        for row, (req_lists, opt_list, nemod_list, negated) in zip(rows, keys, strict=True):
-            level, term, nemod, see, see_also, codes = row
-            level = int(level)
-            codes_t = tuple(codes) if isinstance(codes, list) else (codes,)
-            req = tuple(interned(alternative) for alternative in req_lists)
-            del stack[level:]
-            parent = stack[-1] if stack else -1
-            node = _Node(
-                table=table_index, level=level, term=term, req=req, opt=interned(opt_list),
-                nemod=interned(nemod_list), negated=negated, see=see, see_also=see_also,
-                codes=codes_t, parent=parent,
-                keys=req[0] if len(req) == 1 else interned(frozenset().union(*req)),
-            )
-            index = len(self.nodes)
-            self.nodes.append(node)
-            if parent >= 0:
-                self.nodes[parent].children.append(index)
-            else:
-                self.roots[table].append(index)
-            for ancestor in stack:
-                self.nodes[ancestor].size += 1
-            while len(stack) < level:  # a skipped level: attach to the closest ancestor
-                stack.append(parent)
-            stack.append(index)
 
     # --------------------------------------------------------------- loading
     @classmethod
@@ -253,13 +233,8 @@ class IndexTree(IndexWalk):
                     raise IntegrityError(
                         Errors.E008.format(path=target, expected=expected, actual=actual)
                     )
-            try:
-                data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-            except (OSError, ValueError) as error:
-                raise InputError(
-                    Errors.E009.format(path=target, fmt="ICD-10-CM index tree", detail=str(error))
-                ) from error
-            tree = cls(data, _cached_keys(data, raw) if target == DATA_FILE else None)
+            tree = (cls.from_arrays(_shipped_arrays(raw)) if target == DATA_FILE
+                    else cls(_parse(target, raw)))
             cls._cache[target] = tree
             return tree
 

@@ -4,6 +4,7 @@ gain (the lookup internals of :class:`~medcode_nlp.codesets.index_walk.IndexWalk
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from medcode_nlp.codesets.index_entries import _Node, _Word
 from medcode_nlp.codesets.index_words import _CLAUSE, _SPLITTERS, _STOP, _synonyms, stem, words
@@ -15,7 +16,7 @@ CHILD_INDEX_MIN = 16
 class IndexMatch:
     """Head noun, candidate main terms, and the match of an entry's words against a bag."""
 
-    nodes: list[_Node]
+    nodes: Sequence[_Node]
     _child_stems: dict[int, dict[str, tuple[int, ...]]]
     _by_stem: dict[tuple[int, str], list[int]]
     _local: threading.local
