@@ -38,10 +38,12 @@ import gzip
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from medcode_nlp.codesets.index_completion import SYSTEM as SYSTEM  # re-exported
+from medcode_nlp.codesets.index_completion import complete_code as complete_code
 from medcode_nlp.codesets.index_entries import (
     MAX_CONTEXT_WORDS,
     MAX_MENTION_WORDS,
@@ -49,31 +51,24 @@ from medcode_nlp.codesets.index_entries import (
     VISIT_BUDGET,
     IndexHit,
     _nemod_stems,
-    _Node,
     _term_keys,
     _Word,
 )
+from medcode_nlp.codesets.index_store import STORE_FORMAT, NodeStore, compact_rows, lookups
 from medcode_nlp.codesets.index_walk import IndexWalk
 from medcode_nlp.codesets.index_words import (
-    _COMMA,
     _FAMILY,
     _MALIGNANT,
     _NEGATION,
     _STOP,
     LATERALITY,
-    _clean,
     arabic,
     expand_abbreviations,
     stem,
     words,
 )
-from medcode_nlp.codesets.registry import code_key
 from medcode_nlp.errors import Errors, InputError, IntegrityError
 
-if TYPE_CHECKING:
-    from medcode_nlp.kb.store import CodeKnowledgeBase
-
-SYSTEM = "icd10cm"
 TREE_FORMAT = 1
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "icd10cm_index_tree.json.gz"
 #: Sidecar holding the SHA-256 of the shipped tree (checked on load).
@@ -142,18 +137,39 @@ def row_keys(rows: Sequence[Sequence[Any]]) -> list[Any]:
 
 #: Modules whose code decides :func:`row_keys` (part of the derived-cache key).
 KEY_SOURCES = ("medcode_nlp.codesets.index_entries", "medcode_nlp.codesets.index_words",
-               "medcode_nlp.codesets.icd10cm_index_tree")
+               "medcode_nlp.codesets.index_store", "medcode_nlp.codesets.icd10cm_index_tree")
 
 
-def _cached_keys(data: dict[str, Any], raw: bytes) -> dict[str, list[Any]]:
-    """:func:`row_keys` of every table of the shipped tree, from the derived cache (working
-    them out stems every term: seconds)."""
+def _shipped_arrays(raw: bytes) -> dict[str, Any]:
+    """The store arrays of the shipped tree, memory-mapped from the derived cache (made from
+    the JSON once: parsing it and stemming every term takes seconds)."""
     from medcode_nlp.kb import derived
 
-    key = [hashlib.sha256(raw).hexdigest(), derived.source_digest(KEY_SOURCES)]
-    keys: dict[str, list[Any]] = derived.cached(
-        "index_tree_keys", key, lambda: {t: row_keys(data.get(t, [])) for t in TABLES})
-    return keys
+    key = [hashlib.sha256(raw).hexdigest(), str(STORE_FORMAT),
+           derived.source_digest(KEY_SOURCES)]
+    return derived.cached_arrays("index_tree", key, lambda: _arrays(_parse(DATA_FILE, raw)))
+
+
+def _parse(target: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            Errors.E009.format(path=target, fmt="ICD-10-CM index tree", detail=str(error))
+        ) from error
+    if data.get("format") != TREE_FORMAT:
+        raise InputError(
+            Errors.E009.format(path="index tree", fmt="ICD-10-CM index tree",
+                               detail=f"format {data.get('format')!r}, expected {TREE_FORMAT}")
+        )
+    return data
+
+
+def _arrays(data: dict[str, Any], keys: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    tables = {t: data.get(t, []) for t in TABLES}
+    if keys is None or any(len(keys.get(t, [])) != len(tables[t]) for t in TABLES):
+        keys = {t: row_keys(tables[t]) for t in TABLES}
+    return compact_rows(tables, keys, data.get("provenance", {}))
 
 
 class IndexTree(IndexWalk):
@@ -169,24 +185,22 @@ class IndexTree(IndexWalk):
                 Errors.E009.format(path="index tree", fmt="ICD-10-CM index tree",
                                    detail=f"format {data.get('format')!r}, expected {TREE_FORMAT}")
             )
-        self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
+        self._attach(_arrays(data, keys))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any]) -> IndexTree:
+        """A tree over the arrays of :func:`~medcode_nlp.codesets.index_store.compact_rows`."""
+        tree = cls.__new__(cls)
+        tree._attach(arrays)
+        return tree
+
+    def _attach(self, arrays: dict[str, Any]) -> None:
         self._local = threading.local()  # per-thread visit budget of the running walk
         self._child_stems = {}  # node -> stem index of its subterms, made on first use
-        self.nodes: list[_Node] = []
-        self.roots: dict[str, list[int]] = {t: [] for t in TABLES}
-        for table_index, table in enumerate(TABLES):
-            self._add_rows(table_index, table, data.get(table, []),
-                           keys.get(table) if keys is not None else None)
-        self._by_stem: dict[tuple[int, str], list[int]] = {}
-        for table_index, table in enumerate(TABLES):
-            for root in self.roots[table]:
-                for key in set().union(*self.nodes[root].req):
-                    self._by_stem.setdefault((table_index, key), []).append(root)
-        self._main_by_first: dict[tuple[int, str], list[int]] = {}
-        for table_index, table in enumerate(TABLES):
-            for root in self.roots[table]:
-                first = _COMMA.split(_clean(self.nodes[root].term))[0].strip().lower()
-                self._main_by_first.setdefault((table_index, first), []).append(root)
+        self._path_nemods = {}  # node -> nonessential modifiers down to it, made on first use
+        self.nodes = NodeStore(arrays)
+        self.roots, self._by_stem, self._main_by_first, provenance = lookups(arrays)
+        self.provenance: dict[str, Any] = dict(provenance)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -196,43 +210,8 @@ class IndexTree(IndexWalk):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_child_stems", {})
+        self.__dict__.setdefault("_path_nemods", {})
         self._local = threading.local()
-
-    def _add_rows(self, table_index: int, table: str, rows: Sequence[Sequence[Any]],
-                  keys: Sequence[Any] | None = None) -> None:
-        stack: list[int] = []
-        if keys is None or len(keys) != len(rows):
-            keys = row_keys(rows)
-        shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct stem set
-
-        def interned(stems: Iterable[str]) -> frozenset[str]:
-            value = frozenset(stems)
-            return shared.setdefault(value, value)
-
-        for row, (req_lists, opt_list, nemod_list, negated) in zip(rows, keys, strict=True):
-            level, term, nemod, see, see_also, codes = row
-            level = int(level)
-            codes_t = tuple(codes) if isinstance(codes, list) else (codes,)
-            req = tuple(interned(alternative) for alternative in req_lists)
-            del stack[level:]
-            parent = stack[-1] if stack else -1
-            node = _Node(
-                table=table_index, level=level, term=term, req=req, opt=interned(opt_list),
-                nemod=interned(nemod_list), negated=negated, see=see, see_also=see_also,
-                codes=codes_t, parent=parent,
-                keys=req[0] if len(req) == 1 else interned(frozenset().union(*req)),
-            )
-            index = len(self.nodes)
-            self.nodes.append(node)
-            if parent >= 0:
-                self.nodes[parent].children.append(index)
-            else:
-                self.roots[table].append(index)
-            for ancestor in stack:
-                self.nodes[ancestor].size += 1
-            while len(stack) < level:  # a skipped level: attach to the closest ancestor
-                stack.append(parent)
-            stack.append(index)
 
     # --------------------------------------------------------------- loading
     @classmethod
@@ -254,13 +233,8 @@ class IndexTree(IndexWalk):
                     raise IntegrityError(
                         Errors.E008.format(path=target, expected=expected, actual=actual)
                     )
-            try:
-                data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-            except (OSError, ValueError) as error:
-                raise InputError(
-                    Errors.E009.format(path=target, fmt="ICD-10-CM index tree", detail=str(error))
-                ) from error
-            tree = cls(data, _cached_keys(data, raw) if target == DATA_FILE else None)
+            tree = (cls.from_arrays(_shipped_arrays(raw)) if target == DATA_FILE
+                    else cls(_parse(target, raw)))
             cls._cache[target] = tree
             return tree
 
@@ -344,62 +318,3 @@ class IndexTree(IndexWalk):
                     found[hit.code] = (hit.score, hit)
         ranked = sorted(found.values(), key=lambda item: (-item[0], item[1].code))
         return [hit for _, hit in ranked[: max(limit, 0)]]
-
-
-
-
-# ------------------------------------------------------------------- completion
-def _index_key(code: str) -> str:
-    """:func:`~medcode_nlp.codesets.registry.code_key` without an index code's trailing dash."""
-    return code_key(code).rstrip("-")
-
-
-def _preference(code: str, description: str) -> float:
-    text = description.lower()
-    score = 0.0
-    if "unspecified" in text and "with unspecified" not in text:
-        score += 2.0
-    if text.startswith("other") or " other " in f" {text} ":
-        score -= 1.0
-    if code.endswith("9"):
-        score += 1.0
-    elif code.endswith("0"):
-        score += 0.5
-    return score
-
-
-def complete_code(kb: CodeKnowledgeBase, code: str) -> str | None:
-    """An index code as an FY2026 code: the dash dropped, then down to the unspecified child.
-
-    Returns a billable code, or a code that only lacks its 7th character (``S52.509``; the
-    caller chooses it), with placeholder ``X`` added when the Tabular needs one
-    (``S33.5`` -> ``S33.5XX``). None when the code is not in the knowledge base.
-    """
-    key = _index_key(code)
-    if not key:
-        return None
-    entry = kb.get(SYSTEM, key)
-    if entry is None:
-        return None
-    current = entry.code
-    for _ in range(8):
-        entry = kb.get(SYSTEM, current)
-        if entry is None:
-            return None
-        if entry.billable:
-            return entry.code
-        children = kb.children(SYSTEM, current)
-        if not children:
-            return None
-        current_key = _index_key(current)
-        if all(len(_index_key(child)) == 7 for child in children) and len(current_key) < 7:
-            if len(current_key) == 6:
-                return current
-            padded = current_key.ljust(6, "X")
-            return f"{padded[:3]}.{padded[3:]}"
-        described = []
-        for child in children:
-            child_entry = kb.get(SYSTEM, child)
-            described.append((child, child_entry.description if child_entry else ""))
-        current = max(described, key=lambda item: (_preference(*item), -children.index(item[0])))[0]
-    return None

@@ -1,26 +1,13 @@
-"""The walk of the Alphabetic Index: hits, entries, walk state, and the matching, descent and see-reference internals of :class:`~medcode_nlp.codesets.icd10cm_index_tree.IndexTree`."""
+"""The walk of the Alphabetic Index: walk state, descent and see references (the internals
+of :class:`~medcode_nlp.codesets.icd10cm_index_tree.IndexTree`; word matching is in
+:mod:`~medcode_nlp.codesets.index_match`)."""
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from medcode_nlp.codesets.index_words import (
-    _CLAUSE,
-    _CODE_REF,
-    _COMMA,
-    _SPLITTERS,
-    _STOP,
-    _synonyms,
-    stem,
-    words,
-)
-
-if TYPE_CHECKING:
-    pass
 from medcode_nlp.codesets.index_entries import (
     DRUG_COLUMNS,
     NEOPLASM_COLUMNS,
@@ -28,6 +15,14 @@ from medcode_nlp.codesets.index_entries import (
     IndexHit,
     _Node,
     _Word,
+)
+from medcode_nlp.codesets.index_match import IndexMatch
+from medcode_nlp.codesets.index_words import (
+    _CODE_REF,
+    _COMMA,
+    _STOP,
+    stem,
+    words,
 )
 
 
@@ -46,131 +41,13 @@ class _State:
 
 
 
-#: Entries with at least this many subterms get a stem index of them (see ``_selectable``).
-CHILD_INDEX_MIN = 16
+class IndexWalk(IndexMatch):
+    """The descent and see-reference internals; :class:`~medcode_nlp.codesets.
+    icd10cm_index_tree.IndexTree` holds the entries and loads them."""
 
-
-class IndexWalk:
-    """The walk internals; :class:`~medcode_nlp.codesets.icd10cm_index_tree.IndexTree` holds
-    the entries and loads them."""
-
-    nodes: list[_Node]
-    _child_stems: dict[int, dict[str, tuple[int, ...]]]
     roots: dict[str, list[int]]
-    _by_stem: dict[tuple[int, str], list[int]]
     _main_by_first: dict[tuple[int, str], list[int]]
-    _local: threading.local
-
-    def _head(self, mention: str) -> str | None:
-        """Stem of the head noun: the last main-term word before the first connecting word
-        of the first clause that names a main term."""
-        mention_words = words(mention)
-        clause = next((c for c in map(words, _CLAUSE.split(mention))
-                       if any((0, stem(w)) in self._by_stem for w in c if w not in _STOP)), [])
-        first: list[str] = []
-        for w in clause:
-            if w in _SPLITTERS and first:
-                break
-            first.append(w)
-        for segment in (first, mention_words):
-            for w in reversed(segment):
-                if w not in _STOP and (0, stem(w)) in self._by_stem:
-                    return stem(w)
-        return None
-
-    def _candidate_roots(
-        self, mention_stems: list[str], head: str | None
-    ) -> list[tuple[int, float]]:
-        present = set(mention_stems)
-        roots: dict[int, float] = {}
-        for key in present:
-            for root in self._by_stem.get((0, key), []):
-                node = self.nodes[root]
-                if any(alternative <= present for alternative in node.req):
-                    bonus = 1.0 if head is not None and any(
-                        head in alternative for alternative in node.req) else 0.0
-                    roots[root] = max(roots.get(root, 0.0), bonus)
-        return list(roots.items())
-
-    def _match(
-        self, node: _Node, bag: list[_Word], used: frozenset[int]
-    ) -> tuple[list[int], float] | None:
-        """Word indices a node consumes and the gain, or None when it does not match."""
-        best: tuple[list[int], float] | None = None
-        present = self._present(bag)
-        for alternative in node.req:
-            if present.isdisjoint(alternative):
-                continue
-            taken: list[int] = []
-            gain = 0.0
-            for key in alternative:
-                index = self._find(bag, used, taken, key)
-                if index is not None:
-                    taken.append(index)
-                    gain += bag[index].weight
-            matched = len(taken)
-            if matched == 0 or matched * 2 < len(alternative):
-                continue
-            if node.negated and not any(bag[i].stem == "without" for i in taken):
-                continue
-            gain -= 0.4 * (len(alternative) - matched)
-            if best is None or gain > best[1]:
-                best = (taken, gain)
-        if best is None:
-            return None
-        taken, gain = best
-        for key in node.opt:
-            index = self._find(bag, used, taken, key)
-            if index is not None:
-                taken.append(index)
-                gain += bag[index].weight * 0.8
-        return taken, gain
-
-    def _selectable(self, node_index: int, present: frozenset[str]) -> list[int]:
-        """The children of a node that ``present`` may select, and its pass-through children,
-        in the node's order. An entry with many subterms ("Disease", "Fracture") has them
-        indexed by stem, so a walk looks only at those sharing a stem with the words."""
-        children = self.nodes[node_index].children
-        if len(children) < CHILD_INDEX_MIN:
-            return children
-        index = self._child_stems.get(node_index)
-        if index is None:
-            index = self._index_children(children)
-            self._child_stems[node_index] = index
-        positions = set(index.get("", ()))
-        for key in present:
-            positions.update(index.get(key, ()))
-        return [children[p] for p in sorted(positions)]
-
-    def _index_children(self, children: list[int]) -> dict[str, tuple[int, ...]]:
-        """Stem -> positions of the children whose words hold it ("" for pass-through ones)."""
-        found: dict[str, list[int]] = {}
-        for position, child_index in enumerate(children):
-            child = self.nodes[child_index]
-            for key in (child.keys if child.req else ("",)):
-                found.setdefault(key, []).append(position)
-        return {key: tuple(positions) for key, positions in found.items()}
-
-    def _present(self, bag: list[_Word]) -> frozenset[str]:
-        """Stems the bag can match (with their synonyms), cached per bag object."""
-        cached = getattr(self._local, "present", None)
-        if cached is not None and cached[0] is bag:
-            return cached[1]
-        stems = {w.stem for w in bag}
-        for key in list(stems):
-            stems.update(_synonyms().get(key, ()))
-        present = frozenset(stems)
-        self._local.present = (bag, present)
-        return present
-
-    @staticmethod
-    def _find(bag: list[_Word], used: frozenset[int], taken: list[int], key: str) -> int | None:
-        alternatives = _synonyms().get(key, ())
-        for index, word in enumerate(bag):  # mention words come first in the bag
-            if (word.stem == key or word.stem in alternatives) and index not in used \
-                    and index not in taken:
-                return index
-        return None
+    _path_nemods: dict[int, frozenset[str]]
 
     def _walk_from(
         self, root: int, bag: list[_Word], head_bonus: float, laterality: tuple[str, ...]
@@ -388,18 +265,24 @@ class IndexWalk:
                 roots[root] = None
         return list(roots)
 
+    def _nemods_to(self, node: int) -> frozenset[str]:
+        """The nonessential-modifier stems of an entry and its ancestors (cached per entry)."""
+        found = self._path_nemods.get(node)
+        if found is None:
+            parent = self.nodes[node].parent
+            found = self.nodes[node].nemod | self._nemods_to(parent) if parent >= 0 \
+                else self.nodes[node].nemod
+            self._path_nemods[node] = found
+        return found
+
     def _hit(
         self, code: str, state: _State, bag: list[_Word], laterality: tuple[str, ...],
         table: int, bonus: float = 0.0,
     ) -> IndexHit:
         # Nonessential modifiers of the entries walked use up the words they name, last.
-        nemods: set[str] = set()
-        node = state.node
-        while node >= 0:
-            nemods |= self.nodes[node].nemod
-            node = self.nodes[node].parent
+        nemods = self._nemods_to(state.node)
         optional = [i for i, w in enumerate(bag) if i not in state.used
-                    and w.source in ("mention", "context") and w.stem in nemods]
+                    and w.source in ("mention", "context") and w.stem in nemods] if nemods else []
         taken = state.used | frozenset(optional)
         used = [*state.prior, *(bag[i] for i in sorted(taken))]
         implied_by = {bag[i].surface for i in taken if bag[i].source == "implied"}

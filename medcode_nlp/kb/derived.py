@@ -13,6 +13,7 @@ the time).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
@@ -78,11 +79,39 @@ def cached(name: str, key_parts: Iterable[str], build: Callable[[], Any]) -> Any
     return data
 
 
+def cached_arrays(name: str, key_parts: Iterable[str],
+                  build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Like :func:`cached` for a table of numpy arrays: kept as an uncompressed ``.npz`` (its
+    SHA-256 in a ``.sha256`` sidecar) and memory-mapped, so every process shares its pages."""
+    import numpy as np
+
+    from medcode_nlp.kb.npz_mmap import load_npz
+
+    key = hashlib.sha256("\n".join([str(DERIVED_FORMAT), name, *key_parts]).encode())
+    path = cache_dir() / f"{name}-{key.hexdigest()[:32]}.npz"
+    sidecar = path.with_name(path.name + ".sha256")
+    if path.is_file() and sidecar.is_file():
+        try:
+            if file_digest(path) == sidecar.read_text(encoding="utf-8").strip():
+                return load_npz(path)
+            logger.warning("derived table %s failed its digest: working it out again", path)
+        except (OSError, ValueError) as error:
+            logger.warning("derived table %s unreadable (%s): working it out again", path,
+                           type(error).__name__)
+    arrays = build()
+    handle = io.BytesIO()
+    np.savez(handle, **arrays)
+    blob = handle.getvalue()
+    _write(path, blob)
+    _write(sidecar, hashlib.sha256(blob).hexdigest().encode())
+    return load_npz(path) if path.is_file() else arrays
+
+
 def _write(path: Path, blob: bytes) -> None:
     """Write atomically; a cache that cannot be written is skipped."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".msgpack")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
         with os.fdopen(handle, "wb") as out:
             out.write(blob)
         os.chmod(temporary, 0o644)

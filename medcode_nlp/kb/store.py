@@ -225,6 +225,13 @@ class CodeKnowledgeBase:
         sql = "SELECT code FROM codes WHERE system = ?" + (" AND billable = 1" if billable_only else "")
         return [row[0] for row in self._query(sql + " ORDER BY code", (system,))]
 
+    def descriptions(self, system: str, prefixes: tuple[str, ...]) -> dict[str, str]:
+        """``{code: description}`` of the codes starting with one of ``prefixes``, in code
+        order: one query, and no entry is built or cached (``get`` would hold them all)."""
+        rows = self._query("SELECT code, description FROM codes WHERE system = ? ORDER BY code",
+                           (system,))
+        return {code: description for code, description in rows if code.startswith(prefixes)}
+
     def info(self) -> dict[str, Any]:
         """Counts and versions per system, for ``medcode kb info``."""
         return {

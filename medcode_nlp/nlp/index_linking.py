@@ -99,11 +99,8 @@ def normalise(text: str) -> str:
 def site_words(kb: CodeKnowledgeBase) -> frozenset[str]:
     """Body-site words: the words of the Tabular's site-specific pain and injury titles."""
     found: set[str] = set()
-    for code in kb.codes("icd10cm"):
-        if code.startswith(("M25.5", "M79.6", "S")):
-            entry = kb.get("icd10cm", code)
-            if entry is not None:
-                found.update(re.findall(r"[a-z]+", entry.description.lower()))
+    for description in kb.descriptions("icd10cm", ("M25.5", "M79.6", "S")).values():
+        found.update(re.findall(r"[a-z]+", description.lower()))
     return frozenset(found - _NOT_SITES)
 
 

@@ -151,13 +151,28 @@ class DocumentCodeClassifier:
         """``(n_texts, n_codes)`` probabilities, columns in the order of ``codes_``."""
         self._check_fitted()
         x = self._tfidf(self._counts(texts))
-        scores = np.asarray((x @ self.weights_.T.astype(np.float64)).todense()) + self.intercepts_
+        scores = np.asarray((x @ self._weights_t()).todense()) + self.intercepts_
         return 1.0 / (1.0 + np.exp(-scores))
+
+    def _weights_t(self) -> sp.csr_matrix:
+        """``weights_.T`` as float64 CSR, the form the product converts it to, made once per
+        ``weights_`` object (refit or reload gives a new object, hence a new matrix)."""
+        cached = getattr(self, "_weights_t_cache", None)
+        if cached is None or cached[0] is not self.weights_:
+            cached = (self.weights_, sp.csr_matrix(self.weights_.T.astype(np.float64)))
+            self._weights_t_cache = cached
+        return cached[1]
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """``{code: probability}`` for every modelled code, one dict per text."""
         probs = self.predict_proba(texts)
         return [dict(zip(self.codes_, map(float, row), strict=True)) for row in probs]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the transposed weights (remade on first use)."""
+        state = dict(self.__dict__)
+        state.pop("_weights_t_cache", None)
+        return state
 
     # ------------------------------------------------------------------ persistence
 

@@ -81,3 +81,11 @@ def test_kb_truncated_index_is_refused(kb, tmp_path: Path):
     index.write_bytes(index.read_bytes()[:1000])
     with pytest.raises(IntegrityError, match="index_icd10cm.npz"):
         CodeKnowledgeBase(copy)
+
+
+def test_kb_descriptions_match_entries(kb):
+    found = kb.descriptions("icd10cm", ("M25.5", "S00.0"))
+    assert found and all(code.startswith(("M25.5", "S00.0")) for code in found)
+    assert list(found) == sorted(found)
+    for code, description in list(found.items())[:20]:
+        assert kb.get("icd10cm", code).description == description

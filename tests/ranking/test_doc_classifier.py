@@ -79,3 +79,16 @@ def test_doc_classifier_errors(tmp_path: Path) -> None:
         _model().predict("one note, not a list")
     with pytest.raises(InputError):
         DocumentCodeClassifier.load(tmp_path / "missing")
+
+
+def test_transposed_weights_are_kept_and_follow_new_weights() -> None:
+    import pickle
+
+    model = _model()
+    before = model.predict_proba(TEXTS)
+    kept = model._weights_t()
+    assert model._weights_t() is kept
+    assert "_weights_t_cache" not in pickle.loads(pickle.dumps(model)).__dict__
+    model.weights_ = model.weights_ * 2  # a new weights object: the cache is remade
+    assert model._weights_t() is not kept
+    assert not np.allclose(model.predict_proba(TEXTS), before)
